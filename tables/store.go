@@ -1,0 +1,208 @@
+package tables
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Store keeps the tables. Implementations: DirStore (a directory of <table>.csv files,
+// the embedded default); a PostgreSQL store follows the same behavioural test suite.
+type Store interface {
+	// Load returns the current tables as a snapshot.
+	Load(ctx context.Context) (*Snapshot, error)
+	// Edit runs fn on the current tables under the store's write lock; fn returns the
+	// tables to replace (cloned and modified). The result is validated as a whole and
+	// written atomically; on any error nothing is written.
+	Edit(ctx context.Context, fn func(cur *Snapshot) (map[string]*Table, error)) (*Snapshot, error)
+	// Close releases the store.
+	Close() error
+}
+
+// ValidationError is returned by Edit when the edited tables fail validation.
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	n := 0
+	for _, p := range e.Problems {
+		if p.Warning {
+			continue
+		}
+		if n > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(p.String())
+		n++
+	}
+	return b.String()
+}
+
+// DirStore is a Store over a directory of xCAT-format <table>.csv files. Writes replace a
+// file atomically (temporary file, fsync, rename) under an exclusive flock on <dir>/.lock,
+// so concurrent writers in several processes serialize; readers take a shared lock.
+type DirStore struct {
+	Dir string
+}
+
+// OpenDir returns a DirStore over dir, creating the directory when missing.
+func OpenDir(dir string) (*DirStore, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("table store %s: %w", dir, err)
+	}
+	return &DirStore{Dir: dir}, nil
+}
+
+// Close implements Store.
+func (d *DirStore) Close() error { return nil }
+
+func (d *DirStore) lock(how int) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(d.Dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("table store %s: %w", d.Dir, err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("table store %s: lock: %w", d.Dir, err)
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// Load implements Store.
+func (d *DirStore) Load(ctx context.Context) (*Snapshot, error) {
+	unlock, err := d.lock(syscall.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return d.load()
+}
+
+func (d *DirStore) load() (*Snapshot, error) {
+	tabs := make(map[string]*Table)
+	var errs []error
+	for _, name := range TableNames() {
+		f, err := os.Open(filepath.Join(d.Dir, name+".csv"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		t, err := Parse(name, f)
+		f.Close()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		tabs[name] = t
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return NewSnapshot(d.generation(), tabs), nil
+}
+
+func (d *DirStore) generation() uint64 {
+	b, err := os.ReadFile(filepath.Join(d.Dir, ".generation"))
+	if err != nil {
+		return 0
+	}
+	g, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return g
+}
+
+// Edit implements Store.
+func (d *DirStore) Edit(ctx context.Context, fn func(cur *Snapshot) (map[string]*Table, error)) (*Snapshot, error) {
+	unlock, err := d.lock(syscall.LOCK_EX)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	cur, err := d.load()
+	if err != nil {
+		return nil, err
+	}
+	repl, err := fn(cur)
+	if err != nil {
+		return nil, err
+	}
+	if len(repl) == 0 {
+		return cur, nil
+	}
+	next := cur.With(cur.Gen+1, repl)
+	if probs := Validate(next); HasErrors(probs) {
+		return nil, &ValidationError{Problems: probs}
+	}
+	names := make([]string, 0, len(repl))
+	for n := range repl {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := writeAtomic(filepath.Join(d.Dir, n+".csv"), func(f *os.File) error { return Dump(f, repl[n]) }); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeAtomic(filepath.Join(d.Dir, ".generation"), func(f *os.File) error {
+		_, err := fmt.Fprintf(f, "%d\n", next.Gen)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// writeAtomic writes path through a temporary file in the same directory, fsyncs it,
+// renames it into place and fsyncs the directory.
+func writeAtomic(path string, write func(*os.File) error) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := write(f); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	ok = true
+	if df, err := os.Open(dir); err == nil {
+		df.Sync()
+		df.Close()
+	}
+	return nil
+}

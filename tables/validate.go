@@ -1,0 +1,269 @@
+package tables
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Problem is one validation finding, naming the table and line.
+type Problem struct {
+	Table   string
+	Line    int // text line of the row (0 when unknown)
+	Row     int // row index, -1 for the whole table
+	Msg     string
+	Warning bool // accepted, but worth saying
+}
+
+func (p Problem) String() string {
+	kind := ""
+	if p.Warning {
+		kind = "warning: "
+	}
+	switch {
+	case p.Line > 0:
+		return fmt.Sprintf("%s%s.csv line %d: %s", kind, p.Table, p.Line, p.Msg)
+	case p.Row >= 0:
+		return fmt.Sprintf("%s%s row %d: %s", kind, p.Table, p.Row+1, p.Msg)
+	}
+	return fmt.Sprintf("%s%s: %s", kind, p.Table, p.Msg)
+}
+
+// HasErrors reports whether any problem is an error (not a warning).
+func HasErrors(ps []Problem) bool {
+	for _, p := range ps {
+		if !p.Warning {
+			return true
+		}
+	}
+	return false
+}
+
+type validator struct {
+	s     *Snapshot
+	probs []Problem
+	seen  map[string]bool
+}
+
+func (v *validator) add(t *Table, i int, warn bool, format string, a ...any) {
+	p := Problem{Table: t.Name(), Row: i, Msg: fmt.Sprintf(format, a...), Warning: warn}
+	if i >= 0 {
+		p.Line = t.Rows[i].Line
+	}
+	k := p.String()
+	if v.seen[k] {
+		return
+	}
+	v.seen[k] = true
+	v.probs = append(v.probs, p)
+}
+
+// Validate checks a whole snapshot and returns its problems in table order: required
+// columns, duplicate keys, litefile options and paths, parent/child rules per image,
+// litetree priorities and locations, statelite locations, variables and #CMD (D7).
+func Validate(s *Snapshot) []Problem {
+	v := &validator{s: s, seen: map[string]bool{}}
+	for _, name := range TableNames() {
+		v.generic(s.tables[name])
+	}
+	v.litefile()
+	v.litetree()
+	v.statelite()
+	return v.probs
+}
+
+func (v *validator) generic(t *Table) {
+	keys := map[string]int{}
+	for i := range t.Rows {
+		for _, c := range t.Schema.Required {
+			if t.Get(i, c) == "" {
+				v.add(t, i, false, "column %s is required", c)
+			}
+		}
+		k := t.KeyOf(i)
+		if j, dup := keys[k]; dup {
+			v.add(t, i, false, "duplicate key %s (same as %s)", describeKey(t, i), t.RowLine(j))
+		} else {
+			keys[k] = i
+		}
+	}
+}
+
+func describeKey(t *Table, i int) string {
+	var parts []string
+	for _, k := range t.Schema.Keys {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, t.Get(i, k)))
+	}
+	return strings.Join(parts, " ")
+}
+
+// CheckPath checks a litefile path: absolute, clean, no blanks, not "/" itself.
+func CheckPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("file %q must be an absolute path (start with /)", p)
+	case p == "/":
+		return fmt.Errorf("file %q: the root directory itself cannot be a litefile entry", p)
+	case strings.ContainsAny(p, " \t\n\r"):
+		return fmt.Errorf("file %q contains white space, which statelite paths cannot hold", p)
+	}
+	k := KeyOf(p)
+	if path.Clean(k) != k {
+		return fmt.Errorf("file %q is not a clean path (no //, . or .. components; directories end in exactly one /)", p)
+	}
+	return nil
+}
+
+func (v *validator) litefile() {
+	t := v.s.tables["litefile"]
+	bad := map[int]bool{}
+	for i := range t.Rows {
+		file, opt := t.Get(i, "file"), t.Get(i, "options")
+		o, warn, err := ParseOption(opt)
+		if err != nil {
+			v.add(t, i, false, "%v", err)
+			bad[i] = true
+			continue
+		}
+		if warn != "" {
+			v.add(t, i, true, "%s", warn)
+		}
+		if file == "" {
+			continue
+		}
+		if err := CheckPath(file); err != nil {
+			v.add(t, i, false, "%v", err)
+			bad[i] = true
+			continue
+		}
+		if o.Class == Con && strings.HasSuffix(file, "/") {
+			v.add(t, i, false, "option %q is for files only, but %s is a directory (trailing /)", opt, file)
+		}
+	}
+	// Parent/child rules, per image as nodes would see them.
+	images := map[string]bool{"": true}
+	for i := range v.s.tables["osimage"].Rows {
+		images[v.s.tables["osimage"].Get(i, "imagename")] = true
+	}
+	groups := map[string]bool{}
+	for im := range images {
+		for _, g := range v.s.ImageGroups(im) {
+			groups[g] = true
+		}
+	}
+	for i := range t.Rows {
+		if im := t.Get(i, "image"); im != "ALL" && !groups[im] {
+			images[im] = true
+		}
+	}
+	names := make([]string, 0, len(images))
+	for im := range images {
+		names = append(names, im)
+	}
+	sort.Strings(names)
+	for _, im := range names {
+		v.children(t, v.s.LitefileFor(im), bad)
+	}
+}
+
+// ParentOf returns the index in entries (sorted or not) of the nearest entry that is a
+// parent of entries[c] (reference §5.2: an entry "A/" for an ancestor A of key(c)), or -1.
+func ParentOf(byFile map[string]int, key string) int {
+	for d := path.Dir(key); d != "/" && d != "."; d = path.Dir(d) {
+		if j, ok := byFile[d+"/"]; ok {
+			return j
+		}
+	}
+	return -1
+}
+
+func (v *validator) children(t *Table, es []LiteEntry, bad map[int]bool) {
+	byFile := make(map[string]int, len(es))
+	for i, e := range es {
+		byFile[e.File] = i
+	}
+	for _, c := range es {
+		pi := ParentOf(byFile, c.Key())
+		if pi < 0 || c.Row < 0 || bad[c.Row] {
+			continue
+		}
+		p := es[pi]
+		where := fmt.Sprintf("%s (%s) is a child of %s (%s", c.File, c.Option, p.File, p.Option)
+		if p.Row >= 0 {
+			where += ", " + t.RowLine(p.Row)
+		}
+		where += ")"
+		switch {
+		case p.Opt.Class == ReadOnly:
+			v.add(t, c.Row, false, "%s: a read-only directory entry cannot have child entries", where)
+		case p.Opt.Class == Persistent && c.Opt.Class != Persistent:
+			v.add(t, c.Row, false, "%s: children of a persistent directory must be persistent too", where)
+		case p.Opt.Link && !c.Opt.Link && c.File != "/etc/mtab":
+			v.add(t, c.Row, false, "%s: children of a link directory must use a link option", where)
+		case !p.Opt.Link && c.Opt.Link && c.File != "/etc/mtab":
+			v.add(t, c.Row, true, "%s: a link child under a non-link directory (xCAT's liteimg meant to refuse this; statelite serves it as %s)", where, c.Opt.Class)
+		}
+	}
+}
+
+// CheckLocation checks a litetree directory or statemnt value: "server:/dir" or "/dir",
+// with valid variables and no #CMD.
+func CheckLocation(v string) error {
+	server, dir := SplitLocation(v)
+	if _, err := ParseTemplate(server); err != nil {
+		return err
+	}
+	if strings.ContainsAny(server, "/ \t") {
+		return fmt.Errorf("location %q: server part %q cannot hold / or blanks (write server:/dir)", v, server)
+	}
+	if strings.Contains(v, ":") && server == "" {
+		return fmt.Errorf("location %q: empty server before the colon (write server:/dir or /dir)", v)
+	}
+	tdir, err := ParseTemplate(dir)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(dir, "/") && !(strings.HasPrefix(dir, "$") && tdir.HasVars()) {
+		return fmt.Errorf("location %q: directory %q must be absolute (write server:/dir or /dir)", v, dir)
+	}
+	if strings.Contains(dir, ":") {
+		return fmt.Errorf("location %q: more than one colon (IPv6 literals and colons in paths are not supported)", v)
+	}
+	return nil
+}
+
+func (v *validator) litetree() {
+	t := v.s.tables["litetree"]
+	prios := map[float64]int{}
+	for i := range t.Rows {
+		ps := t.Get(i, "priority")
+		if ps != "" {
+			p, err := strconv.ParseFloat(strings.TrimSpace(ps), 64)
+			if err != nil {
+				v.add(t, i, false, "priority %q is not a number", ps)
+			} else if j, dup := prios[p]; dup {
+				v.add(t, i, false, "priority %s equals priority %s of %s (priorities must be unique)", ps, t.Get(j, "priority"), t.RowLine(j))
+			} else {
+				prios[p] = i
+			}
+		}
+		if d := t.Get(i, "directory"); d != "" {
+			if err := CheckLocation(d); err != nil {
+				v.add(t, i, false, "directory: %v", err)
+			}
+		}
+	}
+}
+
+func (v *validator) statelite() {
+	t := v.s.tables["statelite"]
+	for i := range t.Rows {
+		if d := t.Get(i, "statemnt"); d != "" {
+			if err := CheckLocation(d); err != nil {
+				v.add(t, i, false, "statemnt: %v", err)
+			}
+		}
+	}
+}
