@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"statelite/cmd/demo"
+	"statelite/resolver"
+)
+
+func demoCmd(e *env) *cobra.Command {
+	var dir string
+	c := &cobra.Command{
+		Use:   "demo [--dir DIR]",
+		Short: "Build a demo cluster (tables, image, litetree, state) and show its nodes' views",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := demo.Build(cmd.Context(), dir)
+			if err != nil {
+				return err
+			}
+			e.tablesDir = cl.Tables
+			w := e.stdout
+			fmt.Fprintf(w, "Demo cluster built in %s (image %s, nodes %s).\n\n", cl.Dir, cl.Image, strings.Join(cl.Nodes, ","))
+			if err := e.forNodes(cmd, strings.Join(cl.Nodes, ","), func(p *resolver.Plan) {
+				fmt.Fprintf(w, "== %s: image root %s, persistent root %s, %d litefile entries\n", p.Node, p.Root, p.PR, len(p.Entries()))
+				for _, s := range p.Sources {
+					fmt.Fprintf(w, "   litetree %s: %s\n", s.Priority, s.Path)
+				}
+			}); err != nil {
+				return err
+			}
+			fmt.Fprintln(w)
+			snap, err := e.load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			r := resolver.New(snap, e.resolverConfig())
+			for _, q := range [][2]string{{"n1", "/etc/motd"}, {"n2", "/etc/ntp.conf"}, {"n1", "/opt/app/app.cfg"}, {"n1", "/root/.profile"}, {"n2", "/usr/bin/passwd"}} {
+				p, err := r.Plan(q[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "$ statelite explain %s %s\n", q[0], q[1])
+				p.Explain(w, resolver.OSProber{}, q[1])
+				fmt.Fprintln(w)
+			}
+			self := "statelite"
+			if exe, err := os.Executable(); err == nil && !strings.Contains(exe, "go-build") {
+				self = exe
+			}
+			fmt.Fprintf(w, "Try:\n  export STATELITE_TABLES=%s\n  %s lslite n1\n  %s litetree n1,n2\n  %s explain n2 /etc/ssh/sshd_config\n  %s tabdump litefile\n", cl.Tables, self, self, self, self)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "demo", "folder to build the demo cluster in")
+	return c
+}

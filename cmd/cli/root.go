@@ -1,0 +1,139 @@
+// Package cli is the statelite command line: thin cobra commands over the library packages.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"statelite/tables"
+)
+
+// LinkCommands are the commands the binary answers to when invoked through a link of that name.
+var LinkCommands = []string{"tabdump", "tabrestore", "tabedit", "chtab", "nodels", "litefile", "ilitefile", "litetree", "lslite", "liteimg"}
+
+// env holds what every command shares: flags and the standard streams.
+type env struct {
+	tablesDir string
+	mnt       string
+	stdin     io.Reader
+	stdout    io.Writer
+	stderr    io.Writer
+}
+
+// exitError carries an exit code through cobra without printing twice.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func (e *env) store() (*tables.DirStore, error) { return tables.OpenDir(e.tablesDir) }
+
+func (e *env) load(ctx context.Context) (*tables.Snapshot, error) {
+	st, err := e.store()
+	if err != nil {
+		return nil, err
+	}
+	return st.Load(ctx)
+}
+
+// errorf prints an xCAT-style "Error: …" line on stderr.
+func (e *env) errorf(format string, a ...any) {
+	fmt.Fprintf(e.stderr, "Error: "+format+"\n", a...)
+}
+
+// NewRoot builds the statelite command tree.
+func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "statelite",
+		Short:         "Boot diskless nodes from one shared image with per-node writable, volatile and persistent files",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	def := os.Getenv("STATELITE_TABLES")
+	if def == "" {
+		def = "/etc/statelite/tables"
+	}
+	root.PersistentFlags().StringVar(&e.tablesDir, "tables", def, "table directory (default $STATELITE_TABLES, else /etc/statelite/tables)")
+	mnt := os.Getenv("STATELITE_MNT")
+	if mnt == "" {
+		mnt = "/var/lib/statelite/mnt"
+	}
+	root.PersistentFlags().StringVar(&e.mnt, "mnt", mnt, "where remote litetree/statemnt exports are mounted (server:/dir is read at MNT/server/dir; default $STATELITE_MNT)")
+	root.AddCommand(
+		tabdumpCmd(e), tabrestoreCmd(e), tabeditCmd(e), chtabCmd(e), nodelsCmd(e),
+		litefileCmd(e), ilitefileCmd(e), litetreeCmd(e), lsliteCmd(e), liteimgCmd(e),
+		explainCmd(e), installLinksCmd(e), demoCmd(e),
+	)
+	return root
+}
+
+// Main runs the CLI with args (args[0] is the program name) and returns the exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	rest := args[1:]
+	base := filepath.Base(args[0])
+	for _, c := range LinkCommands {
+		if base == c {
+			rest = append([]string{c}, rest...)
+			break
+		}
+	}
+	root := NewRoot(stdin, stdout, stderr)
+	root.SetArgs(rest)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "Error: %v\n", err)
+	return 1
+}
+
+func installLinksCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "install-links DIR",
+		Short: "Make links named tabdump, chtab, litefile… in DIR that run this binary as that command",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if self, err = filepath.Abs(self); err != nil {
+				return err
+			}
+			if err := os.MkdirAll(args[0], 0o755); err != nil {
+				return err
+			}
+			for _, c := range LinkCommands {
+				l := filepath.Join(args[0], c)
+				if fi, err := os.Lstat(l); err == nil {
+					if fi.Mode()&os.ModeSymlink == 0 {
+						return fmt.Errorf("%s exists and is not a link; not replacing it", l)
+					}
+					os.Remove(l)
+				}
+				if err := os.Symlink(self, l); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "%s -> %s\n", l, self)
+			}
+			return nil
+		},
+	}
+}
