@@ -20,7 +20,7 @@ import (
 // filter is one tabdump -w condition: col==val, col!=val, col=~re, col!~re.
 type filter struct {
 	col, op, val string
-	re          *regexp.Regexp
+	re           *regexp.Regexp
 }
 
 var filterRE = regexp.MustCompile(`^([A-Za-z0-9_]+)(==|!=|=~|!~)(.*)$`)

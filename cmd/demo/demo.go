@@ -95,7 +95,7 @@ func Build(ctx context.Context, dir string) (*Cluster, error) {
 			`"n1","compute,all",,,,,,,,,,,` + "\n" + `"n2","compute,all",,,,,,,,,,,` + "\n",
 		"nodetype": "#node,os,arch,profile,provmethod,comments,disable\n" +
 			`"compute","demo","x86_64","compute","demo-x86_64-statelite-compute",,` + "\n",
-		"hosts": "#node,ip,comments,disable\n" + `"n1","127.0.0.11",,` + "\n" + `"n2","127.0.0.12",,` + "\n",
+		"hosts":   "#node,ip,comments,disable\n" + `"n1","127.0.0.11",,` + "\n" + `"n2","127.0.0.12",,` + "\n",
 		"noderes": "#node,netboot,xcatmaster,comments,disable\n" + `"compute","pxe","127.0.0.1",,` + "\n",
 		"osimage": "#imagename,profile,imagetype,provmethod,rootfstype,osvers,osarch,comments,disable\n" +
 			q(c.Image) + `,"compute","linux","statelite","nfs","demo","x86_64",,` + "\n",
