@@ -36,6 +36,7 @@ type nrEval struct {
 	prefix, suffix string
 	readFile       func(string) ([]byte, error)
 	missed         nrSet
+	reading        map[string]bool // ^files being read, to refuse a file that includes itself
 }
 
 // Noderange expands an xCAT noderange against the snapshot (xcat-reference.md §7).
@@ -72,7 +73,7 @@ func (s *Snapshot) Noderange(expr string, opt NoderangeOptions) (nodes, missed [
 }
 
 func (s *Snapshot) newNrEval(opt NoderangeOptions) *nrEval {
-	e := &nrEval{s: s, prefix: opt.Prefix, suffix: opt.Suffix, readFile: opt.ReadFile, missed: nrSet{}}
+	e := &nrEval{s: s, prefix: opt.Prefix, suffix: opt.Suffix, readFile: opt.ReadFile, missed: nrSet{}, reading: map[string]bool{}}
 	if e.prefix == "" {
 		e.prefix = "node"
 	}
@@ -171,6 +172,11 @@ func (e *nrEval) file(path string, depth int, out nrSet) error {
 	if path == "" {
 		return errors.New(`"^" without a file name`)
 	}
+	if e.reading[path] {
+		return fmt.Errorf("%q includes itself", "^"+path)
+	}
+	e.reading[path] = true
+	defer delete(e.reading, path)
 	data, err := e.readFile(path)
 	if err != nil {
 		return fmt.Errorf("cannot read %q: %v", "^"+path, err)

@@ -73,8 +73,8 @@ func nrList(s string) []string {
 	return strings.Split(s, ",")
 }
 
-// seq returns prefix+NN for NN in lo..hi, two digits.
-func seq(lo, hi int) string {
+// nrSeq returns nodeNN for NN in lo..hi.
+func nrSeq(lo, hi int) string {
 	var out []string
 	for i := lo; i <= hi; i++ {
 		out = append(out, fmt.Sprintf("node%02d", i))
@@ -117,7 +117,7 @@ func TestNoderangeReferenceExamples(t *testing.T) {
 		{"node08+2", "node08,node09,node10", ""},
 		{"rack1,-node02", "node01,node03,node04,node05", ""},
 		{"-node02,rack1", "node01,node03,node04,node05", ""},
-		{"node01-node10,-node03-node05,node04", "node01,node02," + seq(6, 10), ""},
+		{"node01-node10,-node03-node05,node04", "node01,node02," + nrSeq(6, 10), ""},
 		{"rack1@odd", "node01,node03,node05", ""},
 		{"all,-rack1,-odd", "f1n1,f1n2,f2n1,f2n2,node06,node08,node10", ""},
 		{"/node0[1-3]", "node01,node02,node03", ""},
@@ -125,9 +125,9 @@ func TestNoderangeReferenceExamples(t *testing.T) {
 		{"f[1-2]n[1-2]", "f1n1,f1n2,f2n1,f2n2", ""},
 		{"1-3", "", "node1,node2,node3"},
 		{"node09-node11", "node09,node10", "node11"},
-		{"nodehm.mgt==openbmc", seq(6, 10), ""},
+		{"nodehm.mgt==openbmc", nrSeq(6, 10), ""},
 		{"mgt==ipmi", "node01", ""},
-		{"rack1,(rack2@odd)", seq(1, 5) + ",node07,node09", ""},
+		{"rack1,(rack2@odd)", nrSeq(1, 5) + ",node07,node09", ""},
 		{"rack2,-(odd,node10)", "node06,node08", ""},
 		{"all@frame,-f2n2", "f1n1,f1n2,f2n1", ""},
 	})
@@ -161,7 +161,7 @@ func TestNoderangeGrammar(t *testing.T) {
 		{"rack1,rack2,@odd", "node01,node03,node05,node07,node09", ""},
 		{"rack1@odd@all", "node01,node03,node05", ""},
 		// parentheses
-		{"(rack1)", seq(1, 5), ""},
+		{"(rack1)", nrSeq(1, 5), ""},
 		{"((rack1,-node01))@odd", "node03,node05", ""},
 		{"rack1,-(rack1@odd)", "node02,node04", ""},
 		// quotes are deleted
@@ -191,17 +191,17 @@ func TestNoderangeGrammar(t *testing.T) {
 		{"node01-f1n1", "", "node01-f1n1"},
 		{"node01-node01", "node01", ""},
 		// ranges of group names expand to the groups' members
-		{"rack1-rack2", seq(1, 10), ""},
-		{"rack1-rack3", seq(1, 10), "rack3"},
+		{"rack1-rack2", nrSeq(1, 10), ""},
+		{"rack1-rack3", nrSeq(1, 10), "rack3"},
 		// nodes have precedence over groups, groups over everything else
 		{"cn-a2-x", "cn-a2-x", ""},
 		{"cn", "cn-a1-x,cn-a2-x,cn-a3-x", ""},
 		{"empty", "", ""},
 		{"empty,node01", "node01", ""},
 		// attribute selection
-		{"mgt!=ipmi", seq(6, 10), ""},
-		{"nodehm.mgt=openbmc", seq(6, 10), ""},
-		{"mgt=~bmc", seq(6, 10), ""},
+		{"mgt!=ipmi", nrSeq(6, 10), ""},
+		{"nodehm.mgt=openbmc", nrSeq(6, 10), ""},
+		{"mgt=~bmc", nrSeq(6, 10), ""},
 		{"mgt=~/^ip/", "node01", ""},
 		{"mgt!~/bmc/", "node01", ""},
 		{"groups==odd", "node01,node03,node05,node07,node09", ""},
@@ -217,7 +217,7 @@ func TestNoderangeGrammar(t *testing.T) {
 		{"-node11,node01", "node01", "node11"},
 		{"", "", ""},
 		{"node01,,node02,", "node01,node02", ""},
-		{"rack1@", seq(1, 5), ""},
+		{"rack1@", nrSeq(1, 5), ""},
 	})
 }
 
@@ -269,6 +269,7 @@ func TestNoderangeErrors(t *testing.T) {
 		{"==x", `no attribute name`},
 		{"node[1-9999999]", `produces 9999999 names`},
 		{"^", `"^" without a file name`},
+		{strings.Repeat("(", 40) + "node01" + strings.Repeat(")", 40), "nested too deeply"},
 	}
 	for _, c := range cases {
 		nodes, _, err := s.Noderange(c.expr, NoderangeOptions{})
@@ -328,7 +329,7 @@ func TestNoderangeFile(t *testing.T) {
 	}{
 		{"node01,^" + filepath.Join(dir, "missing"), NoderangeOptions{}, `cannot read "^` + filepath.Join(dir, "missing")},
 		{"^nothere", opt, `cannot read "^nothere": no such file`},
-		{"^self", opt, "nested too deeply"},
+		{"^self", opt, `"^self" line 2: "^self" includes itself`},
 	} {
 		_, _, err := s.Noderange(c.expr, c.opt)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -351,9 +352,9 @@ func TestNoderangeSiteExcludenodes(t *testing.T) {
 		"site": nrTable(t, "site", map[string]string{"key": "excludenodes", "value": "node0[1-2],f[1-2]n1,/node1.*,nosuch"}),
 	})
 	runNrCases(t, s, NoderangeOptions{}, []nrCase{
-		{"all", "f1n2,f2n2," + seq(3, 9), ""},
+		{"all", "f1n2,f2n2," + nrSeq(3, 9), ""},
 		{"node01", "", ""},
-		{"rack1,node10", seq(3, 5), ""},
+		{"rack1,node10", nrSeq(3, 5), ""},
 		{"(node01,node03)", "node03", ""},
 	})
 
