@@ -202,7 +202,7 @@ var schemaList = []*Schema{
 	},
 	{
 		Name:     "osimage",
-		Columns:  []string{"imagename", "groups", "profile", "imagetype", "description", "provmethod", "rootfstype", "osdistroname", "osupdatename", "cfmdir", "osname", "osvers", "osarch", "synclists", "postscripts", "postbootscripts", "serverrole", "isdeletable", "kitcomponents", "comments", "disable"},
+		Columns:  []string{"imagename", "groups", "profile", "imagetype", "description", "provmethod", "rootfstype", "osdistroname", "osupdatename", "cfmdir", "osname", "osvers", "osarch", "synclists", "postscripts", "postbootscripts", "serverrole", "isdeletable", "kitcomponents", "environvar", "nfsrootopts", "comments", "disable"},
 		Keys:     []string{"imagename"},
 		Required: []string{"imagename"},
 		Desc:     `Basic information about an operating system image that can be used to deploy cluster nodes.`,
@@ -226,6 +226,8 @@ var schemaList = []*Schema{
 			"serverrole":      `The role of the server created by this osimage.  Default roles: mgtnode, servicenode, compute, login, storage, utility.`,
 			"isdeletable":     `A flag to indicate whether this image profile can be deleted.  This attribute is only used by PCM.`,
 			"kitcomponents":   `List of Kit Component IDs assigned to this OS Image definition.`,
+			"environvar":      `Comma delimited environment variables for the osimage (VAR1=value1,VAR2=value2) to be exported to the install, postscript and genimage environment.`,
+			"nfsrootopts":     `Extra NFS options for mounting the root of a statelite node: a comma list without blanks or empty items; rw and defaults are refused and ro always comes first (xCAT 2026, PR #7588).`,
 			"comments":        descComments,
 			"disable":         descDisable,
 		},
