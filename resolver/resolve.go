@@ -60,8 +60,8 @@ func (OSProber) Empty(root, rel string) bool {
 
 // Layer names the place a view's bytes come from.
 type Layer struct {
-	Kind string // "image", "default", "litetree", "persistent", "synthetic"
-	Root string // the layer's root directory on the serving host
+	Kind string // "image", "default", "litetree", "persistent", "synthetic", "symlink"
+	Root string // the layer's root directory on the serving host; for "symlink", the link target
 	Rel  string // the path inside Root
 	Prio string // litetree priority, for Kind "litetree"
 }
@@ -75,6 +75,8 @@ func (l Layer) String() string {
 		return fmt.Sprintf("litetree priority %s: %s", l.Prio, l.Full())
 	case "synthetic":
 		return "an empty file or directory made up by the server (found nowhere)"
+	case "symlink":
+		return "a symlink to " + l.Root
 	}
 	return fmt.Sprintf("%s: %s", l.Kind, l.Full())
 }
@@ -99,7 +101,8 @@ type Resolution struct {
 	PRPath   string
 	PRExists bool
 	// Base are the layers whose content the node sees until it writes: one for most
-	// classes, every match in order for con (the parent's copy first for a con child).
+	// classes, every match in order for con (the parent's copy first for a con child, when
+	// that copy has the file).
 	Base []Layer
 	// Candidates are the sources examined, in order, with their verdicts.
 	Candidates []Candidate
@@ -186,7 +189,7 @@ func (p *Plan) Resolve(pr Prober, pth string) *Resolution {
 	if pth == "/etc/mtab" {
 		res.Entry = e
 		res.Notes = append(res.Notes, "/etc/mtab is always a symlink to /proc/self/mounts")
-		res.Base = []Layer{{Kind: "synthetic", Rel: pth}}
+		res.Base = []Layer{{Kind: "symlink", Root: "/proc/self/mounts"}}
 		return res
 	}
 	if e == nil {
@@ -211,8 +214,15 @@ func (p *Plan) Resolve(pr Prober, pth string) *Resolution {
 			var pc []Candidate
 			par := p.parentCopy(pr, e, &pc)
 			res.Candidates = append(pc, res.Candidates...)
-			res.Base = append([]Layer{par}, matches...)
-			res.Notes = append(res.Notes, "con child: the parent's copy of the file, then every litetree match appended")
+			_, err := pr.Lstat(par.Root, par.Rel)
+			if hasCopy := par.Kind != "synthetic" && err == nil; hasCopy || len(matches) == 0 {
+				res.Base = append([]Layer{par}, matches...)
+				res.Notes = append(res.Notes, "con child: the parent's copy of the file, then every litetree match appended")
+			} else {
+				// The parent's source has no such file: there is nothing to append to.
+				res.Base = matches
+				res.Notes = append(res.Notes, "con child: the parent's copy has no such file ("+par.String()+"), so every litetree match in priority order")
+			}
 		} else if len(matches) == 0 {
 			res.Base = []Layer{{Kind: "image", Root: p.Root, Rel: e.Path}}
 			res.Writable = e.Opt.Link

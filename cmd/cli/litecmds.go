@@ -150,14 +150,20 @@ func litetreeCmd(e *env) *cobra.Command {
 		Short: "List each node's litetree sources in priority order, variables substituted",
 		Args:  usageArgs("Usage: litetree <noderange>\nexample:\n\tlitetree node1"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.forNodes(cmd, args[0], func(p *resolver.Plan) {
+			bad := false
+			err := e.forNodes(cmd, args[0], func(p *resolver.Plan) {
 				for _, s := range p.Sources {
 					fmt.Fprintf(e.stdout, "%s: %s\n", p.Node, s.Display)
 				}
 				for _, m := range p.Errors {
 					e.errorf("%s", m)
+					bad = true
 				}
 			})
+			if err == nil && bad {
+				err = exitError{1}
+			}
+			return err
 		},
 	}
 }
@@ -184,7 +190,8 @@ func lsliteCmd(e *env) *cobra.Command {
 			if len(args) != 1 {
 				return fmt.Errorf("usage: lslite [-i imagename] | [noderange]")
 			}
-			return e.forNodes(cmd, args[0], func(p *resolver.Plan) {
+			bad := false
+			err := e.forNodes(cmd, args[0], func(p *resolver.Plan) {
 				w := e.stdout
 				fmt.Fprintf(w, ">>>Node: %s\n\n", p.Node)
 				fmt.Fprintf(w, "Osimage: %s\n\n", p.Image)
@@ -208,8 +215,13 @@ func lsliteCmd(e *env) *cobra.Command {
 				}
 				for _, m := range p.Errors {
 					e.errorf("%s", m)
+					bad = true
 				}
 			})
+			if err == nil && bad {
+				err = exitError{1}
+			}
+			return err
 		},
 	}
 	c.Flags().StringVarP(&image, "image", "i", "", "show the litefile entries of this osimage")

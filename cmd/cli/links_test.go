@@ -1,0 +1,234 @@
+package cli_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"statelite/cmd/cli"
+)
+
+func TestInstallLinks(t *testing.T) {
+	bin := needBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tabs := writeTables(t, fixture())
+	links := filepath.Join(t.TempDir(), "bin")
+	for round := 1; round <= 2; round++ { // a second run replaces the links
+		out, err := exec.CommandContext(ctx, bin, "install-links", links).CombinedOutput()
+		if err != nil {
+			t.Fatalf("install-links (run %d): %v\n%s", round, err, out)
+		}
+		for _, c := range cli.LinkCommands {
+			l := filepath.Join(links, c)
+			if !hasLine(string(out), l+" -> "+bin) {
+				t.Errorf("run %d: output lacks %q:\n%s", round, l+" -> "+bin, out)
+			}
+			if dst, err := os.Readlink(l); err != nil || dst != bin {
+				t.Errorf("run %d: %s -> %q, %v; want a link to %s", round, l, dst, err, bin)
+			}
+		}
+	}
+
+	want := mustRun(t, tabs, "tabdump", "litefile")
+	out, err := exec.CommandContext(ctx, filepath.Join(links, "tabdump"), "--tables", tabs, "litefile").Output()
+	if err != nil {
+		t.Fatalf("tabdump link: %v", err)
+	}
+	if string(out) != want {
+		t.Errorf("tabdump link printed:\n%s--- want ---\n%s", out, want)
+	}
+	out, err = exec.CommandContext(ctx, filepath.Join(links, "litefile"), "--tables", tabs, "n1").Output()
+	if err != nil || !hasLine(string(out), "n1: tmpfs,rw      /etc/adjtime") {
+		t.Errorf("litefile link: %v\n%s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(links, "tabdump"), "litefile")
+	cmd.Env = append(os.Environ(), "STATELITE_TABLES="+tabs)
+	if out, err := cmd.Output(); err != nil || string(out) != want {
+		t.Errorf("tabdump link with $STATELITE_TABLES: %v\n%s", err, out)
+	}
+
+	// A file that is not a link is never replaced.
+	blocked := t.TempDir()
+	if err := os.WriteFile(filepath.Join(blocked, "chtab"), []byte("mine"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.CommandContext(ctx, bin, "install-links", blocked).CombinedOutput(); err == nil || !strings.Contains(string(out), "not a link") {
+		t.Errorf("install-links over a regular file: %v\n%s", err, out)
+	}
+	if got := readFile(t, filepath.Join(blocked, "chtab")); got != "mine" {
+		t.Errorf("regular file replaced: %q", got)
+	}
+}
+
+// TestLinkNameInProcess: args[0] named after a command selects it, with any directory.
+func TestLinkNameInProcess(t *testing.T) {
+	dir := writeTables(t, fixture())
+	want := mustRun(t, dir, "tabdump", "litefile")
+	for _, prog := range []string{"tabdump", "/usr/local/bin/tabdump", "./tabdump"} {
+		r := cliRunAs(t, prog, dir, "", "litefile")
+		if r.code != 0 || r.stdout != want {
+			t.Errorf("%s litefile: exit %d\n%s%s", prog, r.code, r.stdout, r.stderr)
+		}
+	}
+	r := cliRunAs(t, "/x/lslite", dir, "", "-i", "nosuch")
+	if r.code != 1 || !strings.Contains(r.stderr, "The osimage named 'nosuch' is not defined.") {
+		t.Errorf("lslite link: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+func TestNodels(t *testing.T) {
+	dir := writeTables(t, fixture())
+	tests := []struct {
+		args    []string
+		want    string
+		code    int
+		wantErr string
+	}{
+		{args: []string{"nodels"}, want: "n1\nn2\nn3\nn4\n"},
+		{args: []string{"nodels", "compute"}, want: "n1\nn2\n"},
+		{args: []string{"nodels", "n[1-3],-n2"}, want: "n1\nn3\n"},
+		{args: []string{"nodels", "all@compute"}, want: "n1\nn2\n"},
+		{args: []string{"nodels", "nodepos.room==tokyo"}, want: "n1\n"},
+		{args: []string{"nodels", "n1", "nodetype.os"}, want: "n1: rhels8.6\n"},
+		{args: []string{"nodels", "compute", "nodepos.room"}, want: "n1: tokyo\nn2: osaka\n"},
+		{args: []string{"nodels", "n1", "nodetype.os", "nodepos.room"}, want: "n1: nodetype.os: rhels8.6\nn1: nodepos.room: tokyo\n"},
+		{args: []string{"nodels", "zz"}, code: 1, wantErr: "Error: Invalid nodes in noderange:zz"},
+		{args: []string{"nodels", "n1", "nodetype"}, code: 1, wantErr: "nodetype"},
+		{args: []string{"nodels", "n1", "nodetype.bogus"}, code: 1, wantErr: "nodetype.bogus"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := cliRun(t, dir, "", tc.args...)
+			if r.code != tc.code || r.stdout != tc.want {
+				t.Errorf("exit %d, want %d\nstdout:\n%s--- want ---\n%s\nstderr:\n%s", r.code, tc.code, r.stdout, tc.want, r.stderr)
+			}
+			if tc.wantErr != "" && !strings.Contains(r.stderr, tc.wantErr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.wantErr, r.stderr)
+			}
+		})
+	}
+}
+
+func TestExplain(t *testing.T) {
+	files := fixture()
+	src := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(src, "n1", "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "n1", "etc", "adjtime"), []byte("0.0 0 0.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files["litetree"] += `"5","ALL","` + src + `/$node/",,,` + "\n"
+	dir := writeTables(t, files)
+	tests := []struct {
+		node, path string
+		want       []string
+	}{
+		{"n1", "/etc/adjtime", []string{
+			"node:    n1",
+			"path:    /etc/adjtime",
+			"entry:   tmpfs,rw /etc/adjtime (top-level; ALL, litefile.csv line 2)",
+			"class:   volatile",
+			"sources:",
+			"/mnt/sl/10.0.0.9/sync/tokyo/rhels8.6/x86_64/etc/adjtime missing",
+			src + "/n1/etc/adjtime",
+			"match",
+			"not consulted: an earlier source matched",
+			"served:  litetree priority 5: " + src + "/n1/etc/adjtime",
+			"writes:  writable, volatile (reset at boot)",
+		}},
+		{"n2", "/etc/adjtime", []string{
+			"node:    n2",
+			src + "/n2/etc/adjtime",
+			"missing",
+		}},
+		{"n1", "/root/.ssh/id_rsa", []string{
+			"entry:   link,persistent /root/.ssh/",
+			"class:   persistent",
+			"writes:  writable, persistent (/mnt/sl/mn1/nodedata/n1/root/.ssh)",
+		}},
+		{"n4", "/root/.ssh/id_rsa", []string{
+			"class:   persistent",
+			"writes:  writable, volatile (reset at boot)",
+			"warning: node n4 has persistent litefile entries but no statelite row",
+			"error:   litetree.csv line 2 (priority 1): node n4: $nodepos.room is not set",
+		}},
+		{"n1", "/opt/app/x/y.cfg", []string{
+			"entry:   ro /opt/app/",
+			"class:   ro",
+			"writes:  read-only (EROFS on write)",
+		}},
+		{"n1", "/etc/passwd", []string{
+			"entry:   none",
+			"writes:  read-only (EROFS on write)",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.node+tc.path, func(t *testing.T) {
+			out := mustRun(t, dir, "explain", tc.node, tc.path)
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("explain lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	for _, bad := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"explain", "n1", "etc/adjtime"}, "must be absolute"},
+		{[]string{"explain", "n1", "./etc/adjtime"}, "must be absolute"},
+		{[]string{"explain", "n3", "/etc/adjtime"}, "n3 does not have os, arch, or profile defined in nodetype table"},
+		{[]string{"explain", "zz", "/etc/adjtime"}, "zz"},
+		{[]string{"explain", "n1"}, "arg"},
+	} {
+		r := cliRun(t, dir, "", bad.args...)
+		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, bad.err) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 and %q", bad.args, r.code, r.stdout, r.stderr, bad.err)
+		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	for round := 1; round <= 2; round++ { // building again over an existing demo works
+		r := cliRun(t, "", "", "demo", "--dir", dir, "--mnt", "/mnt/sl")
+		if r.code != 0 {
+			t.Fatalf("demo (run %d): exit %d\n%s\n%s", round, r.code, r.stdout, r.stderr)
+		}
+		for _, w := range []string{
+			"Demo cluster built in " + dir,
+			"nodes n1,n2",
+			"== n1: ", "== n2: ",
+			"$ statelite explain n1 /etc/motd",
+			"Try:",
+			"export STATELITE_TABLES=" + filepath.Join(dir, "tables"),
+			" lslite n1\n",
+			" litetree n1,n2\n",
+			" explain n2 /etc/ssh/sshd_config\n",
+			" tabdump litefile\n",
+		} {
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("demo output lacks %q:\n%s", w, r.stdout)
+			}
+		}
+	}
+	tabs := filepath.Join(dir, "tables")
+	out := mustRun(t, tabs, "lslite", "n1")
+	for _, w := range []string{">>>Node: n1", "Osimage: demo-x86_64-statelite-compute", "        tmpfs,rw      /etc/adjtime", "        con           /etc/motd"} {
+		if !hasLine(out, w) {
+			t.Errorf("lslite n1 on the demo lacks %q:\n%s", w, out)
+		}
+	}
+	mustRun(t, tabs, "litetree", "n1,n2")
+	mustRun(t, tabs, "explain", "n2", "/etc/ssh/sshd_config")
+	if r := cliRun(t, tabs, "", "liteimg", "demo-x86_64-statelite-compute"); r.code != 0 || !strings.Contains(r.stdout, "Nothing to bake") {
+		t.Errorf("liteimg on the demo: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
