@@ -224,14 +224,10 @@ func (p *Plan) Resolve(pr Prober, pth string) *Resolution {
 				res.Notes = append(res.Notes, "con child: the parent's copy has no such file ("+par.String()+"), so every litetree match in priority order")
 			}
 		} else if len(matches) == 0 {
-			res.Base = []Layer{{Kind: "image", Root: p.Root, Rel: e.Path}}
-			res.Writable = e.Opt.Link
-			if e.Opt.Link {
-				res.Base = []Layer{p.defaultLayer(pr, e.Path, &res.Candidates)}
-				res.Notes = append(res.Notes, "link,con with no litetree match: a writable volatile copy of the default")
-			} else {
-				res.Notes = append(res.Notes, "con with no litetree match: the image file, unchanged and read-only")
-			}
+			// DECISIONS §1: with no match, the image file, copy-on-write like tmpfs (xCAT
+			// leaves a plain con read-only there; we do not).
+			res.Base = []Layer{p.defaultLayer(pr, e.Path, &res.Candidates)}
+			res.Notes = append(res.Notes, e.Option+" with no litetree match: the image file, live until the node writes; writes are volatile")
 		} else {
 			res.Base = matches
 			res.Notes = append(res.Notes, fmt.Sprintf("con: the concatenation of %d litetree match(es) in priority order; writes are volatile", len(matches)))

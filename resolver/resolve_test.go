@@ -180,13 +180,14 @@ func (w *world) cases() []resCase {
 			base:  []string{L9 + "/etc/motd", L10 + "/etc/motd"},
 			cands: []string{L9 + "/etc/motd match", L10 + "/etc/motd match"}, note: "concatenation of 2"},
 		// con, no match: the image file, read-only.
-		{node: "n1", path: "/etc/nocon", entry: "/etc/nocon", class: tables.Con,
+		// DECISIONS §1: con with no match is the image file, copy-on-write (xCAT: read-only).
+		{node: "n1", path: "/etc/nocon", entry: "/etc/nocon", class: tables.Con, writable: true,
 			base:  []string{"R:/etc/nocon"},
-			cands: []string{L9 + "/etc/nocon missing", L10 + "/etc/nocon missing"}, note: "unchanged and read-only"},
+			cands: []string{L9 + "/etc/nocon missing", L10 + "/etc/nocon missing", "D:/etc/nocon missing", "R:/etc/nocon match"}, note: "live until the node writes"},
 		// link,con, no match: a writable copy of the default.
 		{node: "n1", path: "/etc/lcon", entry: "/etc/lcon", class: tables.Con, writable: true,
 			base:  []string{"D:/etc/lcon"},
-			cands: []string{L9 + "/etc/lcon missing", L10 + "/etc/lcon missing", "D:/etc/lcon match"}, note: "writable volatile copy of the default"},
+			cands: []string{L9 + "/etc/lcon missing", L10 + "/etc/lcon missing", "D:/etc/lcon match"}, note: "live until the node writes"},
 		{node: "n1", path: "/scratch/x", entry: "/scratch/", class: tables.LocalDisk,
 			base:  []string{"D:/scratch/x"},
 			cands: []string{L9 + "/scratch missing", L10 + "/scratch missing", "D:/scratch match"}, note: "local disk"},
