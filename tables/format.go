@@ -78,7 +78,16 @@ func Parse(name string, r io.Reader) (*Table, error) {
 	}
 	var cols []int
 	seen := map[string]bool{}
-	for _, c := range strings.Split(strings.ReplaceAll(head[1:], `"`, ""), ",") {
+	names := strings.Split(strings.ReplaceAll(head[1:], `"`, ""), ",")
+	// Like Perl's split in tabrestore, trailing empty names are dropped: "#image,file," is
+	// the header image,file.
+	for len(names) > 0 && strings.TrimSpace(names[len(names)-1]) == "" {
+		names = names[:len(names)-1]
+	}
+	if len(names) == 0 {
+		return nil, perr(1, "the header names no columns (write it as %s)", t.Schema.Header())
+	}
+	for _, c := range names {
 		c = strings.TrimSpace(c)
 		i := t.Schema.Col(c)
 		if i < 0 {
@@ -120,11 +129,12 @@ func Parse(name string, r io.Reader) (*Table, error) {
 			default:
 				var b strings.Builder
 				i := 1
+				qstart := lineNo // the line the quoted value opens on
 				for {
 					if i >= len(rest) {
 						more, ok := next()
 						if !ok {
-							return nil, perr(start, "CSV unmatched \" in field %d (%s): the quoted value never ends", fi+1, t.Schema.Columns[cols[fi]])
+							return nil, perr(qstart, "CSV unmatched \" in field %d (%s): the quoted value never ends", fi+1, t.Schema.Columns[cols[fi]])
 						}
 						b.WriteByte('\n')
 						rest, i = more, 0
@@ -144,7 +154,11 @@ func Parse(name string, r io.Reader) (*Table, error) {
 				}
 				i++
 				if i < len(rest) && rest[i] != ',' {
-					return nil, perr(lineNo, "CSV unescaped \" in field %d (%s): text %q follows the closing quote (write \"\" for a quote inside a value)", fi+1, t.Schema.Columns[cols[fi]], rest[i:])
+					began := ""
+					if lineNo != qstart {
+						began = fmt.Sprintf("; the quoted value began on line %d: is its closing quote missing?", qstart)
+					}
+					return nil, perr(lineNo, "CSV unescaped \" in field %d (%s): text %q follows the closing quote (write \"\" for a quote inside a value)%s", fi+1, t.Schema.Columns[cols[fi]], rest[i:], began)
 				}
 				val, set = b.String(), true
 				rest = rest[i:]

@@ -86,6 +86,9 @@ func (d *DirStore) lock(how int) (func(), error) {
 func (d *DirStore) Load(ctx context.Context) (*Snapshot, error) {
 	unlock, err := d.lock(syscall.LOCK_SH)
 	if err != nil {
+		if _, serr := os.Stat(d.Dir); errors.Is(serr, os.ErrNotExist) {
+			return NewSnapshot(0, nil), nil // no directory yet: every table empty
+		}
 		return nil, err
 	}
 	defer unlock()

@@ -2,6 +2,7 @@ package tables
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"sort"
 	"strconv"
@@ -181,8 +182,13 @@ func ParentOf(byFile map[string]int, key string) int {
 
 func (v *validator) children(t *Table, es []LiteEntry, bad map[int]bool) {
 	byFile := make(map[string]int, len(es))
+	byKey := make(map[string]int, len(es))
 	for i, e := range es {
 		byFile[e.File] = i
+		if j, dup := byKey[e.Key()]; dup && e.Row >= 0 && es[j].Row >= 0 {
+			v.add(t, e.Row, false, "%s and %s (%s) name the same path; list it once, with a trailing / for a directory", e.File, es[j].File, t.RowLine(es[j].Row))
+		}
+		byKey[e.Key()] = i
 	}
 	for _, c := range es {
 		pi := ParentOf(byFile, c.Key())
@@ -241,7 +247,8 @@ func (v *validator) litetree() {
 		ps := t.Get(i, "priority")
 		if ps != "" {
 			p, err := strconv.ParseFloat(strings.TrimSpace(ps), 64)
-			if err != nil {
+			if err != nil || math.IsNaN(p) || math.IsInf(p, 0) {
+				// ParseFloat accepts "NaN" and "Inf", which cannot be ordered as priorities.
 				v.add(t, i, false, "priority %q is not a number", ps)
 			} else if j, dup := prios[p]; dup {
 				v.add(t, i, false, "priority %s equals priority %s of %s (priorities must be unique)", ps, t.Get(j, "priority"), t.RowLine(j))
