@@ -269,7 +269,8 @@ var schemaList = []*Schema{
 		Name:     "litefile",
 		Columns:  []string{"image", "file", "options", "comments", "disable"},
 		Keys:     []string{"image", "file"},
-		Required: []string{"image", "file"},
+		// image is a key, but blank means ALL (DECISIONS D4), so only file is required.
+		Required: []string{"file"},
 		Desc:     `The litefile table specifies the directories and files on the statelite nodes that should be readwrite, persistent, or readonly overlay.  All other files in the statelite nodes come from the readonly statelite image.`,
 		ColDesc: map[string]string{
 			"image":    `The name of the image (as specified in the osimage table) that will use these options on this dir/file. You can also specify an image group name that is listed in the osimage.groups attribute of some osimages. 'ALL' means use this row for all images.`,

@@ -66,6 +66,10 @@ func (d *DirStore) Close() error { return nil }
 
 func (d *DirStore) lock(how int) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(d.Dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil && how == syscall.LOCK_SH {
+		// A reader without write access can still take a shared lock on an existing file.
+		f, err = os.Open(filepath.Join(d.Dir, ".lock"))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("table store %s: %w", d.Dir, err)
 	}

@@ -22,6 +22,9 @@ type Row struct {
 	Cells []Cell
 	// Line is the line of the table text the row started on (0 when not read from text).
 	Line int
+	// Src names the text the row was read from when it is not the store's <table>.csv
+	// (tabrestore's input file), for messages.
+	Src string
 }
 
 // Table is an ordered list of rows of one schema. Tables inside a Snapshot are never modified.
@@ -51,11 +54,19 @@ func (t *Table) Get(i int, col string) string {
 	return t.Rows[i].Cells[c].V
 }
 
+// SetSource records that the table's rows were read from src (a file name), so messages
+// about them name that file.
+func (t *Table) SetSource(src string) {
+	for i := range t.Rows {
+		t.Rows[i].Src = src
+	}
+}
+
 // Clone returns a deep copy that may be modified freely.
 func (t *Table) Clone() *Table {
 	n := &Table{Schema: t.Schema, Rows: make([]Row, len(t.Rows))}
 	for i, r := range t.Rows {
-		n.Rows[i] = Row{Cells: append([]Cell(nil), r.Cells...), Line: r.Line}
+		n.Rows[i] = Row{Cells: append([]Cell(nil), r.Cells...), Line: r.Line, Src: r.Src}
 	}
 	return n
 }
@@ -94,6 +105,9 @@ func (t *Table) KeyOf(i int) string {
 // RowLine names row i for error messages: "litefile.csv line 12" or "litefile row 3".
 func (t *Table) RowLine(i int) string {
 	if l := t.Rows[i].Line; l > 0 {
+		if src := t.Rows[i].Src; src != "" {
+			return fmt.Sprintf("%s line %d", src, l)
+		}
 		return fmt.Sprintf("%s.csv line %d", t.Schema.Name, l)
 	}
 	return fmt.Sprintf("%s row %d", t.Schema.Name, i+1)

@@ -12,7 +12,8 @@ import (
 // Problem is one validation finding, naming the table and line.
 type Problem struct {
 	Table   string
-	Line    int // text line of the row (0 when unknown)
+	Src     string // the file the row came from, when not <Table>.csv
+	Line    int    // text line of the row (0 when unknown)
 	Row     int // row index, -1 for the whole table
 	Msg     string
 	Warning bool // accepted, but worth saying
@@ -24,6 +25,8 @@ func (p Problem) String() string {
 		kind = "warning: "
 	}
 	switch {
+	case p.Line > 0 && p.Src != "":
+		return fmt.Sprintf("%s%s line %d: %s", kind, p.Src, p.Line, p.Msg)
 	case p.Line > 0:
 		return fmt.Sprintf("%s%s.csv line %d: %s", kind, p.Table, p.Line, p.Msg)
 	case p.Row >= 0:
@@ -51,7 +54,7 @@ type validator struct {
 func (v *validator) add(t *Table, i int, warn bool, format string, a ...any) {
 	p := Problem{Table: t.Name(), Row: i, Msg: fmt.Sprintf(format, a...), Warning: warn}
 	if i >= 0 {
-		p.Line = t.Rows[i].Line
+		p.Line, p.Src = t.Rows[i].Line, t.Rows[i].Src
 	}
 	k := p.String()
 	if v.seen[k] {
@@ -221,8 +224,8 @@ func CheckLocation(v string) error {
 	if _, err := ParseTemplate(server); err != nil {
 		return err
 	}
-	if strings.ContainsAny(server, "/ \t") {
-		return fmt.Errorf("location %q: server part %q cannot hold / or blanks (write server:/dir)", v, server)
+	if err := CheckServer(server); err != nil {
+		return fmt.Errorf("location %q: %v", v, err)
 	}
 	if strings.Contains(v, ":") && server == "" {
 		return fmt.Errorf("location %q: empty server before the colon (write server:/dir or /dir)", v)
@@ -236,6 +239,20 @@ func CheckLocation(v string) error {
 	}
 	if strings.Contains(dir, ":") {
 		return fmt.Errorf("location %q: more than one colon (IPv6 literals and colons in paths are not supported)", v)
+	}
+	return nil
+}
+
+// CheckServer checks the server part of a location (variables allowed): a host name or
+// address, never "." or "..", no "/" or blanks.
+func CheckServer(server string) error {
+	if server == "." || server == ".." {
+		return fmt.Errorf("server part %q is not a host name", server)
+	}
+	for _, c := range server {
+		if !(c == '$' || c == '{' || c == '}' || c == '.' || c == '-' || c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+			return fmt.Errorf("server part %q holds %q: write server:/dir with a host name or address", server, c)
+		}
 	}
 	return nil
 }
@@ -268,6 +285,10 @@ func (v *validator) statelite() {
 	t := v.s.tables["statelite"]
 	for i := range t.Rows {
 		if d := t.Get(i, "statemnt"); d != "" {
+			if IsRegexCell(d) {
+				v.add(t, i, true, "statemnt %q has the form /pattern/replacement/, so xCAT's lookup rules read it as a regex applied to the node name, not as a directory; drop the trailing / if a directory is meant", d)
+				continue
+			}
 			if err := CheckLocation(d); err != nil {
 				v.add(t, i, false, "statemnt: %v", err)
 			}

@@ -249,7 +249,8 @@ func TestValidateLitetree(t *testing.T) {
 		{"empty server", `"1",,":/x",,,`, []vdWant{vdErr("litetree", 2, `location ":/x": empty server before the colon`)}},
 		{"relative directory", `"1",,"srv:x",,,`, []vdWant{vdErr("litetree", 2, `location "srv:x": directory "x" must be absolute`)}},
 		{"relative local directory", `"1",,"tree",,,`, []vdWant{vdErr("litetree", 2, `directory "tree" must be absolute`)}},
-		{"slash in the server part", `"1",,"a/b:/x",,,`, []vdWant{vdErr("litetree", 2, `server part "a/b" cannot hold /`)}},
+		{"slash in the server part", `"1",,"a/b:/x",,,`, []vdWant{vdErr("litetree", 2, `server part "a/b" holds '/'`)}},
+		{"dot-dot server", `"1",,"..:/x",,,`, []vdWant{vdErr("litetree", 2, `server part ".." is not a host name`)}},
 		{"two colons", `"1",,"srv:/a:/b",,,`, []vdWant{vdErr("litetree", 2, "more than one colon")}},
 	}
 	for _, tt := range tests {
@@ -376,4 +377,31 @@ func TestValidateSamePathFileAndDirectory(t *testing.T) {
 	vdCheck(t, vdSnap(t, map[string]string{"litefile": vdLitefile + `"ALL","/etc/ssh/",,,
 "ALL","/etc/ssh","ro",,
 `}), []vdWant{vdErr("litefile", 2, "/etc/ssh/ and /etc/ssh (litefile.csv line 3) name the same path")})
+}
+
+func TestValidateLeadFixes(t *testing.T) {
+	lf, err := Parse("litefile", strings.NewReader("#image,file,options,comments,disable\n,\"/etc/blank-image\",,,\n\"\",\"/etc/quoted-blank\",\"tmpfs\",,\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if probs := Validate(NewSnapshot(1, map[string]*Table{"litefile": lf})); len(probs) != 0 {
+		t.Errorf("blank litefile.image means ALL (D4) and must validate; got %v", probs)
+	}
+	st, err := Parse("statelite", strings.NewReader("#node,image,statemnt,mntopts,comments,disable\n\"compute\",,\"/a/b/\",,,\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs := Validate(NewSnapshot(1, map[string]*Table{"statelite": st}))
+	if len(probs) != 1 || !probs[0].Warning || !strings.Contains(probs[0].String(), "statelite.csv line 2: statemnt \"/a/b/\" has the form /pattern/replacement/") {
+		t.Errorf("statemnt that reads as a regex cell: got %v", probs)
+	}
+	bad, err := Parse("litefile", strings.NewReader("#image,file,options\n\"ALL\",\"/x\",\"bind,ro\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.SetSource("mine.csv")
+	probs = Validate(NewSnapshot(1, map[string]*Table{"litefile": bad}))
+	if len(probs) == 0 || !strings.HasPrefix(probs[0].String(), "mine.csv line 2: option \"bind,ro\"") {
+		t.Errorf("rows read from another file must be named by it: %v", probs)
+	}
 }

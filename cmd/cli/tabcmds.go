@@ -157,7 +157,14 @@ func tabrestoreCmd(e *env) *cobra.Command {
 			}
 			t, err := tables.Parse(name, bytes.NewReader(data))
 			if err != nil {
+				var pe *tables.ParseError
+				if errors.As(err, &pe) && filepath.Base(args[0]) != name+".csv" {
+					return fmt.Errorf("%s line %d: %s", args[0], pe.Line, pe.Msg)
+				}
 				return err
+			}
+			if filepath.Base(args[0]) != name+".csv" || appendRows {
+				t.SetSource(args[0])
 			}
 			return e.replace(cmd.Context(), t, appendRows)
 		},
