@@ -14,7 +14,7 @@ type Problem struct {
 	Table   string
 	Src     string // the file the row came from, when not <Table>.csv
 	Line    int    // text line of the row (0 when unknown)
-	Row     int // row index, -1 for the whole table
+	Row     int    // row index, -1 for the whole table
 	Msg     string
 	Warning bool // accepted, but worth saying
 }
