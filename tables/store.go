@@ -95,8 +95,58 @@ func (d *DirStore) Load(ctx context.Context) (*Snapshot, error) {
 		}
 		return nil, err
 	}
+	if _, err := os.Stat(filepath.Join(d.Dir, pendingName)); err == nil {
+		// An edit was interrupted after it committed: finish it before reading.
+		unlock()
+		if unlock, err = d.lock(syscall.LOCK_EX); err != nil {
+			return nil, err
+		}
+		if err := d.recover(); err != nil {
+			unlock()
+			return nil, err
+		}
+	}
 	defer unlock()
 	return d.load()
+}
+
+// pendingName is the journal of an edit that replaces several files: once it is on disk
+// the edit is committed, and an interrupted edit is finished (rolled forward) from it.
+const pendingName = ".pending"
+
+// recover finishes an interrupted multi-file edit; the caller holds the exclusive lock.
+func (d *DirStore) recover() error {
+	jp := filepath.Join(d.Dir, pendingName)
+	data, err := os.ReadFile(jp)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("table store %s: %w", d.Dir, err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		tmp, final, ok := strings.Cut(line, "\t")
+		if !ok || strings.ContainsAny(tmp+final, "/") {
+			return fmt.Errorf("table store %s: damaged journal %s: %q", d.Dir, jp, line)
+		}
+		err := os.Rename(filepath.Join(d.Dir, tmp), filepath.Join(d.Dir, final))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("table store %s: finishing an interrupted edit: %w", d.Dir, err)
+		}
+	}
+	syncDir(d.Dir)
+	if err := os.Remove(jp); err != nil {
+		return err
+	}
+	syncDir(d.Dir)
+	return nil
+}
+
+func syncDir(dir string) {
+	if df, err := os.Open(dir); err == nil {
+		df.Sync()
+		df.Close()
+	}
 }
 
 func (d *DirStore) load() (*Snapshot, error) {
@@ -141,6 +191,9 @@ func (d *DirStore) Edit(ctx context.Context, fn func(cur *Snapshot) (map[string]
 		return nil, err
 	}
 	defer unlock()
+	if err := d.recover(); err != nil {
+		return nil, err
+	}
 	cur, err := d.load()
 	if err != nil {
 		return nil, err
@@ -161,55 +214,83 @@ func (d *DirStore) Edit(ctx context.Context, fn func(cur *Snapshot) (map[string]
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	// Write every new file beside its target, then commit by writing the journal, then
+	// rename: a crash before the journal leaves the old tables, after it the new ones.
+	var journal strings.Builder
+	var temps []string
+	defer func() {
+		for _, t := range temps {
+			os.Remove(filepath.Join(d.Dir, t))
+		}
+	}()
+	stage := func(final string, write func(*os.File) error) error {
+		tmp, err := writeTemp(filepath.Join(d.Dir, final), write)
+		if err != nil {
+			return err
+		}
+		temps = append(temps, filepath.Base(tmp))
+		fmt.Fprintf(&journal, "%s\t%s\n", filepath.Base(tmp), final)
+		return nil
+	}
 	for _, n := range names {
-		if err := writeAtomic(filepath.Join(d.Dir, n+".csv"), func(f *os.File) error { return Dump(f, repl[n]) }); err != nil {
+		if err := stage(n+".csv", func(f *os.File) error { return Dump(f, repl[n]) }); err != nil {
 			return nil, err
 		}
 	}
-	if err := writeAtomic(filepath.Join(d.Dir, ".generation"), func(f *os.File) error {
+	if err := stage(".generation", func(f *os.File) error {
 		_, err := fmt.Fprintf(f, "%d\n", next.Gen)
 		return err
 	}); err != nil {
 		return nil, err
 	}
+	if err := writeAtomic(filepath.Join(d.Dir, pendingName), func(f *os.File) error {
+		_, err := f.WriteString(journal.String())
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	temps = nil // committed: the journal now owns them
+	if err := d.recover(); err != nil {
+		return nil, err
+	}
 	return next, nil
 }
 
-// writeAtomic writes path through a temporary file in the same directory, fsyncs it,
+// writeTemp writes a fsynced temporary file beside path and returns its name.
+func writeTemp(path string, write func(*os.File) error) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return "", err
+	}
+	tmp := f.Name()
+	err = write(f)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return tmp, nil
+}
+
+// writeAtomic writes path through a fsynced temporary file in the same directory,
 // renames it into place and fsyncs the directory.
 func writeAtomic(path string, write func(*os.File) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	tmp, err := writeTemp(path, write)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := write(f); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
 	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	ok = true
-	if df, err := os.Open(dir); err == nil {
-		df.Sync()
-		df.Close()
-	}
+	syncDir(filepath.Dir(path))
 	return nil
 }
