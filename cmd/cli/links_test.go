@@ -231,4 +231,10 @@ func TestDemo(t *testing.T) {
 	if r := cliRun(t, tabs, "", "liteimg", "demo-x86_64-statelite-compute"); r.code != 0 || !strings.Contains(r.stdout, "Nothing to bake") {
 		t.Errorf("liteimg on the demo: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	if r := cliRun(t, tabs, "", "liteimg", "-o", "demo", "-a", "x86_64", "-p", "compute"); r.code != 0 || !strings.HasPrefix(r.stdout, "demo-x86_64-statelite-compute: 46 litefile entries are valid") {
+		t.Errorf("liteimg -o -a -p (the Cookbook's form): exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := cliRun(t, tabs, "", "liteimg", "-o", "demo"); r.code == 0 || !strings.Contains(r.stderr, "all three") {
+		t.Errorf("liteimg -o alone must fail with a usage error: exit %d\n%s", r.code, r.stderr)
+	}
 }

@@ -229,11 +229,24 @@ func lsliteCmd(e *env) *cobra.Command {
 }
 
 func liteimgCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "liteimg IMAGE",
+	var osName, arch, profile string
+	c := &cobra.Command{
+		Use:   "liteimg IMAGE | liteimg -o OS -a ARCH -p PROFILE",
 		Short: "Check an image's litefile rows (statelite computes views live: there is nothing to bake)",
-		Args:  cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			byParts := osName != "" || arch != "" || profile != ""
+			switch {
+			case byParts && (len(args) != 0 || osName == "" || arch == "" || profile == ""):
+				return fmt.Errorf("usage: liteimg IMAGE, or liteimg -o OS -a ARCH -p PROFILE (all three)")
+			case !byParts && len(args) != 1:
+				return fmt.Errorf("usage: liteimg IMAGE, or liteimg -o OS -a ARCH -p PROFILE")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{osName + "-" + arch + "-statelite-" + profile}
+			}
 			snap, err := e.load(cmd.Context())
 			if err != nil {
 				return err
@@ -258,6 +271,10 @@ func liteimgCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
+	c.Flags().StringVarP(&osName, "osver", "o", "", "operating system of the image (with -a and -p)")
+	c.Flags().StringVarP(&arch, "arch", "a", "", "architecture of the image")
+	c.Flags().StringVarP(&profile, "profile", "p", "", "profile of the image")
+	return c
 }
 
 func explainCmd(e *env) *cobra.Command {
