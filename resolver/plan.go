@@ -335,3 +335,38 @@ func (r *Resolver) persistent(p *Plan) {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("node %s has persistent litefile entries but no statelite row (statelite table): they are served as volatile and reset at every boot", p.Node))
 	}
 }
+
+// trieAt returns the trie node of path pth, or nil.
+func (p *Plan) trieAt(pth string) *trieNode {
+	n := p.img.root
+	for _, comp := range strings.Split(strings.Trim(pth, "/"), "/") {
+		if comp == "" {
+			continue
+		}
+		if n = n.kids[comp]; n == nil {
+			return nil
+		}
+	}
+	return n
+}
+
+// Below reports whether some entry lies strictly below directory pth, so pth must exist
+// in the view as a directory even where no layer has it.
+func (p *Plan) Below(pth string) bool {
+	n := p.trieAt(pth)
+	return n != nil && len(n.kids) > 0
+}
+
+// ChildNames returns the names directly below pth that lead to an entry (an entry's
+// last component or a directory on the way to one).
+func (p *Plan) ChildNames(pth string) []string {
+	n := p.trieAt(pth)
+	if n == nil {
+		return nil
+	}
+	out := make([]string, 0, len(n.kids))
+	for k := range n.kids {
+		out = append(out, k)
+	}
+	return out
+}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"statelite/tables"
 )
@@ -138,7 +139,7 @@ func (c *Cluster) buildImage() error {
 			return err
 		}
 	}
-	os.Chmod(filepath.Join(R, "tmp"), 0o1777)
+	syscall.Chmod(filepath.Join(R, "tmp"), 0o1777)
 	files := []struct {
 		path string
 		mode os.FileMode
@@ -161,7 +162,7 @@ func (c *Cluster) buildImage() error {
 		if err := os.WriteFile(p, []byte(f.body), f.mode); err != nil {
 			return err
 		}
-		if err := os.Chmod(p, f.mode); err != nil {
+		if err := syscall.Chmod(p, uint32(f.mode)); err != nil { // keeps setuid (os.Chmod needs os.ModeSetuid)
 			return err
 		}
 	}
