@@ -301,7 +301,10 @@ func (v *View) conObject(pc *planCache, o *object, ls []resolver.Layer) (*object
 		a := statAttr(fi)
 		o.attr.Size += a.Size
 		o.attr.Blocks += a.Blocks
-		for _, t := range []struct{ dst *time.Time; src time.Time }{{&o.attr.Mtime, a.Mtime}, {&o.attr.Ctime, a.Ctime}, {&o.attr.Atime, a.Atime}} {
+		for _, t := range []struct {
+			dst *time.Time
+			src time.Time
+		}{{&o.attr.Mtime, a.Mtime}, {&o.attr.Ctime, a.Ctime}, {&o.attr.Atime, a.Atime}} {
 			if t.src.After(*t.dst) {
 				*t.dst = t.src
 			}

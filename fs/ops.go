@@ -35,7 +35,9 @@ type SetAttr struct {
 	Mtime *time.Time
 }
 
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOENT) }
+func isNotExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOENT)
+}
 
 // Getattr returns the attributes of path p.
 func (v *View) Getattr(p string) (Attr, error) {
