@@ -79,7 +79,7 @@ func (v *View) ensureUpperDir(udir, p string) error {
 
 // copyObject copies one object (not a directory's contents) to dst, keeping attributes
 // and recording its file id as the origin.
-func copyObject(o *object, dst string) error {
+func (v *View) copyObject(o *object, dst string) error {
 	a := o.attr
 	switch {
 	case o.kind == kSynthDir || a.IsDir():
@@ -105,7 +105,7 @@ func copyObject(o *object, dst string) error {
 			return err
 		}
 	case o.kind == kCon || a.IsRegular():
-		if err := copyContent(o, dst); err != nil {
+		if err := v.copyContent(o, dst); err != nil {
 			return err
 		}
 	default: // fifo, socket, device
@@ -117,8 +117,8 @@ func copyObject(o *object, dst string) error {
 }
 
 // copyContent writes the bytes of a regular or con object to a new file dst.
-func copyContent(o *object, dst string) error {
-	h, err := openRead(o)
+func (v *View) copyContent(o *object, dst string) error {
+	h, err := v.openRead(o)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func (v *View) copyUpVolatile(o *object) (*object, error) {
 		return nil, err
 	}
 	dst := path.Join(udir, o.path)
-	if err := copyObject(o, dst); err != nil {
+	if err := v.copyObject(o, dst); err != nil {
 		return nil, err
 	}
 	os.Remove(path.Join(udir, whiteoutOf(o.path)))
@@ -219,7 +219,7 @@ func (v *View) ensurePersist(o *object) error {
 
 // copyTree copies a layer object and, for a directory, everything below it.
 func (v *View) copyTree(o *object, dst string) error {
-	if err := copyObject(o, dst); err != nil {
+	if err := v.copyObject(o, dst); err != nil {
 		return err
 	}
 	if o.kind != kLayer || !o.attr.IsDir() {

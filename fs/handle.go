@@ -15,19 +15,15 @@ type Handle struct {
 }
 
 // openRead opens an object's content for reading.
-func openRead(o *object) (*Handle, error) {
+func (v *View) openRead(o *object) (*Handle, error) {
+	c := v.srv.layers
 	switch o.kind {
 	case kSynthFile:
 		return &Handle{}, nil
 	case kCon:
 		h := &Handle{}
 		for _, l := range o.con {
-			r, err := os.OpenRoot(l.Root)
-			if err != nil {
-				continue
-			}
-			f, err := r.OpenFile(relName(l.Rel), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-			r.Close()
+			f, err := c.open(l.Root, l.Rel, os.O_RDONLY)
 			if err != nil {
 				continue
 			}
@@ -47,12 +43,7 @@ func openRead(o *object) (*Handle, error) {
 		if !o.attr.IsRegular() {
 			return nil, errno("open", o.path, syscall.EINVAL)
 		}
-		r, err := os.OpenRoot(o.root)
-		if err != nil {
-			return nil, err
-		}
-		defer r.Close()
-		f, err := r.OpenFile(relName(o.rel), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		f, err := c.open(o.root, o.rel, os.O_RDONLY)
 		if err != nil {
 			return nil, err
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"hash/fnv"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
 	"syscall"
@@ -94,15 +93,6 @@ func relName(p string) string {
 	return p
 }
 
-func rootLstat(root, p string) (fs.FileInfo, error) {
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return r.Lstat(relName(p))
-}
-
 // cleanPath validates a view path: absolute, clean, no whiteout names.
 func cleanPath(p string) (string, error) {
 	if !strings.HasPrefix(p, "/") {
@@ -180,7 +170,7 @@ func (v *View) lookup(p string) (*object, error) {
 		return nil, errno("lookup", p, syscall.EIO)
 	}
 	pl := pc.plan
-	res := pl.Resolve(resolverProber, p)
+	res := pl.Resolve(v.srv.layers, p)
 	o := &object{path: p, entry: res.Entry}
 	if len(res.Base) > 0 && res.Base[0].Kind == "symlink" {
 		o.kind = kMtab
@@ -197,7 +187,7 @@ func (v *View) lookup(p string) (*object, error) {
 	case res.Persistent:
 		o.store = stPersistent
 		if res.PRExists {
-			fi, err := rootLstat(pl.PR, p)
+			fi, err := v.srv.layers.lstat(pl.PR, p)
 			if err != nil {
 				if pl.Below(p) {
 					return v.synthDir(pc, o), nil
@@ -214,7 +204,7 @@ func (v *View) lookup(p string) (*object, error) {
 	// Volatile (tmpfs family, con, persistent without a usable statelite row).
 	o.store = stVolatile
 	up := v.upper.Load()
-	ufi, lowerVisible, err := walkUpper(up.dir, e.Path, p)
+	ufi, lowerVisible, err := walkUpper(v.srv.layers, up.dir, e.Path, p)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +247,7 @@ func (v *View) layerObject(pc *planCache, o *object, l resolver.Layer, st storag
 	if l.Kind == "synthetic" {
 		return v.synthEntry(pc, o), nil
 	}
-	fi, err := rootLstat(l.Root, l.Rel)
+	fi, err := v.srv.layers.lstat(l.Root, l.Rel)
 	if err != nil {
 		if pc.plan.Below(o.path) {
 			return v.synthDir(pc, o), nil
@@ -294,7 +284,7 @@ func (v *View) conObject(pc *planCache, o *object, ls []resolver.Layer) (*object
 	o.kind, o.con = kCon, ls
 	o.attr = Attr{Mode: syscall.S_IFREG | 0o644, Nlink: 1, FileID: hashID("C", v.node, o.path)}
 	for _, l := range ls {
-		fi, err := rootLstat(l.Root, l.Rel)
+		fi, err := v.srv.layers.lstat(l.Root, l.Rel)
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
@@ -316,19 +306,14 @@ func (v *View) conObject(pc *planCache, o *object, ls []resolver.Layer) (*object
 // walkUpper walks the volatile layer from entry path ep down to p. It returns p's upper
 // object if there is one, and whether the lower layers still show through at p (no
 // whiteout on the way, no opaque directory above).
-func walkUpper(udir, ep, p string) (fs.FileInfo, bool, error) {
-	r, err := os.OpenRoot(udir)
-	if err != nil {
-		return nil, false, err
-	}
-	defer r.Close()
+func walkUpper(c *layers, udir, ep, p string) (fs.FileInfo, bool, error) {
 	lower := true
 	q := ep
 	rest := strings.TrimPrefix(strings.TrimPrefix(p, ep), "/")
 	for {
-		fi, err := r.Lstat(relName(q))
+		fi, err := c.lstat(udir, q)
 		if err != nil {
-			if _, werr := r.Lstat(relName(whiteoutOf(q))); werr == nil {
+			if _, werr := c.lstat(udir, whiteoutOf(q)); werr == nil {
 				return nil, false, nil
 			}
 			return nil, lower, nil
@@ -339,7 +324,7 @@ func walkUpper(udir, ep, p string) (fs.FileInfo, bool, error) {
 		if !fi.IsDir() {
 			return nil, false, errno("lookup", p, syscall.ENOTDIR)
 		}
-		if _, oerr := r.Lstat(relName(path.Join(q, opqMarker))); oerr == nil {
+		if _, oerr := c.lstat(udir, path.Join(q, opqMarker)); oerr == nil {
 			lower = false
 		}
 		var comp string
@@ -351,5 +336,3 @@ func walkUpper(udir, ep, p string) (fs.FileInfo, bool, error) {
 func whiteoutOf(p string) string { return path.Join(path.Dir(p), whPrefix+path.Base(p)) }
 
 var errNotDir = errors.New("not a directory")
-
-var resolverProber = resolver.OSProber{}

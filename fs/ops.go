@@ -142,7 +142,7 @@ func (v *View) lowerOf(o *object) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	res := pl.Resolve(resolverProber, o.path)
+	res := pl.Resolve(v.srv.layers, o.path)
 	if len(res.Base) == 0 || res.Base[0].Kind == "synthetic" || res.Base[0].Kind == "symlink" {
 		return "", nil
 	}
@@ -160,7 +160,7 @@ func (v *View) Open(p string, flag int) (*Handle, error) {
 		return nil, err
 	}
 	if flag&(os.O_WRONLY|os.O_RDWR|os.O_TRUNC|os.O_APPEND) == 0 {
-		return openRead(o)
+		return v.openRead(o)
 	}
 	if o.attr.IsDir() {
 		return nil, errno("open", p, syscall.EISDIR)

@@ -32,6 +32,8 @@ type Server struct {
 	cfg Config
 	res atomic.Pointer[resolver.Resolver]
 
+	layers *layers
+
 	mu    sync.Mutex
 	views map[string]*View
 }
@@ -44,7 +46,7 @@ func New(cfg Config, r *resolver.Resolver) (*Server, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.State, "volatile"), 0o700); err != nil {
 		return nil, fmt.Errorf("fs: state directory: %w", err)
 	}
-	s := &Server{cfg: cfg, views: map[string]*View{}}
+	s := &Server{cfg: cfg, views: map[string]*View{}, layers: newLayers()}
 	s.res.Store(r)
 	return s, nil
 }

@@ -1,0 +1,205 @@
+package fs
+
+import (
+	"errors"
+	"io"
+	iofs "io/fs"
+	"os"
+	"path"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// layers gives fast, escape-proof access to layer directories: one open directory per
+// layer root (re-checked every second, so a replaced layer directory is picked up), and
+// lookups through openat2 with RESOLVE_BENEATH — one syscall per path, where os.Root
+// walks every component. Without openat2 it falls back to os.Root.
+type layers struct {
+	mu      sync.Mutex
+	dirs    map[string]*layerDir
+	retired []*layerDir
+	noOA2   bool
+}
+
+type layerDir struct {
+	f       *os.File
+	dev     uint64
+	ino     uint64
+	checked time.Time
+	retired time.Time
+}
+
+func newLayers() *layers { return &layers{dirs: map[string]*layerDir{}} }
+
+const (
+	sysOpenat2        = 437
+	resolveNoMagic    = 0x02
+	resolveBeneath    = 0x08
+	layerRecheckAfter = time.Second
+	oPath             = 0x200000 // O_PATH
+)
+
+type openHow struct {
+	flags, mode, resolve uint64
+}
+
+func openat2(dirfd int, name string, flags int) (int, error) {
+	p, err := syscall.BytePtrFromString(name)
+	if err != nil {
+		return -1, err
+	}
+	how := openHow{flags: uint64(flags | syscall.O_CLOEXEC), resolve: resolveBeneath | resolveNoMagic}
+	for {
+		fd, _, e := syscall.Syscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+		if e == syscall.EINTR || e == syscall.EAGAIN {
+			continue
+		}
+		if e != 0 {
+			return -1, e
+		}
+		return int(fd), nil
+	}
+}
+
+// dir returns the open directory of a layer root.
+func (c *layers) dir(root string) (*os.File, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	d := c.dirs[root]
+	if d != nil && now.Sub(d.checked) < layerRecheckAfter {
+		return d.f, nil
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(root, &st); err != nil {
+		return nil, &iofs.PathError{Op: "open", Path: root, Err: err}
+	}
+	if d != nil && d.dev == st.Dev && d.ino == st.Ino {
+		d.checked = now
+		return d.f, nil
+	}
+	f, err := os.Open(root)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		// Requests may still use the old descriptor: close it a minute later.
+		d.retired = now
+		c.retired = append(c.retired, d)
+	}
+	kept := c.retired[:0]
+	for _, r := range c.retired {
+		if now.Sub(r.retired) > time.Minute {
+			r.f.Close()
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	c.retired = kept
+	c.dirs[root] = &layerDir{f: f, dev: st.Dev, ino: st.Ino, checked: now}
+	return f, nil
+}
+
+// open opens rel inside root without leaving it and without following a final symlink.
+func (c *layers) open(root, rel string, flags int) (*os.File, error) {
+	name := relName(rel)
+	if !c.noOA2 {
+		d, err := c.dir(root)
+		if err != nil {
+			return nil, err
+		}
+		fd, err := openat2(int(d.Fd()), name, flags|syscall.O_NOFOLLOW)
+		if err == nil {
+			return os.NewFile(uintptr(fd), path.Join(root, name)), nil
+		}
+		if !errors.Is(err, syscall.ENOSYS) {
+			return nil, &iofs.PathError{Op: "open", Path: path.Join(root, name), Err: err}
+		}
+		c.mu.Lock()
+		c.noOA2 = true
+		c.mu.Unlock()
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.OpenFile(name, flags|syscall.O_NOFOLLOW, 0)
+}
+
+type statInfo struct {
+	name string
+	st   syscall.Stat_t
+}
+
+func (s *statInfo) Name() string { return s.name }
+func (s *statInfo) Size() int64  { return s.st.Size }
+func (s *statInfo) Mode() iofs.FileMode {
+	m := iofs.FileMode(s.st.Mode & 0o777)
+	switch s.st.Mode & syscall.S_IFMT {
+	case syscall.S_IFDIR:
+		m |= iofs.ModeDir
+	case syscall.S_IFLNK:
+		m |= iofs.ModeSymlink
+	case syscall.S_IFIFO:
+		m |= iofs.ModeNamedPipe
+	case syscall.S_IFSOCK:
+		m |= iofs.ModeSocket
+	case syscall.S_IFCHR:
+		m |= iofs.ModeDevice | iofs.ModeCharDevice
+	case syscall.S_IFBLK:
+		m |= iofs.ModeDevice
+	}
+	if s.st.Mode&syscall.S_ISUID != 0 {
+		m |= iofs.ModeSetuid
+	}
+	if s.st.Mode&syscall.S_ISGID != 0 {
+		m |= iofs.ModeSetgid
+	}
+	if s.st.Mode&syscall.S_ISVTX != 0 {
+		m |= iofs.ModeSticky
+	}
+	return m
+}
+func (s *statInfo) ModTime() time.Time { return time.Unix(s.st.Mtim.Sec, s.st.Mtim.Nsec) }
+func (s *statInfo) IsDir() bool        { return s.st.Mode&syscall.S_IFMT == syscall.S_IFDIR }
+func (s *statInfo) Sys() any           { return &s.st }
+
+// lstat describes rel inside root (not following a final symlink).
+func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
+	name := relName(rel)
+	if c.noOA2 {
+		r, err := os.OpenRoot(root)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		return r.Lstat(name)
+	}
+	f, err := c.open(root, rel, oPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	si := &statInfo{name: path.Base(name)}
+	if err := syscall.Fstat(int(f.Fd()), &si.st); err != nil {
+		return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: err}
+	}
+	return si, nil
+}
+
+// Lstat implements resolver.Prober.
+func (c *layers) Lstat(root, rel string) (iofs.FileInfo, error) { return c.lstat(root, rel) }
+
+// Empty implements resolver.Prober.
+func (c *layers) Empty(root, rel string) bool {
+	f, err := c.open(root, rel, syscall.O_RDONLY|syscall.O_DIRECTORY)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	return len(names) == 0 && (err == nil || errors.Is(err, io.EOF))
+}
