@@ -2,6 +2,7 @@ package fs
 
 import (
 	"io"
+	"log/slog"
 	"io/fs"
 	"os"
 	"path"
@@ -204,7 +205,10 @@ func (v *View) ensurePersist(o *object) error {
 	if _, err := os.Lstat(dst); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(path.Dir(pl.PR), 0o755); err != nil {
+	// The statemnt directory must be there (an admin's mount): never write persistent
+	// data to whatever lies beneath an unmounted export (xCAT issue 1873).
+	if fi, err := os.Stat(path.Dir(pl.PR)); err != nil || !fi.IsDir() {
+		slog.Error("persistent write refused: statemnt directory missing", "node", v.node, "path", o.path, "statemnt", path.Dir(pl.PR))
 		return errno("write", o.path, syscall.EIO)
 	}
 	if err := os.MkdirAll(path.Dir(dst), 0o755); err != nil {

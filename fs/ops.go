@@ -167,6 +167,10 @@ func (v *View) Open(p string, flag int) (*Handle, error) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	// Look again under the lock: another request may have copied it up meanwhile.
+	if o, err = v.lookup(p); err != nil {
+		return nil, err
+	}
 	if o, err = v.writable(o, "open"); err != nil {
 		return nil, err
 	}
