@@ -2,8 +2,8 @@ package fs
 
 import (
 	"io"
-	"log/slog"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"syscall"
