@@ -186,7 +186,8 @@ func openWrite(o *object, flag int) (*Handle, error) {
 		return nil, err
 	}
 	defer r.Close()
-	f, err := r.OpenFile(relName(o.rel), (flag&(os.O_TRUNC|os.O_APPEND|os.O_SYNC))|os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	// Handles write at explicit offsets, so O_APPEND is the caller's business.
+	f, err := r.OpenFile(relName(o.rel), (flag&(os.O_TRUNC|os.O_SYNC))|os.O_RDWR|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +229,7 @@ func (v *View) prepareCreate(p string) (string, storage, error) {
 		}
 		pl, _ := v.Plan()
 		// The entry's copy may lack the parents of a deep path: make them.
-		if err := os.MkdirAll(path.Join(pl.PR, path.Dir(p)), 0o755); err != nil {
+		if err := mkdirBeneath(pl.PR, path.Dir(p)); err != nil {
 			return "", 0, err
 		}
 		return pl.PR, st, nil
@@ -597,7 +598,7 @@ func (v *View) Rename(a, b string) error {
 		if err := v.ensurePersist(&object{path: b, entry: eb}); err != nil {
 			return err
 		}
-		if err := os.MkdirAll(path.Join(pl.PR, path.Dir(b)), 0o755); err != nil {
+		if err := mkdirBeneath(pl.PR, path.Dir(b)); err != nil {
 			return err
 		}
 		if ob != nil && ob.attr.IsDir() {
