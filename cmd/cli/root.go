@@ -75,6 +75,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		litefileCmd(e), ilitefileCmd(e), litetreeCmd(e), lsliteCmd(e), liteimgCmd(e),
 		explainCmd(e), installLinksCmd(e), demoCmd(e),
 	)
+	root.AddCommand(serveCmd(e), resetCmd(e))
 	return root
 }
 

@@ -1,0 +1,260 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"statelite/fs"
+	"statelite/nfsd"
+	"statelite/resolver"
+	"statelite/tables"
+)
+
+const defaultState = "/var/lib/statelite/state"
+
+// serveOpts are the flags of statelite serve.
+type serveOpts struct {
+	state      string
+	nfsAddr    string
+	metrics    string
+	adminAllow string
+	rootSquash bool
+	portmap    string
+}
+
+// tableWatch reloads the tables when the store changes: a new snapshot is validated
+// as a whole and, only when valid, switched to atomically.
+type tableWatch struct {
+	e     *env
+	log   *slog.Logger
+	last  string
+	apply func(*tables.Snapshot)
+}
+
+// fingerprint summarizes the store's files so hand edits (which do not bump the
+// generation) are noticed too.
+func fingerprint(dir string) string {
+	var b strings.Builder
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".csv") && e.Name() != ".generation" {
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
+			fmt.Fprintf(&b, "%s:%d:%d;", e.Name(), fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return b.String()
+}
+
+func (w *tableWatch) poll(ctx context.Context) {
+	fp := fingerprint(w.e.tablesDir)
+	if fp == w.last {
+		return
+	}
+	snap, err := w.e.load(ctx)
+	if err != nil {
+		w.log.Error("table change rejected: the last good tables stay in force", "err", err)
+		w.last = fp
+		return
+	}
+	if probs := tables.Validate(snap); tables.HasErrors(probs) {
+		for _, p := range probs {
+			if !p.Warning {
+				w.log.Error("table change rejected: the last good tables stay in force", "problem", p.String())
+			}
+		}
+		w.last = fp
+		return
+	}
+	w.last = fp
+	w.apply(snap)
+}
+
+func (w *tableWatch) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.poll(ctx)
+		}
+	}
+}
+
+func parseAllow(s string) ([]netip.Prefix, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []netip.Prefix
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if !strings.Contains(p, "/") {
+			a, err := netip.ParseAddr(p)
+			if err != nil {
+				return nil, fmt.Errorf("--admin-allow %q: %v", p, err)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		pf, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("--admin-allow %q: %v", p, err)
+		}
+		out = append(out, pf)
+	}
+	return out, nil
+}
+
+func serveCmd(e *env) *cobra.Command {
+	var o serveOpts
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve every node's root view over NFSv3 (and MOUNT) from the tables, live",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.serve(cmd.Context(), o, nil)
+		},
+	}
+	c.Flags().StringVar(&o.state, "state", defaultState, "state directory (volatile layers, handle table, secret)")
+	c.Flags().StringVar(&o.nfsAddr, "nfs", ":2049", "address for NFS and MOUNT (TCP)")
+	c.Flags().StringVar(&o.metrics, "metrics", "", "address for Prometheus /metrics over HTTP (off when empty)")
+	c.Flags().StringVar(&o.adminAllow, "admin-allow", "127.0.0.0/8,::1/128", "comma list of networks that may mount any node's view")
+	c.Flags().BoolVar(&o.rootSquash, "root-squash", false, "map uid 0 of every client to nobody")
+	c.Flags().StringVar(&o.portmap, "portmap", "", "also answer portmapper GETPORT on this address (e.g. :111)")
+	return c
+}
+
+// serve runs the NFS server until ctx is done; ready, when set, receives the NFS address.
+func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Addr)) error {
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	allow, err := parseAllow(o.adminAllow)
+	if err != nil {
+		return err
+	}
+	snap, err := e.load(ctx)
+	if err != nil {
+		return err
+	}
+	if probs := tables.Validate(snap); tables.HasErrors(probs) {
+		for _, p := range probs {
+			if !p.Warning {
+				e.errorf("%s", p)
+			}
+		}
+		return exitError{1}
+	}
+	cfg := e.resolverConfig()
+	fsrv, err := fs.New(fs.Config{State: filepath.Join(o.state, "fs")}, resolver.New(snap, cfg))
+	if err != nil {
+		return err
+	}
+	for _, n := range snap.Nodes() {
+		if p, err := fsrv.Resolver().Plan(n); err == nil {
+			for _, w := range p.Warnings {
+				log.Warn(w, "node", n)
+			}
+			for _, m := range p.Errors {
+				log.Error(m, "node", n)
+			}
+		}
+	}
+	srv, err := nfsd.New(nfsd.Config{FS: fsrv, State: o.state, AdminAllow: allow, RootSquash: o.rootSquash, Log: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	l, err := net.Listen("tcp", o.nfsAddr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if o.metrics != "" {
+		ml, err := net.Listen("tcp", o.metrics)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", srv.Metrics)
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go hs.Serve(ml)
+		defer hs.Close()
+		log.Info("metrics", "addr", ml.Addr().String())
+	}
+	if o.portmap != "" {
+		pl, err := net.Listen("tcp", o.portmap)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		go nfsd.ServePortmap(ctx, pl, port, log)
+	}
+	w := &tableWatch{e: e, log: log, last: fingerprint(e.tablesDir), apply: func(s *tables.Snapshot) {
+		fsrv.SetResolver(resolver.New(s, cfg))
+		log.Info("tables switched", "generation", s.Gen)
+	}}
+	go w.run(ctx, 500*time.Millisecond)
+	go fsrv.WatchResets(ctx, 100*time.Millisecond, log)
+	log.Info("serving", "nfs", l.Addr().String(), "tables", e.tablesDir, "state", o.state)
+	if ready != nil {
+		ready(l.Addr())
+	}
+	err = srv.Serve(ctx, l)
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	log.Info("stopped")
+	return err
+}
+
+func resetCmd(e *env) *cobra.Command {
+	var state string
+	var timeout time.Duration
+	c := &cobra.Command{
+		Use:   "reset NODERANGE",
+		Short: "Drop the volatile layer of nodes (as a boot does), while the server runs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			snap, err := e.load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			nodes, err := e.noderange(snap, args[0])
+			if err != nil {
+				return err
+			}
+			for _, n := range nodes {
+				ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+				err := fs.RequestReset(ctx, filepath.Join(state, "fs"), n)
+				cancel()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "%s: volatile layer reset\n", n)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&state, "state", defaultState, "state directory of the running server")
+	c.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the server")
+	return c
+}
+
+var _ = syscall.Getpid

@@ -1,0 +1,290 @@
+package nfsd
+
+import (
+	"bufio"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Handle layout (36 bytes, a multiple of 4): version, 3 reserved bytes, 8-byte node id
+// (FNV-64 of the node name), 8-byte file id, 16 bytes of HMAC-SHA256 over the first 20
+// bytes and the node name, keyed with a secret kept in the state directory.
+const (
+	handleVersion = 1
+	handleLen     = 36
+)
+
+var errBadHandle = errors.New("bad handle")
+
+// handleCodec makes and checks file handles.
+type handleCodec struct {
+	secret []byte
+}
+
+// loadSecret reads the server secret from dir, creating it on first use.
+func loadSecret(dir string) ([]byte, error) {
+	p := filepath.Join(dir, "nfsd.secret")
+	b, err := os.ReadFile(p)
+	if err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func nodeID(node string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(node))
+	return h.Sum64()
+}
+
+func (hc *handleCodec) mac(b []byte, node string) []byte {
+	m := hmac.New(sha256.New, hc.secret)
+	m.Write(b[:20])
+	m.Write([]byte(node))
+	return m.Sum(nil)[:16]
+}
+
+// make returns the handle of file id in node's view.
+func (hc *handleCodec) make(node string, fileid uint64) []byte {
+	b := make([]byte, handleLen)
+	b[0] = handleVersion
+	binary.BigEndian.PutUint64(b[4:12], nodeID(node))
+	binary.BigEndian.PutUint64(b[12:20], fileid)
+	copy(b[20:], hc.mac(b, node))
+	return b
+}
+
+// parse checks a handle and returns its node id and file id; the caller looks the node
+// up and then calls verify with its name.
+func (hc *handleCodec) parse(b []byte) (nid, fileid uint64, err error) {
+	if len(b) != handleLen || b[0] != handleVersion {
+		return 0, 0, errBadHandle
+	}
+	return binary.BigEndian.Uint64(b[4:12]), binary.BigEndian.Uint64(b[12:20]), nil
+}
+
+// verify reports whether the handle's MAC is right for node.
+func (hc *handleCodec) verify(b []byte, node string) bool {
+	return hmac.Equal(b[20:], hc.mac(b, node))
+}
+
+// pathTable maps file ids back to (parent id, name), so a handle resolves to a path in
+// O(depth). Image objects have the same id in every view, so one shared table serves all
+// nodes; a node's own differing records (renames in its writable layers) live in a
+// per-node overlay. The table is logged to disk so handles survive a restart.
+type pathTable struct {
+	mu     sync.RWMutex
+	shared map[uint64]pathRec
+	nodes  map[string]map[uint64]pathRec
+	roots  map[string]uint64 // node -> root file id
+
+	logf *os.File
+	logw *bufio.Writer
+}
+
+type pathRec struct {
+	parent uint64
+	name   string
+}
+
+func openPathTable(dir string) (*pathTable, error) {
+	t := &pathTable{shared: map[uint64]pathRec{}, nodes: map[string]map[uint64]pathRec{}, roots: map[string]uint64{}}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(dir, "handles.log")
+	if f, err := os.Open(p); err == nil {
+		t.replay(bufio.NewReader(f))
+		f.Close()
+	}
+	// Rewrite the log compactly, then append to it.
+	tmp := p + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	w := bufio.NewWriter(f)
+	for id, r := range t.shared {
+		writeRec(w, "", id, r)
+	}
+	for n, m := range t.nodes {
+		for id, r := range m {
+			writeRec(w, n, id, r)
+		}
+	}
+	for n, id := range t.roots {
+		writeRec(w, n, id, pathRec{parent: 0, name: "/"})
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	f.Close()
+	if err := os.Rename(tmp, p); err != nil {
+		return nil, err
+	}
+	t.logf, err = os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	t.logw = bufio.NewWriterSize(t.logf, 64<<10)
+	return t, nil
+}
+
+func writeRec(w *bufio.Writer, node string, id uint64, r pathRec) {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], uint16(len(node)))
+	w.Write(b[:])
+	w.WriteString(node)
+	var n [16]byte
+	binary.BigEndian.PutUint64(n[:8], id)
+	binary.BigEndian.PutUint64(n[8:], r.parent)
+	w.Write(n[:])
+	binary.BigEndian.PutUint16(b[:], uint16(len(r.name)))
+	w.Write(b[:])
+	w.WriteString(r.name)
+}
+
+func (t *pathTable) replay(br *bufio.Reader) {
+	for {
+		var b [2]byte
+		if _, err := io.ReadFull(br, b[:]); err != nil {
+			return
+		}
+		node := make([]byte, binary.BigEndian.Uint16(b[:]))
+		var n [16]byte
+		if _, err := io.ReadFull(br, node); err != nil {
+			return
+		}
+		if _, err := io.ReadFull(br, n[:]); err != nil {
+			return
+		}
+		if _, err := io.ReadFull(br, b[:]); err != nil {
+			return
+		}
+		name := make([]byte, binary.BigEndian.Uint16(b[:]))
+		if _, err := io.ReadFull(br, name); err != nil {
+			return
+		}
+		id, parent := binary.BigEndian.Uint64(n[:8]), binary.BigEndian.Uint64(n[8:])
+		t.apply(string(node), id, pathRec{parent, string(name)})
+	}
+}
+
+func (t *pathTable) apply(node string, id uint64, r pathRec) {
+	switch {
+	case r.parent == 0 && r.name == "/":
+		t.roots[node] = id
+	case node == "":
+		t.shared[id] = r
+	default:
+		m := t.nodes[node]
+		if m == nil {
+			m = map[uint64]pathRec{}
+			t.nodes[node] = m
+		}
+		m[id] = r
+	}
+}
+
+// setRoot records node's root directory id.
+func (t *pathTable) setRoot(node string, id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.roots[node] == id {
+		return
+	}
+	t.roots[node] = id
+	writeRec(t.logw, node, id, pathRec{0, "/"})
+}
+
+// put records that id is name in directory parent, in node's view.
+func (t *pathTable) put(node string, id, parent uint64, name string) {
+	r := pathRec{parent, name}
+	t.mu.RLock()
+	cur, inNode := t.nodes[node][id]
+	sh, inShared := t.shared[id]
+	t.mu.RUnlock()
+	if (inNode && cur == r) || (!inNode && inShared && sh == r) {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !inShared && !inNode {
+		t.shared[id] = r
+		writeRec(t.logw, "", id, r)
+		return
+	}
+	t.apply(node, id, r)
+	writeRec(t.logw, node, id, r)
+}
+
+// path returns the view path of id in node's view.
+func (t *pathTable) path(node string, id uint64) (string, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	root := t.roots[node]
+	var parts []string
+	for depth := 0; depth < 4096; depth++ {
+		if id == root {
+			for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+				parts[i], parts[j] = parts[j], parts[i]
+			}
+			return "/" + strings.Join(parts, "/"), true
+		}
+		r, ok := t.nodes[node][id]
+		if !ok {
+			if r, ok = t.shared[id]; !ok {
+				return "", false
+			}
+		}
+		parts = append(parts, r.name)
+		id = r.parent
+	}
+	return "", false
+}
+
+// flush writes buffered records to disk.
+func (t *pathTable) flush() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.logw.Flush()
+}
+
+func (t *pathTable) close() error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return t.logf.Close()
+}
+
+var _ = path.Join
+var _ = fmt.Sprintf

@@ -1,0 +1,185 @@
+package nfsd
+
+import (
+	"context"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"statelite/fs"
+)
+
+// RPC program numbers.
+const (
+	progPortmap = 100000
+	progNFS     = 100003
+	progMount   = 100005
+)
+
+// MOUNT v3 status codes (RFC 1813 §5.1).
+const (
+	mnt3OK          = 0
+	mnt3ErrPerm     = 1
+	mnt3ErrNoEnt    = 2
+	mnt3ErrIO       = 5
+	mnt3ErrAcces    = 13
+	mnt3ErrNotDir   = 20
+	mnt3ErrInval    = 22
+	mnt3ErrNameLong = 63
+)
+
+func (s *Server) mountProcs() []procFunc {
+	return []procFunc{
+		func(ctx context.Context, c *call, r *reader, w *writer) error { return nil }, // NULL
+		s.mountMnt,
+		s.mountDump,
+		s.mountUmnt,
+		s.mountUmntAll,
+		s.mountExport,
+	}
+}
+
+func (s *Server) mountMnt(ctx context.Context, c *call, r *reader, w *writer) error {
+	dirpath := r.str(1024)
+	if r.err != nil {
+		return r.err
+	}
+	addr := remoteAddr(c.remote)
+	e, st := s.parseExport(dirpath, addr)
+	if st == mnt3OK && !s.mayAccess(addr, e.node) {
+		st = mnt3ErrAcces
+	}
+	if st != mnt3OK {
+		s.log.Warn("mount refused", "node", e.node, "path", dirpath, "remote", addr.String(), "status", st)
+		w.u32(st)
+		return nil
+	}
+	v, err := s.cfg.FS.View(e.node)
+	if err != nil {
+		w.u32(mnt3ErrNoEnt)
+		return nil
+	}
+	if e.token != "" {
+		s.bootToken(e.node, e.token)
+	}
+	fh, st := s.handleForPath(e.node, v, e.sub)
+	if st != mnt3OK {
+		w.u32(st)
+		return nil
+	}
+	s.mu.Lock()
+	s.mounts[addr.String()+"|"+dirpath] = mountRec{host: addr.String(), dir: dirpath}
+	s.mu.Unlock()
+	s.log.Info("mount", "node", e.node, "path", dirpath, "remote", addr.String())
+	w.u32(mnt3OK)
+	w.opaque(fh)
+	w.u32(2) // auth flavors: AUTH_SYS, AUTH_NONE
+	w.u32(flavorSys)
+	w.u32(flavorNone)
+	return nil
+}
+
+// bootToken resets the node's volatile layer the first time a boot token is seen
+// (DECISIONS §3 b); tokens are remembered across restarts.
+func (s *Server) bootToken(node, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	file := filepath.Join(s.cfg.State, "tokens", node)
+	last, ok := s.tokens[node]
+	if !ok {
+		if b, err := os.ReadFile(file); err == nil {
+			last = strings.TrimSpace(string(b))
+		}
+	}
+	if last == token {
+		return
+	}
+	if err := s.cfg.FS.Reset(node); err != nil {
+		s.log.Error("boot reset failed", "node", node, "err", err)
+		return
+	}
+	s.tokens[node] = token
+	os.MkdirAll(filepath.Dir(file), 0o700)
+	os.WriteFile(file, []byte(token+"\n"), 0o600)
+	s.log.Info("boot: volatile layer reset", "node", node, "token", token)
+}
+
+// handleForPath walks from the view root to sub, recording every component in the
+// handle table, and returns sub's handle.
+func (s *Server) handleForPath(node string, v *fs.View, sub string) ([]byte, uint32) {
+	root, err := v.Getattr("/")
+	if err != nil {
+		return nil, mnt3ErrIO
+	}
+	s.paths.setRoot(node, root.FileID)
+	id := root.FileID
+	cur := "/"
+	for _, comp := range strings.Split(strings.Trim(sub, "/"), "/") {
+		if comp == "" {
+			continue
+		}
+		cur = path.Join(cur, comp)
+		a, err := v.Getattr(cur)
+		if err != nil {
+			return nil, mnt3ErrNoEnt
+		}
+		if !a.IsDir() {
+			return nil, mnt3ErrNotDir
+		}
+		s.paths.put(node, a.FileID, id, comp)
+		id = a.FileID
+	}
+	return s.handles.make(node, id), mnt3OK
+}
+
+func (s *Server) mountDump(ctx context.Context, c *call, r *reader, w *writer) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.mounts {
+		w.boolean(true)
+		w.str(m.host)
+		w.str(m.dir)
+	}
+	w.boolean(false)
+	return nil
+}
+
+func (s *Server) mountUmnt(ctx context.Context, c *call, r *reader, w *writer) error {
+	dirpath := r.str(1024)
+	if r.err != nil {
+		return r.err
+	}
+	s.mu.Lock()
+	delete(s.mounts, remoteAddr(c.remote).String()+"|"+dirpath)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Server) mountUmntAll(ctx context.Context, c *call, r *reader, w *writer) error {
+	host := remoteAddr(c.remote).String()
+	s.mu.Lock()
+	for k, m := range s.mounts {
+		if m.host == host {
+			delete(s.mounts, k)
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// mountExport lists /nodes/<node> for every node the caller may mount (all for admins).
+func (s *Server) mountExport(ctx context.Context, c *call, r *reader, w *writer) error {
+	addr := remoteAddr(c.remote)
+	m := s.addrMap()
+	for _, n := range m.res.Snap.Nodes() {
+		if !s.mayAccess(addr, n) {
+			continue
+		}
+		w.boolean(true)
+		w.str("/nodes/" + n)
+		w.boolean(false) // no groups
+	}
+	w.boolean(false)
+	return nil
+}

@@ -1,0 +1,953 @@
+package nfsd
+
+import (
+	"context"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+
+	sfs "statelite/fs"
+)
+
+// req is the context of one NFS request after its handle was resolved.
+type req struct {
+	node string
+	v    *sfs.View
+	path string
+	attr sfs.Attr
+	fsid uint64
+	cred Cred // after root squash
+}
+
+func (s *Server) cred(c *call) Cred {
+	cr := c.cred
+	if s.cfg.RootSquash && cr.UID == 0 {
+		cr.UID, cr.GID = 65534, 65534
+	}
+	return cr
+}
+
+// resolveFH checks a handle (format, MAC, node binding, client address) and finds the
+// object's current path.
+func (s *Server) resolveFH(c *call, fh []byte) (*req, uint32) {
+	nid, fileid, err := s.handles.parse(fh)
+	if err != nil {
+		return nil, nfs3BadHandle
+	}
+	m := s.addrMap()
+	node, ok := m.byID[nid]
+	if !ok {
+		return nil, nfs3Stale
+	}
+	if !s.handles.verify(fh, node) {
+		s.log.Warn("forged or foreign file handle refused", "node", node, "remote", c.remote.String())
+		return nil, nfs3BadHandle
+	}
+	if !s.mayAccess(remoteAddr(c.remote), node) {
+		s.log.Warn("handle of another node refused", "node", node, "remote", c.remote.String())
+		return nil, nfs3Acces
+	}
+	v, err := s.cfg.FS.View(node)
+	if err != nil {
+		return nil, nfs3Stale
+	}
+	p, ok := s.paths.path(node, fileid)
+	if !ok {
+		return nil, nfs3Stale
+	}
+	a, err := v.Getattr(p)
+	if err != nil || a.FileID != fileid {
+		return nil, nfs3Stale
+	}
+	return &req{node: node, v: v, path: p, attr: a, fsid: nid, cred: s.cred(c)}, nfs3OK
+}
+
+func (s *Server) fh(c *call, r *reader) (*req, uint32) {
+	fh := r.opaque(64)
+	if r.err != nil {
+		return nil, nfs3BadHandle
+	}
+	return s.resolveFH(c, fh)
+}
+
+// Permission bits.
+const (
+	permR = 4
+	permW = 2
+	permX = 1
+)
+
+func inGroup(cr Cred, gid uint32) bool {
+	if cr.GID == gid {
+		return true
+	}
+	for _, g := range cr.GIDs {
+		if g == gid {
+			return true
+		}
+	}
+	return false
+}
+
+// allowed reports whether cr has all of want (permR|permW|permX) on an object.
+func allowed(cr Cred, a sfs.Attr, want uint32) bool {
+	if cr.UID == 0 {
+		if want&permX != 0 && !a.IsDir() && a.Mode&0o111 == 0 {
+			return false
+		}
+		return true
+	}
+	var bits uint32
+	switch {
+	case cr.UID == a.UID:
+		bits = (a.Mode >> 6) & 7
+	case inGroup(cr, a.GID):
+		bits = (a.Mode >> 3) & 7
+	default:
+		bits = a.Mode & 7
+	}
+	return bits&want == want
+}
+
+// mayDelete applies the sticky-directory rule on top of w+x on the directory.
+func mayDelete(cr Cred, dir, victim sfs.Attr) bool {
+	if !allowed(cr, dir, permW|permX) {
+		return false
+	}
+	if dir.Mode&syscall.S_ISVTX != 0 && cr.UID != 0 && cr.UID != dir.UID && cr.UID != victim.UID {
+		return false
+	}
+	return true
+}
+
+func (r *req) fsCred() sfs.Cred { return sfs.Cred{UID: r.cred.UID, GID: r.cred.GID} }
+
+func validName(name string) uint32 {
+	switch {
+	case name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') || strings.ContainsRune(name, 0):
+		return nfs3Inval
+	case len(name) > 255:
+		return nfs3NameTooLong
+	}
+	return nfs3OK
+}
+
+func (s *Server) nfsProcs() []procFunc {
+	return []procFunc{
+		func(context.Context, *call, *reader, *writer) error { return nil }, // NULL
+		s.wrap(s.getattr), s.wrap(s.setattr), s.wrap(s.lookup), s.wrap(s.access), s.wrap(s.readlink),
+		s.wrap(s.read), s.wrap(s.write), s.wrap(s.create), s.wrap(s.mkdir), s.wrap(s.symlink),
+		s.wrap(s.mknod), s.wrap(s.remove), s.wrap(s.rmdir), s.wrap(s.rename), s.wrap(s.link),
+		s.wrap(s.readdir), s.wrap(s.readdirplus), s.wrap(s.fsstat), s.wrap(s.fsinfo), s.wrap(s.pathconf),
+		s.wrap(s.commit),
+	}
+}
+
+// nfsFunc serves one NFS procedure and returns its status (for metrics and logs).
+type nfsFunc func(c *call, r *reader, w *writer) (node string, status uint32)
+
+func (s *Server) wrap(f nfsFunc) procFunc {
+	return func(ctx context.Context, c *call, r *reader, w *writer) error {
+		if s.cfg.Delay != nil {
+			s.cfg.Delay(c.proc)
+		}
+		node, st := f(c, r, w)
+		if r.err != nil {
+			return r.err
+		}
+		s.Metrics.nfsStatus(node, c.proc, st)
+		return nil
+	}
+}
+
+func (s *Server) getattr(c *call, r *reader, w *writer) (string, uint32) {
+	q, st := s.fh(c, r)
+	w.u32(st)
+	if st != nfs3OK {
+		return "", st
+	}
+	fattr3(w, q.attr, q.fsid)
+	return q.node, nfs3OK
+}
+
+func (s *Server) setattr(c *call, r *reader, w *writer) (string, uint32) {
+	q, st := s.fh(c, r)
+	sa := readSattr(r)
+	var guard *time.Time
+	if r.boolean() {
+		t := readTime(r)
+		guard = &t
+	}
+	if st != nfs3OK {
+		w.u32(st)
+		wcc(w, nil, nil, 0)
+		return "", st
+	}
+	before := q.attr
+	fail := func(st uint32) (string, uint32) {
+		w.u32(st)
+		wcc(w, &before, &before, q.fsid)
+		return q.node, st
+	}
+	if guard != nil && !guard.Equal(time.Unix(before.Ctime.Unix(), int64(before.Ctime.Nanosecond()))) {
+		return fail(10002) // NFS3ERR_NOT_SYNC
+	}
+	cr := q.cred
+	owner := cr.UID == 0 || cr.UID == before.UID
+	if sa.Mode != nil && !owner {
+		return fail(nfs3Perm)
+	}
+	if sa.Mode != nil && cr.UID != 0 && *sa.Mode&syscall.S_ISGID != 0 && !inGroup(cr, before.GID) {
+		m := *sa.Mode &^ syscall.S_ISGID
+		sa.Mode = &m
+	}
+	if sa.UID != nil && *sa.UID != before.UID && cr.UID != 0 {
+		return fail(nfs3Perm)
+	}
+	if sa.GID != nil && *sa.GID != before.GID && cr.UID != 0 && !(cr.UID == before.UID && inGroup(cr, *sa.GID)) {
+		return fail(nfs3Perm)
+	}
+	if sa.Size != nil && !owner && !allowed(cr, before, permW) {
+		return fail(nfs3Acces)
+	}
+	if (sa.Atime != nil || sa.Mtime != nil) && !owner {
+		if sa.atimeServer || sa.mtimeServer {
+			if !allowed(cr, before, permW) {
+				return fail(nfs3Acces)
+			}
+		} else {
+			return fail(nfs3Perm)
+		}
+	}
+	if sa.empty() {
+		w.u32(nfs3OK)
+		wcc(w, &before, &before, q.fsid)
+		return q.node, nfs3OK
+	}
+	// A chown by a non-root caller clears setuid/setgid, as Linux does.
+	if (sa.UID != nil || sa.GID != nil) && sa.Mode == nil && before.Mode&(syscall.S_ISUID|syscall.S_ISGID) != 0 && !before.IsDir() {
+		m := before.Mode & 0o7777 &^ (syscall.S_ISUID | syscall.S_ISGID)
+		sa.Mode = &m
+	}
+	after, err := q.v.Setattr(q.path, sa.SetAttr)
+	if err != nil {
+		return fail(statusOf(err))
+	}
+	w.u32(nfs3OK)
+	wcc(w, &before, &after, q.fsid)
+	return q.node, nfs3OK
+}
+
+func (s *Server) lookup(c *call, r *reader, w *writer) (string, uint32) {
+	q, st := s.fh(c, r)
+	name := r.str(1024)
+	if st != nfs3OK {
+		w.u32(st)
+		postOp(w, nil, 0)
+		return "", st
+	}
+	dir := q.attr
+	fail := func(st uint32) (string, uint32) {
+		w.u32(st)
+		postOp(w, &dir, q.fsid)
+		return q.node, st
+	}
+	if !dir.IsDir() {
+		return fail(nfs3NotDir)
+	}
+	if !allowed(q.cred, dir, permX) {
+		return fail(nfs3Acces)
+	}
+	var p string
+	switch name {
+	case ".":
+		p = q.path
+	case "..":
+		p = path.Dir(q.path)
+	default:
+		if st := validName(name); st != nfs3OK {
+			return fail(st)
+		}
+		p = path.Join(q.path, name)
+	}
+	a, err := q.v.Getattr(p)
+	if err != nil {
+		return fail(statusOf(err))
+	}
+	s.record(q, p, a)
+	w.u32(nfs3OK)
+	w.opaque(s.handles.make(q.node, a.FileID))
+	postOp(w, &a, q.fsid)
+	postOp(w, &dir, q.fsid)
+	return q.node, nfs3OK
+}
+
+// record remembers where an object is, so its handle resolves later.
+func (s *Server) record(q *req, p string, a sfs.Attr) {
+	if p == "/" {
+		s.paths.setRoot(q.node, a.FileID)
+		return
+	}
+	par, err := q.v.Getattr(path.Dir(p))
+	if err != nil {
+		return
+	}
+	s.paths.put(q.node, a.FileID, par.FileID, path.Base(p))
+}
+
+// ACCESS3 bits.
+const (
+	accRead    = 0x01
+	accLookup  = 0x02
+	accModify  = 0x04
+	accExtend  = 0x08
+	accDelete  = 0x10
+	accExecute = 0x20
+)
+
+func (s *Server) access(c *call, r *reader, w *writer) (string, uint32) {
+	q, st := s.fh(c, r)
+	want := r.u32()
+	if st != nfs3OK {
+		w.u32(st)
+		postOp(w, nil, 0)
+		return "", st
+	}
+	a := q.attr
+	var got uint32
+	if allowed(q.cred, a, permR) {
+		got |= accRead
+	}
+	if allowed(q.cred, a, permW) {
+		got |= accModify | accExtend
+		if a.IsDir() {
+			got |= accDelete
+		}
+	}
+	if allowed(q.cred, a, permX) {
+		if a.IsDir() {
+			got |= accLookup
+		} else {
+			got |= accExecute
+		}
+	}
+	w.u32(nfs3OK)
+	postOp(w, &a, q.fsid)
+	w.u32(got & want)
+	return q.node, nfs3OK
+}
+
+func (s *Server) readlink(c *call, r *reader, w *writer) (string, uint32) {
+	q, st := s.fh(c, r)
+	if st != nfs3OK {
+		w.u32(st)
+		postOp(w, nil, 0)
+		return "", st
+	}
+	t, err := q.v.Readlink(q.path)
+	if err != nil {
+		w.u32(statusOf(err))
+		postOp(w, &q.attr, q.fsid)
+		return q.node, statusOf(err)
+	}
+	w.u32(nfs3OK)
+	postOp(w, &q.attr, q.fsid)
+	w.str(t)
+	return q.node, nfs3OK
+}
+
+const maxIO = 1 << 20
+
+func (s *Server) read(c *call, r *reader, w *writer) (string, uint32) {
+	q, st := s.fh(c, r)
+	off, count := r.u64(), r.u32()
+	if st != nfs3OK {
+		w.u32(st)
+		postOp(w, nil, 0)
+		return "", st
+	}
+	a := q.attr
+	fail := func(st uint32) (string, uint32) {
+		w.u32(st)
+		postOp(w, &a, q.fsid)
+		return q.node, st
+	}
+	if a.IsDir() {
+		return fail(nfs3IsDir)
+	}
+	if !a.IsRegular() {
+		return fail(nfs3Inval)
+	}
+	if !allowed(q.cred, a, permR) && !allowed(q.cred, a, permX) && q.cred.UID != a.UID {
+		return fail(nfs3Acces)
+	}
+	count = min(count, maxIO)
+	h, err := q.v.Open(q.path, os.O_RDONLY)
+	if err != nil {
+		return fail(statusOf(err))
+	}
+	defer h.Close()
+	buf := make([]byte, count)
+	n, err := h.ReadAt(buf, int64(off))
+	if err != nil && err != io.EOF {
+		return fail(statusOf(err))
+	}
+	w.u32(nfs3OK)
+	postOp(w, &a, q.fsid)
+	w.u32(uint32(n))
+	w.boolean(off+uint64(n) >= a.Size)
+	w.opaque(buf[:n])
+	s.Metrics.bytes(q.node, "read", n)
+	return q.node, nfs3OK
+}
+
+// stable_how values.
+const (
+	unstable = 0
+	dataSync = 1
+	fileSync = 2
+)
+
+func (s *Server) write(c *call, r *reader, w *writer) (string, uint32) {
+	q, st := s.fh(c, r)
+	off, count, stable := r.u64(), r.u32(), r.u32()
+	data := r.opaque(maxIO)
+	if st != nfs3OK {
+		w.u32(st)
+		wcc(w, nil, nil, 0)
+		return "", st
+	}
+	before := q.attr
+	fail := func(st uint32) (string, uint32) {
+		w.u32(st)
+		wcc(w, &before, &before, q.fsid)
+		return q.node, st
+	}
+	if int(count) > len(data) {
+		return fail(nfs3Inval)
+	}
+	data = data[:count]
+	if before.IsDir() {
+		return fail(nfs3IsDir)
+	}
+	if !before.IsRegular() {
+		return fail(nfs3Inval)
+	}
+	if !allowed(q.cred, before, permW) && q.cred.UID != before.UID {
+		return fail(nfs3Acces)
+	}
+	h, err := q.v.Open(q.path, os.O_RDWR)
+	if err != nil {
+		return fail(statusOf(err))
+	}
+	defer h.Close()
+	n, err := h.WriteAt(data, int64(off))
+	if err != nil {
+		return fail(statusOf(err))
+	}
+	committed := uint32(unstable)
+	if stable != unstable {
+		if err := h.Sync(); err != nil {
+			return fail(statusOf(err))
+		}
+		committed = fileSync
+	}
+	after, err := q.v.Getattr(q.path)
+	if err != nil {
+		return fail(statusOf(err))
+	}
+	w.u32(nfs3OK)
+	wcc(w, &before, &after, q.fsid)
+	w.u32(uint32(n))
+	w.u32(committed)
+	w.fixed(s.verf[:])
+	s.Metrics.bytes(q.node, "write", n)
+	return q.node, nfs3OK
+}
+
+// dirop resolves a (directory handle, name) argument and checks w+x on the directory.
+func (s *Server) dirop(c *call, r *reader) (*req, string, uint32) {
+	q, st := s.fh(c, r)
+	name := r.str(1024)
+	if st != nfs3OK {
+		return nil, "", st
+	}
+	if !q.attr.IsDir() {
+		return q, "", nfs3NotDir
+	}
+	if st := validName(name); st != nfs3OK {
+		return q, "", st
+	}
+	return q, path.Join(q.path, name), nfs3OK
+}
+
+// newObjReply writes the reply of CREATE, MKDIR, SYMLINK and MKNOD.
+func (s *Server) newObjReply(w *writer, q *req, before sfs.Attr, p string, a *sfs.Attr, st uint32) (string, uint32) {
+	w.u32(st)
+	if st == nfs3OK {
+		w.boolean(true)
+		w.opaque(s.handles.make(q.node, a.FileID))
+		postOp(w, a, q.fsid)
+	}
+	after, err := q.v.Getattr(q.path)
+	if err != nil {
+		wcc(w, &before, nil, q.fsid)
+	} else {
+		wcc(w, &before, &after, q.fsid)
+	}
+	return q.node, st
+}
+
+func (s *Server) failDirop(w *writer, q *req, st uint32) (string, uint32) {
+	w.u32(st)
+	if q == nil {
+		wcc(w, nil, nil, 0)
+		return "", st
+	}
+	wcc(w, &q.attr, &q.attr, q.fsid)
+	return q.node, st
+}
+
+// owner returns the credential new objects get: the caller, with the directory's group
+// when it has setgid.
+func ownerFor(q *req) sfs.Cred {
+	cr := q.fsCred()
+	if q.attr.Mode&syscall.S_ISGID != 0 {
+		cr.GID = q.attr.GID
+	}
+	return cr
+}
+
+// applyCreateAttrs applies the sattr3 a client sent with a create (mode already used).
+func (s *Server) applyCreateAttrs(q *req, p string, sa sattr3) (sfs.Attr, error) {
+	sa.Mode = nil
+	if q.cred.UID != 0 {
+		sa.UID, sa.GID = nil, nil
+	}
+	if sa.empty() {
+		return q.v.Getattr(p)
+	}
+	return q.v.Setattr(p, sa.SetAttr)
+}
+
+func (s *Server) create(c *call, r *reader, w *writer) (string, uint32) {
+	q, p, st := s.dirop(c, r)
+	how := r.u32()
+	var sa sattr3
+	var verf []byte
+	switch how {
+	case 0, 1:
+		sa = readSattr(r)
+	case 2:
+		verf = r.fixed(8)
+	default:
+		r.err = errGarbage
+	}
+	if st != nfs3OK {
+		return s.failDirop(w, q, st)
+	}
+	before := q.attr
+	if !allowed(q.cred, before, permW|permX) {
+		return s.failDirop(w, q, nfs3Acces)
+	}
+	mode := uint32(0o644)
+	if sa.Mode != nil {
+		mode = *sa.Mode
+	}
+	if how == 2 {
+		// EXCLUSIVE: the verifier is kept in atime/mtime, so a retransmitted create succeeds.
+		vt := time.Unix(int64(be32(verf[:4])), int64(be32(verf[4:])%1e9))
+		if a, err := q.v.Getattr(p); err == nil {
+			if a.IsRegular() && a.Mtime.Equal(vt) {
+				return s.newObjReply(w, q, before, p, &a, nfs3OK)
+			}
+			return s.newObjReply(w, q, before, p, nil, nfs3Exist)
+		}
+		h, _, err := q.v.Create(p, 0o600, ownerFor(q))
+		if err != nil {
+			return s.newObjReply(w, q, before, p, nil, statusOf(err))
+		}
+		h.Close()
+		m := mode
+		a, err := q.v.Setattr(p, sfs.SetAttr{Mode: &m, Atime: &vt, Mtime: &vt})
+		if err != nil {
+			return s.newObjReply(w, q, before, p, nil, statusOf(err))
+		}
+		s.record(q, p, a)
+		return s.newObjReply(w, q, before, p, &a, nfs3OK)
+	}
+	if a, err := q.v.Getattr(p); err == nil {
+		if how == 1 {
+			return s.newObjReply(w, q, before, p, nil, nfs3Exist)
+		}
+		// UNCHECKED on an existing file: apply the attributes (e.g. truncate).
+		if a.IsDir() {
+			return s.newObjReply(w, q, before, p, nil, nfs3IsDir)
+		}
+		if !allowed(q.cred, a, permW) && q.cred.UID != a.UID {
+			return s.newObjReply(w, q, before, p, nil, nfs3Acces)
+		}
+		sa.Mode = nil
+		if !sa.empty() {
+			if a, err = q.v.Setattr(p, sa.SetAttr); err != nil {
+				return s.newObjReply(w, q, before, p, nil, statusOf(err))
+			}
+		}
+		s.record(q, p, a)
+		return s.newObjReply(w, q, before, p, &a, nfs3OK)
+	}
+	h, _, err := q.v.Create(p, mode&0o7777, ownerFor(q))
+	if err != nil {
+		return s.newObjReply(w, q, before, p, nil, statusOf(err))
+	}
+	h.Close()
+	a, err := s.applyCreateAttrs(q, p, sa)
+	if err != nil {
+		return s.newObjReply(w, q, before, p, nil, statusOf(err))
+	}
+	s.record(q, p, a)
+	return s.newObjReply(w, q, before, p, &a, nfs3OK)
+}
+
+func be32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func (s *Server) mkdir(c *call, r *reader, w *writer) (string, uint32) {
+	q, p, st := s.dirop(c, r)
+	sa := readSattr(r)
+	if st != nfs3OK {
+		return s.failDirop(w, q, st)
+	}
+	before := q.attr
+	if !allowed(q.cred, before, permW|permX) {
+		return s.failDirop(w, q, nfs3Acces)
+	}
+	mode := uint32(0o755)
+	if sa.Mode != nil {
+		mode = *sa.Mode
+	}
+	if before.Mode&syscall.S_ISGID != 0 {
+		mode |= syscall.S_ISGID
+	}
+	if _, err := q.v.Mkdir(p, mode&0o7777, ownerFor(q)); err != nil {
+		return s.newObjReply(w, q, before, p, nil, statusOf(err))
+	}
+	a, err := s.applyCreateAttrs(q, p, sa)
+	if err != nil {
+		return s.newObjReply(w, q, before, p, nil, statusOf(err))
+	}
+	s.record(q, p, a)
+	return s.newObjReply(w, q, before, p, &a, nfs3OK)
+}
+
+func (s *Server) symlink(c *call, r *reader, w *writer) (string, uint32) {
+	q, p, st := s.dirop(c, r)
+	sa := readSattr(r)
+	target := r.str(4096)
+	if st != nfs3OK {
+		return s.failDirop(w, q, st)
+	}
+	before := q.attr
+	if !allowed(q.cred, before, permW|permX) {
+		return s.failDirop(w, q, nfs3Acces)
+	}
+	if _, err := q.v.Symlink(target, p, ownerFor(q)); err != nil {
+		return s.newObjReply(w, q, before, p, nil, statusOf(err))
+	}
+	sa.Mode, sa.Size = nil, nil
+	a, err := s.applyCreateAttrs(q, p, sa)
+	if err != nil {
+		return s.newObjReply(w, q, before, p, nil, statusOf(err))
+	}
+	s.record(q, p, a)
+	return s.newObjReply(w, q, before, p, &a, nfs3OK)
+}
+
+func (s *Server) mknod(c *call, r *reader, w *writer) (string, uint32) {
+	q, p, st := s.dirop(c, r)
+	typ := r.u32()
+	var sa sattr3
+	var rdev uint64
+	var ifmt uint32
+	switch typ {
+	case nf3Chr, nf3Blk:
+		sa = readSattr(r)
+		maj, min := r.u32(), r.u32()
+		rdev = mkdev(maj, min)
+		ifmt = syscall.S_IFCHR
+		if typ == nf3Blk {
+			ifmt = syscall.S_IFBLK
+		}
+	case nf3Sock:
+		sa = readSattr(r)
+		ifmt = syscall.S_IFSOCK
+	case nf3Fifo:
+		sa = readSattr(r)
+		ifmt = syscall.S_IFIFO
+	default:
+		if st == nfs3OK {
+			st = nfs3BadType
+		}
+	}
+	if st != nfs3OK {
+		return s.failDirop(w, q, st)
+	}
+	before := q.attr
+	if !allowed(q.cred, before, permW|permX) {
+		return s.failDirop(w, q, nfs3Acces)
+	}
+	if (ifmt == syscall.S_IFCHR || ifmt == syscall.S_IFBLK) && q.cred.UID != 0 {
+		return s.failDirop(w, q, nfs3Perm)
+	}
+	mode := uint32(0o644)
+	if sa.Mode != nil {
+		mode = *sa.Mode
+	}
+	if _, err := q.v.Mknod(p, ifmt|mode&0o7777, rdev, ownerFor(q)); err != nil {
+		return s.newObjReply(w, q, before, p, nil, statusOf(err))
+	}
+	a, err := s.applyCreateAttrs(q, p, sa)
+	if err != nil {
+		return s.newObjReply(w, q, before, p, nil, statusOf(err))
+	}
+	s.record(q, p, a)
+	return s.newObjReply(w, q, before, p, &a, nfs3OK)
+}
+
+func (s *Server) removeCommon(c *call, r *reader, w *writer, dir bool) (string, uint32) {
+	q, p, st := s.dirop(c, r)
+	if st != nfs3OK {
+		return s.failDirop(w, q, st)
+	}
+	before := q.attr
+	victim, err := q.v.Getattr(p)
+	if err != nil {
+		return s.failDirop(w, q, statusOf(err))
+	}
+	if !mayDelete(q.cred, before, victim) {
+		return s.failDirop(w, q, nfs3Acces)
+	}
+	if dir {
+		err = q.v.Rmdir(p)
+	} else {
+		err = q.v.Remove(p)
+	}
+	st = statusOf(err)
+	w.u32(st)
+	after, aerr := q.v.Getattr(q.path)
+	if aerr != nil {
+		wcc(w, &before, nil, q.fsid)
+	} else {
+		wcc(w, &before, &after, q.fsid)
+	}
+	return q.node, st
+}
+
+func (s *Server) remove(c *call, r *reader, w *writer) (string, uint32) {
+	return s.removeCommon(c, r, w, false)
+}
+
+func (s *Server) rmdir(c *call, r *reader, w *writer) (string, uint32) {
+	return s.removeCommon(c, r, w, true)
+}
+
+func (s *Server) rename(c *call, r *reader, w *writer) (string, uint32) {
+	qa, pa, sta := s.dirop(c, r)
+	qb, pb, stb := s.dirop(c, r)
+	fail := func(st uint32) (string, uint32) {
+		w.u32(st)
+		for _, q := range []*req{qa, qb} {
+			if q == nil {
+				wcc(w, nil, nil, 0)
+			} else {
+				wcc(w, &q.attr, &q.attr, q.fsid)
+			}
+		}
+		if qa != nil {
+			return qa.node, st
+		}
+		return "", st
+	}
+	if sta != nfs3OK {
+		return fail(sta)
+	}
+	if stb != nfs3OK {
+		return fail(stb)
+	}
+	if qa.node != qb.node {
+		return fail(nfs3XDev)
+	}
+	victim, err := qa.v.Getattr(pa)
+	if err != nil {
+		return fail(statusOf(err))
+	}
+	if !mayDelete(qa.cred, qa.attr, victim) || !allowed(qb.cred, qb.attr, permW|permX) {
+		return fail(nfs3Acces)
+	}
+	if old, err := qb.v.Getattr(pb); err == nil && !mayDelete(qb.cred, qb.attr, old) {
+		return fail(nfs3Acces)
+	}
+	if err := qa.v.Rename(pa, pb); err != nil {
+		return fail(statusOf(err))
+	}
+	// The object keeps its id: re-point its handle to the new name.
+	if a, err := qa.v.Getattr(pb); err == nil {
+		s.paths.put(qa.node, a.FileID, qb.attr.FileID, path.Base(pb))
+	}
+	w.u32(nfs3OK)
+	for _, q := range []*req{qa, qb} {
+		after, err := q.v.Getattr(q.path)
+		if err != nil {
+			wcc(w, &q.attr, nil, q.fsid)
+		} else {
+			wcc(w, &q.attr, &after, q.fsid)
+		}
+	}
+	return qa.node, nfs3OK
+}
+
+func (s *Server) link(c *call, r *reader, w *writer) (string, uint32) {
+	qf, stf := s.fh(c, r)
+	qd, p, std := s.dirop(c, r)
+	fail := func(st uint32) (string, uint32) {
+		w.u32(st)
+		if qf != nil {
+			postOp(w, &qf.attr, qf.fsid)
+		} else {
+			postOp(w, nil, 0)
+		}
+		if qd != nil {
+			wcc(w, &qd.attr, &qd.attr, qd.fsid)
+			return qd.node, st
+		}
+		wcc(w, nil, nil, 0)
+		return "", st
+	}
+	if stf != nfs3OK {
+		return fail(stf)
+	}
+	if std != nfs3OK {
+		return fail(std)
+	}
+	if qf.node != qd.node {
+		return fail(nfs3XDev)
+	}
+	if !allowed(qd.cred, qd.attr, permW|permX) {
+		return fail(nfs3Acces)
+	}
+	a, err := qd.v.Link(qf.path, p)
+	if err != nil {
+		return fail(statusOf(err))
+	}
+	w.u32(nfs3OK)
+	postOp(w, &a, qd.fsid)
+	after, err := qd.v.Getattr(qd.path)
+	if err != nil {
+		wcc(w, &qd.attr, nil, qd.fsid)
+	} else {
+		wcc(w, &qd.attr, &after, qd.fsid)
+	}
+	return qd.node, nfs3OK
+}
+
+func (s *Server) fsstat(c *call, r *reader, w *writer) (string, uint32) {
+	q, st := s.fh(c, r)
+	if st != nfs3OK {
+		w.u32(st)
+		postOp(w, nil, 0)
+		return "", st
+	}
+	sf, err := q.v.Statfs()
+	if err != nil {
+		w.u32(statusOf(err))
+		postOp(w, &q.attr, q.fsid)
+		return q.node, statusOf(err)
+	}
+	w.u32(nfs3OK)
+	postOp(w, &q.attr, q.fsid)
+	bs := uint64(sf.Bsize)
+	w.u64(sf.Blocks * bs)
+	w.u64(sf.Bfree * bs)
+	w.u64(sf.Bavail * bs)
+	w.u64(sf.Files)
+	w.u64(sf.Ffree)
+	w.u64(sf.Ffree)
+	w.u32(0) // invarsec: the view changes live
+	return q.node, nfs3OK
+}
+
+func (s *Server) fsinfo(c *call, r *reader, w *writer) (string, uint32) {
+	q, st := s.fh(c, r)
+	if st != nfs3OK {
+		w.u32(st)
+		postOp(w, nil, 0)
+		return "", st
+	}
+	w.u32(nfs3OK)
+	postOp(w, &q.attr, q.fsid)
+	w.u32(maxIO)    // rtmax
+	w.u32(maxIO)    // rtpref
+	w.u32(4096)     // rtmult
+	w.u32(maxIO)    // wtmax
+	w.u32(maxIO)    // wtpref
+	w.u32(4096)     // wtmult
+	w.u32(64 << 10) // dtpref
+	w.u64(1<<63 - 1)
+	w.u32(0) // time_delta: 1 ns
+	w.u32(1)
+	w.u32(0x1 | 0x2 | 0x8 | 0x10) // LINK, SYMLINK, HOMOGENEOUS, CANSETTIME
+	return q.node, nfs3OK
+}
+
+func (s *Server) pathconf(c *call, r *reader, w *writer) (string, uint32) {
+	q, st := s.fh(c, r)
+	if st != nfs3OK {
+		w.u32(st)
+		postOp(w, nil, 0)
+		return "", st
+	}
+	w.u32(nfs3OK)
+	postOp(w, &q.attr, q.fsid)
+	w.u32(65000)     // linkmax
+	w.u32(255)       // name_max
+	w.boolean(true)  // no_trunc
+	w.boolean(true)  // chown_restricted
+	w.boolean(false) // case_insensitive
+	w.boolean(true)  // case_preserving
+	return q.node, nfs3OK
+}
+
+func (s *Server) commit(c *call, r *reader, w *writer) (string, uint32) {
+	q, st := s.fh(c, r)
+	r.u64()
+	r.u32()
+	if st != nfs3OK {
+		w.u32(st)
+		wcc(w, nil, nil, 0)
+		return "", st
+	}
+	a := q.attr
+	if a.IsRegular() {
+		if h, err := q.v.Open(q.path, os.O_RDWR); err == nil {
+			err = h.Sync()
+			h.Close()
+			if err != nil {
+				w.u32(statusOf(err))
+				wcc(w, &a, &a, q.fsid)
+				return q.node, statusOf(err)
+			}
+		} else if statusOf(err) != nfs3ROFS {
+			w.u32(statusOf(err))
+			wcc(w, &a, &a, q.fsid)
+			return q.node, statusOf(err)
+		}
+	}
+	w.u32(nfs3OK)
+	wcc(w, &a, &a, q.fsid)
+	w.fixed(s.verf[:])
+	return q.node, nfs3OK
+}

@@ -1,0 +1,160 @@
+package nfsd
+
+import (
+	"encoding/binary"
+	"path"
+	"sync"
+
+	sfs "statelite/fs"
+)
+
+// dirCache keeps recent directory listings by cookie verifier, so every page of a
+// READDIR/READDIRPLUS costs O(page), not a new listing.
+type dirCache struct {
+	mu    sync.Mutex
+	next  uint64
+	m     map[uint64]*listing
+	order []uint64
+}
+
+type listing struct {
+	node    string
+	dirID   uint64
+	entries []sfs.DirEntry
+}
+
+const dirCacheSize = 1024
+
+func (d *dirCache) init() { d.m = map[uint64]*listing{}; d.next = 1 }
+
+func (d *dirCache) get(verf uint64, node string, dirID uint64) *listing {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.m[verf]
+	if l == nil || l.node != node || l.dirID != dirID {
+		return nil
+	}
+	return l
+}
+
+func (d *dirCache) put(l *listing) uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v := d.next
+	d.next++
+	d.m[v] = l
+	d.order = append(d.order, v)
+	if len(d.order) > dirCacheSize {
+		delete(d.m, d.order[0])
+		d.order = d.order[1:]
+	}
+	return v
+}
+
+// listDir returns the listing a READDIR page continues: the cached one for the client's
+// verifier, or a fresh one (cookie 0, or a verifier this server no longer knows).
+func (s *Server) listDir(q *req, verf []byte) (*listing, uint64, error) {
+	v := binary.BigEndian.Uint64(verf)
+	if l := s.dirs.get(v, q.node, q.attr.FileID); l != nil {
+		return l, v, nil
+	}
+	ents, err := q.v.ReadDir(q.path)
+	if err != nil {
+		return nil, 0, err
+	}
+	l := &listing{node: q.node, dirID: q.attr.FileID, entries: ents}
+	return l, s.dirs.put(l), nil
+}
+
+func xdrStrLen(s string) int { return 4 + (len(s)+3)&^3 }
+
+func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string, uint32) {
+	q, st := s.fh(c, r)
+	cookie := r.u64()
+	verf := r.fixed(8)
+	dircount := r.u32()
+	maxcount := dircount
+	if plus {
+		maxcount = r.u32()
+	}
+	if st != nfs3OK {
+		w.u32(st)
+		postOp(w, nil, 0)
+		return "", st
+	}
+	dir := q.attr
+	fail := func(st uint32) (string, uint32) {
+		w.u32(st)
+		postOp(w, &dir, q.fsid)
+		return q.node, st
+	}
+	if r.err != nil {
+		return fail(nfs3Inval)
+	}
+	if !dir.IsDir() {
+		return fail(nfs3NotDir)
+	}
+	if !allowed(q.cred, dir, permR) {
+		return fail(nfs3Acces)
+	}
+	l, v, err := s.listDir(q, verf)
+	if err != nil {
+		return fail(statusOf(err))
+	}
+	if cookie > uint64(len(l.entries)) {
+		return fail(nfs3BadCookie)
+	}
+	w.u32(nfs3OK)
+	postOp(w, &dir, q.fsid)
+	var vb [8]byte
+	binary.BigEndian.PutUint64(vb[:], v)
+	w.fixed(vb[:])
+	size := len(w.b) + 8 // + list end and eof
+	dsize := 0
+	i := int(cookie)
+	n := 0
+	for ; i < len(l.entries); i++ {
+		e := l.entries[i]
+		de := 4 + 8 + xdrStrLen(e.Name) + 8
+		esz := de
+		if plus {
+			esz += 4 + 84 + 4 + 4 + handleLen
+		}
+		if size+esz > int(maxcount) || (plus && dsize+de > int(dircount)) {
+			break
+		}
+		size += esz
+		dsize += de
+		w.boolean(true)
+		w.u64(e.Attr.FileID)
+		w.str(e.Name)
+		w.u64(uint64(i + 1))
+		if plus {
+			a := e.Attr
+			postOp(w, &a, q.fsid)
+			w.boolean(true)
+			w.opaque(s.handles.make(q.node, a.FileID))
+			s.paths.put(q.node, a.FileID, dir.FileID, e.Name)
+		} else {
+			s.paths.put(q.node, e.Attr.FileID, dir.FileID, e.Name)
+		}
+		n++
+	}
+	if n == 0 && i < len(l.entries) {
+		w.b = w.b[:0]
+		return fail(nfs3TooSmall)
+	}
+	w.boolean(false)
+	w.boolean(i >= len(l.entries))
+	return q.node, nfs3OK
+}
+
+func (s *Server) readdir(c *call, r *reader, w *writer) (string, uint32) {
+	return s.readdirCommon(c, r, w, false)
+}
+
+func (s *Server) readdirplus(c *call, r *reader, w *writer) (string, uint32) {
+	return s.readdirCommon(c, r, w, true)
+}
+
+var _ = path.Join

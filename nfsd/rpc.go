@@ -1,0 +1,311 @@
+package nfsd
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// ONC-RPC constants (RFC 5531).
+const (
+	msgCall  = 0
+	msgReply = 1
+
+	replyAccepted = 0
+	replyDenied   = 1
+
+	acceptSuccess      = 0
+	acceptProgUnavail  = 1
+	acceptProgMismatch = 2
+	acceptProcUnavail  = 3
+	acceptGarbageArgs  = 4
+	acceptSystemErr    = 5
+
+	rejectRPCMismatch = 0
+	rejectAuthError   = 1
+
+	authOK          = 0
+	authBadCred     = 1
+	authRejected    = 2
+	authTooWeak     = 5
+	flavorNone      = 0
+	flavorSys       = 1
+	maxRecord       = 4 << 20
+	maxAuthBody     = 400
+	workersPerConn  = 16
+	writeQueueDepth = 64
+)
+
+// Cred is the caller of a request: AUTH_SYS identity, or nobody for AUTH_NONE.
+type Cred struct {
+	Flavor  uint32
+	Machine string
+	UID     uint32
+	GID     uint32
+	GIDs    []uint32
+}
+
+// call is one decoded RPC call.
+type call struct {
+	xid              uint32
+	prog, vers, proc uint32
+	cred             Cred
+	args             []byte
+	remote           net.Addr
+	received         time.Time
+}
+
+// procFunc serves one procedure: it reads the arguments and writes the result body.
+// Returning errGarbage answers GARBAGE_ARGS; another error answers SYSTEM_ERR.
+type procFunc func(ctx context.Context, c *call, r *reader, w *writer) error
+
+// program is one RPC program version range with its procedures per version.
+type program struct {
+	low, high uint32
+	procs     map[uint32][]procFunc // version -> procedure table
+}
+
+// rpcServer runs ONC-RPC over TCP: record marking, a bounded worker pool per connection
+// with out-of-order replies, panic recovery.
+type rpcServer struct {
+	progs  map[uint32]*program
+	log    *slog.Logger
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	// observe is called after each call (for metrics).
+	observe func(c *call, status uint32, dur time.Duration)
+}
+
+func (s *rpcServer) serve(ctx context.Context, l net.Listener) error {
+	go func() {
+		<-ctx.Done()
+		l.Close()
+		s.mu.Lock()
+		s.closed = true
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+	}()
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				s.wg.Wait()
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			conn.Close()
+			continue
+		}
+		if s.conns == nil {
+			s.conns = map[net.Conn]struct{}{}
+		}
+		s.conns[conn] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handleConn(ctx, conn)
+			s.mu.Lock()
+			delete(s.conns, conn)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// readRecord reads one record-marked RPC message (all fragments).
+func readRecord(br *bufio.Reader, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		var hdr [4]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return nil, err
+		}
+		h := binary.BigEndian.Uint32(hdr[:])
+		n := int(h & 0x7fffffff)
+		if len(buf)+n > maxRecord {
+			return nil, fmt.Errorf("rpc record of more than %d bytes", maxRecord)
+		}
+		start := len(buf)
+		buf = append(buf, make([]byte, n)...)
+		if _, err := io.ReadFull(br, buf[start:]); err != nil {
+			return nil, err
+		}
+		if h&0x80000000 != 0 {
+			return buf, nil
+		}
+	}
+}
+
+func (s *rpcServer) handleConn(ctx context.Context, conn net.Conn) {
+	defer conn.Close()
+	replies := make(chan []byte, writeQueueDepth)
+	done := make(chan struct{})
+	go func() { // writer
+		defer close(done)
+		bw := bufio.NewWriterSize(conn, 256<<10)
+		for r := range replies {
+			var hdr [4]byte
+			binary.BigEndian.PutUint32(hdr[:], uint32(len(r))|0x80000000)
+			bw.Write(hdr[:])
+			bw.Write(r)
+			if len(replies) == 0 {
+				if err := bw.Flush(); err != nil {
+					for range replies {
+					}
+					return
+				}
+			}
+		}
+		bw.Flush()
+	}()
+	sem := make(chan struct{}, workersPerConn)
+	var inflight sync.WaitGroup
+	br := bufio.NewReaderSize(conn, 256<<10)
+	for {
+		rec, err := readRecord(br, nil)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("rpc connection closed", "remote", conn.RemoteAddr().String(), "err", err)
+			}
+			break
+		}
+		sem <- struct{}{}
+		inflight.Add(1)
+		go func(rec []byte) {
+			defer func() { <-sem; inflight.Done() }()
+			if reply := s.dispatch(ctx, rec, conn.RemoteAddr()); reply != nil {
+				replies <- reply
+			}
+		}(rec)
+	}
+	inflight.Wait()
+	close(replies)
+	<-done
+}
+
+// dispatch decodes one call and returns the encoded reply (nil: not a call, no reply).
+func (s *rpcServer) dispatch(ctx context.Context, rec []byte, remote net.Addr) []byte {
+	r := &reader{b: rec}
+	c := &call{remote: remote, received: time.Now()}
+	c.xid = r.u32()
+	if r.u32() != msgCall || r.err != nil {
+		return nil
+	}
+	w := &writer{b: make([]byte, 0, 256)}
+	w.u32(c.xid)
+	w.u32(msgReply)
+	if rv := r.u32(); rv != 2 {
+		w.u32(replyDenied)
+		w.u32(rejectRPCMismatch)
+		w.u32(2)
+		w.u32(2)
+		return w.b
+	}
+	c.prog, c.vers, c.proc = r.u32(), r.u32(), r.u32()
+	flavor := r.u32()
+	body := r.opaque(maxAuthBody)
+	r.u32()               // verifier flavor
+	r.opaque(maxAuthBody) // verifier body
+	if r.err != nil {
+		return s.accepted(w, c, acceptGarbageArgs)
+	}
+	switch flavor {
+	case flavorNone:
+		c.cred = Cred{Flavor: flavorNone, UID: 65534, GID: 65534}
+	case flavorSys:
+		ar := &reader{b: body}
+		ar.u32() // stamp
+		c.cred.Flavor = flavorSys
+		c.cred.Machine = ar.str(255)
+		c.cred.UID, c.cred.GID = ar.u32(), ar.u32()
+		n := ar.u32()
+		if n > 16 {
+			ar.err = errGarbage
+		}
+		for i := uint32(0); i < n && ar.err == nil; i++ {
+			c.cred.GIDs = append(c.cred.GIDs, ar.u32())
+		}
+		if ar.err != nil {
+			w.u32(replyDenied)
+			w.u32(rejectAuthError)
+			w.u32(authBadCred)
+			return w.b
+		}
+	default:
+		w.u32(replyDenied)
+		w.u32(rejectAuthError)
+		w.u32(authRejected)
+		return w.b
+	}
+	c.args = r.b
+	p := s.progs[c.prog]
+	if p == nil {
+		return s.accepted(w, c, acceptProgUnavail)
+	}
+	procs, ok := p.procs[c.vers]
+	if !ok {
+		s.accepted(w, c, acceptProgMismatch)
+		w.u32(p.low)
+		w.u32(p.high)
+		return w.b
+	}
+	if int(c.proc) >= len(procs) || procs[c.proc] == nil {
+		return s.accepted(w, c, acceptProcUnavail)
+	}
+	head := len(w.b)
+	s.accepted(w, c, acceptSuccess)
+	status := uint32(acceptSuccess)
+	err := func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("panic serving request", "prog", c.prog, "proc", c.proc, "remote", remote.String(), "panic", p, "stack", string(debug.Stack()))
+				err = fmt.Errorf("panic: %v", p)
+			}
+		}()
+		return procs[c.proc](ctx, c, &reader{b: c.args}, w)
+	}()
+	if err != nil {
+		w.b = w.b[:head]
+		status = acceptSystemErr
+		if errors.Is(err, errGarbage) {
+			status = acceptGarbageArgs
+		} else {
+			s.log.Error("request failed", "prog", c.prog, "proc", c.proc, "remote", remote.String(), "err", err)
+		}
+		s.accepted(w, c, status)
+	}
+	if s.observe != nil {
+		s.observe(c, status, time.Since(c.received))
+	}
+	return w.b
+}
+
+// accepted writes an accepted reply header with a null verifier and stat.
+func (s *rpcServer) accepted(w *writer, c *call, stat uint32) []byte {
+	w.u32(replyAccepted)
+	w.u32(flavorNone)
+	w.u32(0)
+	w.u32(stat)
+	return w.b
+}
