@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"strings"
 	"syscall"
 	"time"
 
@@ -114,7 +115,13 @@ func (v *View) copyObject(o *object, dst string) error {
 			return err
 		}
 	}
-	return applyMeta(dst, a, a.FileID)
+	origin := a.FileID
+	if !a.IsDir() && a.Nlink > 1 && o.kind == kLayer {
+		// A hard-linked lower file: its other names keep showing the lower object, so
+		// the copy is a different object and gets its own id.
+		origin = 0
+	}
+	return applyMeta(dst, a, origin)
 }
 
 // copyContent writes the bytes of a regular or con object to a new file dst.
@@ -202,23 +209,60 @@ func (v *View) ensurePersist(o *object) error {
 	}
 	e := o.entry
 	dst := path.Join(pl.PR, e.Path)
-	if _, err := os.Lstat(dst); err == nil {
-		return nil
-	}
 	// The statemnt directory must be there (an admin's mount): never write persistent
 	// data to whatever lies beneath an unmounted export (xCAT issue 1873).
 	if fi, err := os.Stat(path.Dir(pl.PR)); err != nil || !fi.IsDir() {
 		slog.Error("persistent write refused: statemnt directory missing", "node", v.node, "path", o.path, "statemnt", path.Dir(pl.PR))
 		return errno("write", o.path, syscall.EIO)
 	}
-	if err := os.MkdirAll(path.Dir(dst), 0o755); err != nil {
-		return err
+	if err := mkdirBeneath(pl.PR, path.Dir(e.Path)); err != nil {
+		return errno("write", o.path, syscall.ENOTDIR)
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return nil
 	}
 	src, err := v.lookup(e.Path)
 	if err != nil {
 		return err
 	}
-	return v.copyTree(src, dst)
+	// Copy beside the destination under a name no view shows (whiteout prefix), then
+	// rename: readers never see a half-copied directory.
+	tmp, err := os.MkdirTemp(path.Dir(dst), whPrefix+".statelite-copy-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := v.copyTree(src, path.Join(tmp, "c")); err != nil {
+		return err
+	}
+	return os.Rename(path.Join(tmp, "c"), dst)
+}
+
+// mkdirBeneath makes directory rel (and its parents) inside root, never going through a
+// symlink: a link copied into PR from a source (a whole persistent directory) must not
+// lead the server out of PR.
+func mkdirBeneath(root, rel string) error {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	cur := root
+	for _, comp := range strings.Split(strings.Trim(rel, "/"), "/") {
+		if comp == "" {
+			continue
+		}
+		cur = path.Join(cur, comp)
+		fi, err := os.Lstat(cur)
+		if err == nil {
+			if !fi.IsDir() {
+				return errno("mkdir", cur, syscall.ENOTDIR)
+			}
+			continue
+		}
+		if err := os.Mkdir(cur, 0o755); err != nil && !os.IsExist(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 // copyTree copies a layer object and, for a directory, everything below it.

@@ -73,7 +73,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		tabdumpCmd(e), tabrestoreCmd(e), tabeditCmd(e), chtabCmd(e), nodelsCmd(e),
 		litefileCmd(e), ilitefileCmd(e), litetreeCmd(e), lsliteCmd(e), liteimgCmd(e),
-		explainCmd(e), installLinksCmd(e), demoCmd(e),
+		explainCmd(e), installLinksCmd(e), demoCmd(e), mountCmd(e),
 	)
 	root.AddCommand(serveCmd(e), resetCmd(e))
 	return root
