@@ -129,6 +129,15 @@ func Build(ctx context.Context, dir string) (*Cluster, error) {
 	return c, nil
 }
 
+// busyboxApplets are the commands linked to /bin/busybox in a busybox image: a shell
+// userland enough for a node to boot and for nfsd's qemu test to check its root.
+var busyboxApplets = []string{
+	"sh", "ls", "cat", "echo", "mount", "umount", "su", "ln", "mkfifo", "rm", "mv", "cp",
+	"stat", "id", "poweroff", "reboot", "sync", "touch", "grep", "cut", "tr", "head", "dd",
+	"md5sum", "readlink", "mkdir", "rmdir", "chmod", "chown", "sleep", "test", "[", "df",
+	"ip", "hostname", "uname", "ps", "vi", "setpriv",
+}
+
 // buildImage makes a small image root: busybox-static's userland when installed, else a
 // synthetic tree; plus R/.default holding the pristine copies of litefile paths.
 func (c *Cluster) buildImage() error {
@@ -171,7 +180,7 @@ func (c *Cluster) buildImage() error {
 			data, err := os.ReadFile(bb)
 			if err == nil && os.WriteFile(filepath.Join(R, "bin", "busybox"), data, 0o755) == nil {
 				c.Busybox = true
-				for _, a := range []string{"sh", "ls", "cat", "echo", "mount", "su", "ln", "mkfifo", "rm", "mv", "stat", "id", "poweroff"} {
+				for _, a := range busyboxApplets {
 					os.Symlink("busybox", filepath.Join(R, "bin", a))
 				}
 			}
