@@ -36,6 +36,7 @@ func newLayers() *layers { return &layers{dirs: map[string]*layerDir{}} }
 const (
 	sysOpenat2        = 437
 	resolveNoMagic    = 0x02
+	resolveNoSymlinks = 0x04
 	resolveBeneath    = 0x08
 	layerRecheckAfter = time.Second
 	oPath             = 0x200000 // O_PATH
@@ -46,11 +47,15 @@ type openHow struct {
 }
 
 func openat2(dirfd int, name string, flags int) (int, error) {
+	return openat2Resolve(dirfd, name, flags, resolveBeneath|resolveNoMagic)
+}
+
+func openat2Resolve(dirfd int, name string, flags int, resolve uint64) (int, error) {
 	p, err := syscall.BytePtrFromString(name)
 	if err != nil {
 		return -1, err
 	}
-	how := openHow{flags: uint64(flags | syscall.O_CLOEXEC), resolve: resolveBeneath | resolveNoMagic}
+	how := openHow{flags: uint64(flags | syscall.O_CLOEXEC), resolve: resolve}
 	for {
 		fd, _, e := syscall.Syscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
 		if e == syscall.EINTR || e == syscall.EAGAIN {
@@ -100,6 +105,19 @@ func (c *layers) dir(root string) (*os.File, error) {
 	c.retired = kept
 	c.dirs[root] = &layerDir{f: f, dev: st.Dev, ino: st.Ino, checked: now}
 	return f, nil
+}
+
+// forget retires the cached directory of a root that is gone (a node's old volatile
+// epoch after a reset), so it does not stay open for good; requests still using it have
+// a minute.
+func (c *layers) forget(root string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d := c.dirs[root]; d != nil {
+		delete(c.dirs, root)
+		d.retired = time.Now()
+		c.retired = append(c.retired, d)
+	}
 }
 
 // open opens rel inside root without leaving it and without following a final symlink.
@@ -188,6 +206,53 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 		return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: err}
 	}
 	return si, nil
+}
+
+// lstatNoLinks is lstat for the node's own tree PR: no symlink is followed on the way,
+// not even one that stays inside root (a node's link must not make one view path act
+// on another: /srv/pd/in -> ../.. must not reach PR/etc/pfile). A symlink on the way
+// gives ENOTDIR.
+func (c *layers) lstatNoLinks(root, rel string) (iofs.FileInfo, error) {
+	name := relName(rel)
+	if !c.noOA2 {
+		d, err := c.dir(root)
+		if err != nil {
+			return nil, err
+		}
+		fd, err := openat2Resolve(int(d.Fd()), name, oPath|syscall.O_NOFOLLOW, resolveBeneath|resolveNoMagic|resolveNoSymlinks)
+		if err == nil {
+			defer syscall.Close(fd)
+			si := &statInfo{name: path.Base(name)}
+			if err := syscall.Fstat(fd, &si.st); err != nil {
+				return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: err}
+			}
+			return si, nil
+		}
+		if errors.Is(err, syscall.ELOOP) {
+			err = syscall.ENOTDIR
+		}
+		if !errors.Is(err, syscall.ENOSYS) {
+			return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: err}
+		}
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	for i := 0; i < len(name); i++ {
+		if name[i] != '/' {
+			continue
+		}
+		fi, err := r.Lstat(name[:i])
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: syscall.ENOTDIR}
+		}
+	}
+	return r.Lstat(name)
 }
 
 // Lstat implements resolver.Prober.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"statelite/resolver"
 	"statelite/tables"
@@ -136,11 +137,18 @@ func inoString(fi fs.FileInfo) string {
 	return fi.Name()
 }
 
-// readOrigin returns the file id recorded on a copied-up object.
+// readOrigin returns the file id recorded on a copied-up or created object. It never
+// follows a symlink (lgetxattr): a node's link must not lend it its target's id.
 func readOrigin(full string) (uint64, bool) {
 	var b [8]byte
-	n, err := syscall.Getxattr(full, originX, b[:])
-	if err != nil || n != 8 {
+	p, err := syscall.BytePtrFromString(full)
+	if err != nil {
+		return 0, false
+	}
+	a, _ := syscall.BytePtrFromString(originX)
+	n, _, e := syscall.Syscall6(syscall.SYS_LGETXATTR, uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(a)),
+		uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0)
+	if e != 0 || n != 8 {
 		return 0, false
 	}
 	return binary.LittleEndian.Uint64(b[:]), true
@@ -187,7 +195,7 @@ func (v *View) lookup(p string) (*object, error) {
 	case res.Persistent:
 		o.store = stPersistent
 		if res.PRExists {
-			fi, err := v.srv.layers.lstat(pl.PR, p)
+			fi, err := v.srv.layers.lstatNoLinks(pl.PR, p)
 			if err != nil {
 				if pl.Below(p) {
 					return v.synthDir(pc, o), nil
@@ -245,7 +253,12 @@ func layerID(l resolver.Layer, fi fs.FileInfo) uint64 {
 func (v *View) layerObject(pc *planCache, o *object, l resolver.Layer, st storage) (*object, error) {
 	o.store = st
 	if l.Kind == "synthetic" {
-		return v.synthEntry(pc, o), nil
+		// Found nowhere: the entry path itself is made up, and the directories leading to
+		// other entries; nothing else below it exists.
+		if o.entry != nil && o.path == o.entry.Path || pc.plan.Below(o.path) {
+			return v.synthEntry(pc, o), nil
+		}
+		return nil, errno("lookup", o.path, syscall.ENOENT)
 	}
 	fi, err := v.srv.layers.lstat(l.Root, l.Rel)
 	if err != nil {
@@ -256,6 +269,12 @@ func (v *View) layerObject(pc *planCache, o *object, l resolver.Layer, st storag
 			return v.synthEntry(pc, o), nil
 		}
 		return nil, errno("lookup", o.path, syscall.ENOENT)
+	}
+	if fi.Mode()&(fs.ModeDir|fs.ModeSymlink) == 0 && pc.plan.Below(o.path) {
+		// A file of the layer where entries below need a directory: the directory wins,
+		// or the entries could not be reached. (A symlink stays: the node follows it,
+		// as an xCAT node's mounts did.)
+		return v.synthDir(pc, o), nil
 	}
 	lc := l
 	o.kind, o.root, o.rel, o.fi, o.lower = kLayer, l.Root, l.Rel, fi, &lc

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -244,6 +245,11 @@ func (v *View) created(dir string, st storage, p string, cred Cred, isDir bool) 
 	if err := os.Lchown(full, int(cred.UID), int(cred.GID)); err != nil {
 		os.Remove(full)
 		return Attr{}, err
+	}
+	// A fresh file id, so a new object never takes the id of a deleted one whose inode
+	// the file system reuses (symlinks cannot carry user xattrs: they keep inode ids).
+	if fi, err := os.Lstat(full); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+		writeOrigin(full, hashID("N", v.node, p, inoString(fi), strconv.FormatInt(time.Now().UnixNano(), 10)))
 	}
 	if st == stVolatile {
 		if err := os.Remove(path.Join(dir, whiteoutOf(p))); err == nil && isDir {
@@ -564,7 +570,10 @@ func (v *View) Rename(a, b string) error {
 		return errno("rename", b, syscall.EXDEV)
 	}
 	pl, _ := v.Plan()
-	if pl.Below(b) || (eb != nil && eb.Path == b && (eb.IsDir() || stb == stPersistent)) {
+	// Nothing replaces a directory entry or a persistent entry's path (mount points on
+	// xCAT nodes), and no directory moves onto a file entry's path: below a file entry
+	// the image governs, so the moved tree's content would vanish from the view.
+	if pl.Below(b) || (eb != nil && eb.Path == b && (eb.IsDir() || stb == stPersistent || oa.attr.IsDir())) {
 		return errno("rename", b, syscall.EBUSY)
 	}
 	par, err := v.lookup(path.Dir(b))

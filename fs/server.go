@@ -176,6 +176,7 @@ func (v *View) Reset() error {
 		return err
 	}
 	v.upper.Store(&upperLayer{dir: dir, epoch: epoch})
+	v.srv.layers.forget(old.dir)
 	return os.RemoveAll(old.dir)
 }
 
