@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/fnv"
 	"io"
 	"os"
@@ -30,6 +31,7 @@ var errBadHandle = errors.New("bad handle")
 // handleCodec makes and checks file handles.
 type handleCodec struct {
 	secret []byte
+	macs   sync.Pool // keyed HMAC states, reused: every request checks a handle
 }
 
 // loadSecret reads the server secret from dir, creating it on first use.
@@ -66,10 +68,17 @@ func nodeID(node string) uint64 {
 }
 
 func (hc *handleCodec) mac(b []byte, node string) []byte {
-	m := hmac.New(sha256.New, hc.secret)
+	m, _ := hc.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, hc.secret)
+	} else {
+		m.Reset() // back to the keyed state, without hashing the key again
+	}
 	m.Write(b[:20])
-	m.Write([]byte(node))
-	return m.Sum(nil)[:16]
+	io.WriteString(m, node)
+	sum := m.Sum(make([]byte, 0, sha256.Size))
+	hc.macs.Put(m)
+	return sum[:16]
 }
 
 // make returns the handle of file id in node's view.
@@ -245,6 +254,18 @@ func (t *pathTable) put(node string, id, parent uint64, name string) {
 	}
 	t.apply(node, id, r)
 	writeRec(t.logw, node, id, r)
+}
+
+// putNew records id like put, but only when id has no record yet (for node or shared):
+// a directory listing may be older than a RENAME that re-pointed the id.
+func (t *pathTable) putNew(node string, id, parent uint64, name string) {
+	t.mu.RLock()
+	_, inNode := t.nodes[node][id]
+	_, inShared := t.shared[id]
+	t.mu.RUnlock()
+	if !inNode && !inShared {
+		t.put(node, id, parent, name)
+	}
 }
 
 // path returns the view path of id in node's view.

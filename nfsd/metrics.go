@@ -58,6 +58,12 @@ func procName(prog, proc uint32) string {
 func (m *Metrics) observe(c *call, status uint32, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if status == acceptProgUnavail || status == acceptProgMismatch || status == acceptProcUnavail {
+		// Not a procedure of ours: count it, but make no series per program/procedure
+		// a client can choose.
+		m.rpcErr[status]++
+		return
+	}
 	name := procName(c.prog, c.proc)
 	h := m.procs[name]
 	if h == nil {

@@ -53,9 +53,9 @@ func (d *dirCache) put(l *listing) uint64 {
 
 // listDir returns the listing a READDIR page continues: the cached one for the client's
 // verifier, or a fresh one (cookie 0, or a verifier this server no longer knows).
-func (s *Server) listDir(q *req, verf []byte) (*listing, uint64, error) {
+func (s *Server) listDir(q *req, cookie uint64, verf []byte) (*listing, uint64, error) {
 	v := binary.BigEndian.Uint64(verf)
-	if l := s.dirs.get(v, q.node, q.attr.FileID); l != nil {
+	if l := s.dirs.get(v, q.node, q.attr.FileID); l != nil && cookie != 0 {
 		return l, v, nil
 	}
 	ents, err := q.v.ReadDir(q.path)
@@ -69,6 +69,7 @@ func (s *Server) listDir(q *req, verf []byte) (*listing, uint64, error) {
 func xdrStrLen(s string) int { return 4 + (len(s)+3)&^3 }
 
 func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string, uint32) {
+	start := len(w.b) // w already holds the RPC reply header
 	q, st := s.fh(c, r)
 	cookie := r.u64()
 	verf := r.fixed(8)
@@ -97,11 +98,14 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 	if !allowed(q.cred, dir, permR) {
 		return fail(nfs3Acces)
 	}
-	l, v, err := s.listDir(q, verf)
+	l, v, err := s.listDir(q, cookie, verf)
 	if err != nil {
 		return fail(statusOf(err))
 	}
-	if cookie > uint64(len(l.entries)) {
+	// Positions 0 and 1 are "." and ".." (clients such as go-nfs-client wait for "."),
+	// then the listing; the cookie of position k is k+1.
+	total := len(l.entries) + 2
+	if cookie > uint64(total) {
 		return fail(nfs3BadCookie)
 	}
 	w.u32(nfs3OK)
@@ -113,9 +117,23 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 	dsize := 0
 	i := int(cookie)
 	n := 0
-	for ; i < len(l.entries); i++ {
-		e := l.entries[i]
-		de := 4 + 8 + xdrStrLen(e.Name) + 8
+	for ; i < total; i++ {
+		var name string
+		var a sfs.Attr
+		switch i {
+		case 0:
+			name, a = ".", dir
+		case 1:
+			name, a = "..", dir
+			if q.path != "/" {
+				if pa, err := q.v.Getattr(path.Dir(q.path)); err == nil {
+					a = pa
+				}
+			}
+		default:
+			name, a = l.entries[i-2].Name, l.entries[i-2].Attr
+		}
+		de := 4 + 8 + xdrStrLen(name) + 8
 		esz := de
 		if plus {
 			esz += 4 + 84 + 4 + 4 + handleLen
@@ -126,26 +144,25 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 		size += esz
 		dsize += de
 		w.boolean(true)
-		w.u64(e.Attr.FileID)
-		w.str(e.Name)
+		w.u64(a.FileID)
+		w.str(name)
 		w.u64(uint64(i + 1))
 		if plus {
-			a := e.Attr
 			postOp(w, &a, q.fsid)
 			w.boolean(true)
 			w.opaque(s.handles.make(q.node, a.FileID))
-			s.paths.put(q.node, a.FileID, dir.FileID, e.Name)
-		} else {
-			s.paths.put(q.node, e.Attr.FileID, dir.FileID, e.Name)
+		}
+		if i >= 2 {
+			s.paths.putNew(q.node, a.FileID, dir.FileID, name)
 		}
 		n++
 	}
-	if n == 0 && i < len(l.entries) {
-		w.b = w.b[:0]
+	if n == 0 && i < total {
+		w.b = w.b[:start]
 		return fail(nfs3TooSmall)
 	}
 	w.boolean(false)
-	w.boolean(i >= len(l.entries))
+	w.boolean(i >= total)
 	return q.node, nfs3OK
 }
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,16 +33,16 @@ const (
 	rejectRPCMismatch = 0
 	rejectAuthError   = 1
 
-	authOK          = 0
-	authBadCred     = 1
-	authRejected    = 2
-	authTooWeak     = 5
-	flavorNone      = 0
-	flavorSys       = 1
-	maxRecord       = 4 << 20
-	maxAuthBody     = 400
-	workersPerConn  = 16
-	writeQueueDepth = 64
+	authOK         = 0
+	authBadCred    = 1
+	authRejected   = 2
+	authTooWeak    = 5
+	flavorNone     = 0
+	flavorSys      = 1
+	maxRecord      = 4 << 20
+	maxAuthBody    = 400
+	workersPerConn = 16
+	bigReply       = 64 << 10
 )
 
 // Cred is the caller of a request: AUTH_SYS identity, or nobody for AUTH_NONE.
@@ -133,22 +134,31 @@ func (s *rpcServer) serve(ctx context.Context, l net.Listener) error {
 	}
 }
 
-// readRecord reads one record-marked RPC message (all fragments).
-func readRecord(br *bufio.Reader, buf []byte) ([]byte, error) {
-	buf = buf[:0]
+// readRecord reads one record-marked RPC message (all fragments) into a pooled buffer
+// (give it back with putBuf).
+func readRecord(br *bufio.Reader) ([]byte, error) {
+	var buf []byte
 	for {
 		var hdr [4]byte
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			putBuf(buf)
 			return nil, err
 		}
 		h := binary.BigEndian.Uint32(hdr[:])
 		n := int(h & 0x7fffffff)
 		if len(buf)+n > maxRecord {
+			putBuf(buf)
 			return nil, fmt.Errorf("rpc record of more than %d bytes", maxRecord)
 		}
 		start := len(buf)
-		buf = append(buf, make([]byte, n)...)
+		if cap(buf) < start+n {
+			nb := append(getBuf(start+n), buf...)
+			putBuf(buf)
+			buf = nb
+		}
+		buf = buf[:start+n]
 		if _, err := io.ReadFull(br, buf[start:]); err != nil {
+			putBuf(buf)
 			return nil, err
 		}
 		if h&0x80000000 != 0 {
@@ -159,31 +169,12 @@ func readRecord(br *bufio.Reader, buf []byte) ([]byte, error) {
 
 func (s *rpcServer) handleConn(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
-	replies := make(chan []byte, writeQueueDepth)
-	done := make(chan struct{})
-	go func() { // writer
-		defer close(done)
-		bw := bufio.NewWriterSize(conn, 256<<10)
-		for r := range replies {
-			var hdr [4]byte
-			binary.BigEndian.PutUint32(hdr[:], uint32(len(r))|0x80000000)
-			bw.Write(hdr[:])
-			bw.Write(r)
-			if len(replies) == 0 {
-				if err := bw.Flush(); err != nil {
-					for range replies {
-					}
-					return
-				}
-			}
-		}
-		bw.Flush()
-	}()
+	cw := &connWriter{conn: conn, bw: bufio.NewWriterSize(conn, 256<<10)}
 	sem := make(chan struct{}, workersPerConn)
 	var inflight sync.WaitGroup
 	br := bufio.NewReaderSize(conn, 256<<10)
 	for {
-		rec, err := readRecord(br, nil)
+		rec, err := readRecord(br)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("rpc connection closed", "remote", conn.RemoteAddr().String(), "err", err)
@@ -194,17 +185,56 @@ func (s *rpcServer) handleConn(ctx context.Context, conn net.Conn) {
 		inflight.Add(1)
 		go func(rec []byte) {
 			defer func() { <-sem; inflight.Done() }()
-			if reply := s.dispatch(ctx, rec, conn.RemoteAddr()); reply != nil {
-				replies <- reply
+			reply := s.dispatch(ctx, rec, conn.RemoteAddr())
+			putBuf(rec) // the call's arguments are not used after dispatch
+			if reply != nil {
+				cw.send(reply)
 			}
 		}(rec)
 	}
 	inflight.Wait()
-	close(replies)
-	<-done
 }
 
-// dispatch decodes one call and returns the encoded reply (nil: not a call, no reply).
+// connWriter sends the replies of one connection. The goroutine that served a call
+// writes its reply itself (no hand-off to a writer goroutine); replies that finish
+// meanwhile queue on the lock, and the last of them flushes, so a burst of small
+// replies still leaves in few writes.
+type connWriter struct {
+	conn    net.Conn
+	mu      sync.Mutex
+	bw      *bufio.Writer
+	waiting atomic.Int32
+	err     error
+}
+
+// send writes reply r (4 bytes left at its start for the record mark) and gives its
+// buffer back.
+func (cw *connWriter) send(r []byte) {
+	binary.BigEndian.PutUint32(r[:4], uint32(len(r)-4)|0x80000000)
+	cw.waiting.Add(1)
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	cw.waiting.Add(-1)
+	defer putBuf(r)
+	if cw.err != nil {
+		return
+	}
+	if len(r) > bigReply && cw.bw.Buffered() > 0 {
+		cw.err = cw.bw.Flush() // then bufio writes r directly, without copying it
+	}
+	if cw.err == nil {
+		_, cw.err = cw.bw.Write(r)
+	}
+	if cw.err == nil && cw.waiting.Load() == 0 {
+		cw.err = cw.bw.Flush()
+	}
+	if cw.err != nil {
+		cw.conn.Close() // the reader stops too
+	}
+}
+
+// dispatch decodes one call and returns the encoded reply (nil: not a call, no reply),
+// in a pooled buffer that starts with 4 bytes left for the record mark.
 func (s *rpcServer) dispatch(ctx context.Context, rec []byte, remote net.Addr) []byte {
 	r := &reader{b: rec}
 	c := &call{remote: remote, received: time.Now()}
@@ -212,7 +242,7 @@ func (s *rpcServer) dispatch(ctx context.Context, rec []byte, remote net.Addr) [
 	if r.u32() != msgCall || r.err != nil {
 		return nil
 	}
-	w := &writer{b: make([]byte, 0, 256)}
+	w := &writer{b: getBuf(0)[:4]} // 4 bytes for the record mark, set when sent
 	w.u32(c.xid)
 	w.u32(msgReply)
 	if rv := r.u32(); rv != 2 {
@@ -259,18 +289,26 @@ func (s *rpcServer) dispatch(ctx context.Context, rec []byte, remote net.Addr) [
 		return w.b
 	}
 	c.args = r.b
+	unavail := func(stat uint32) { // counted, though no procedure of ours ran
+		if s.observe != nil {
+			s.observe(c, stat, time.Since(c.received))
+		}
+	}
 	p := s.progs[c.prog]
 	if p == nil {
+		unavail(acceptProgUnavail)
 		return s.accepted(w, c, acceptProgUnavail)
 	}
 	procs, ok := p.procs[c.vers]
 	if !ok {
+		unavail(acceptProgMismatch)
 		s.accepted(w, c, acceptProgMismatch)
 		w.u32(p.low)
 		w.u32(p.high)
 		return w.b
 	}
 	if int(c.proc) >= len(procs) || procs[c.proc] == nil {
+		unavail(acceptProcUnavail)
 		return s.accepted(w, c, acceptProcUnavail)
 	}
 	head := len(w.b)

@@ -97,8 +97,8 @@ func (w *tableWatch) run(ctx context.Context, every time.Duration) {
 }
 
 func parseAllow(s string) ([]netip.Prefix, error) {
-	if s == "" {
-		return nil, nil
+	if strings.TrimSpace(s) == "" {
+		return []netip.Prefix{}, nil // no admin addresses at all
 	}
 	var out []netip.Prefix
 	for _, p := range strings.Split(s, ",") {

@@ -1,0 +1,49 @@
+package nfsd
+
+import "sync"
+
+// Request records and replies live in reused buffers: a 1 MiB READ or WRITE would
+// otherwise allocate (and fault in) megabytes per call and keep the garbage collector
+// busy; with pooled buffers a READ costs the copy from the file and the send.
+const (
+	smallBuf = 8 << 10
+	bigBuf   = maxIO + 64<<10 // a full READ reply or WRITE call with its headers
+)
+
+var (
+	smallPool = sync.Pool{New: func() any { b := make([]byte, 0, smallBuf); return &b }}
+	bigPool   = sync.Pool{New: func() any { b := make([]byte, 0, bigBuf); return &b }}
+)
+
+// getBuf returns an empty buffer with room for n bytes.
+func getBuf(n int) []byte {
+	switch {
+	case n <= smallBuf:
+		return (*smallPool.Get().(*[]byte))[:0]
+	case n <= bigBuf:
+		return (*bigPool.Get().(*[]byte))[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+// putBuf gives a buffer back; nothing may use it afterwards.
+func putBuf(b []byte) {
+	switch cap(b) {
+	case smallBuf:
+		b = b[:0]
+		smallPool.Put(&b)
+	case bigBuf:
+		b = b[:0]
+		bigPool.Put(&b)
+	}
+}
+
+// grow makes room for n more bytes in w without reallocating on the way.
+func (w *writer) grow(n int) {
+	if cap(w.b)-len(w.b) >= n {
+		return
+	}
+	nb := append(getBuf(len(w.b)+n), w.b...)
+	putBuf(w.b)
+	w.b = nb
+}
