@@ -2,7 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,7 +14,7 @@ import (
 )
 
 func demoCmd(e *env) *cobra.Command {
-	var dir string
+	var dir, serveAddr string
 	c := &cobra.Command{
 		Use:   "demo [--dir DIR]",
 		Short: "Build a demo cluster (tables, image, litetree, state) and show its nodes' views",
@@ -53,9 +55,25 @@ func demoCmd(e *env) *cobra.Command {
 				self = exe
 			}
 			fmt.Fprintf(w, "Try:\n  export STATELITE_TABLES=%s\n  %s lslite n1\n  %s litetree n1,n2\n  %s explain n2 /etc/ssh/sshd_config\n  %s tabdump litefile\n", cl.Tables, self, self, self, self)
-			return nil
+			if serveAddr == "" {
+				return nil
+			}
+			o := serveOpts{state: filepath.Join(cl.Dir, "server-state"), nfsAddr: serveAddr, adminAllow: "127.0.0.0/8,::1/128"}
+			return e.serve(cmd.Context(), o, func(a net.Addr) {
+				_, port, _ := net.SplitHostPort(a.String())
+				u := "?version=3&nfsport=" + port + "&mountport=" + port
+				fmt.Fprintf(w, "\nServing every node's view over NFSv3 on %s (Ctrl-C stops). Paste:\n", a)
+				fmt.Fprintf(w, "  nfs-ls  \"nfs://127.0.0.1/nodes/n1/etc%s\"\n", u)
+				fmt.Fprintf(w, "  nfs-cat \"nfs://127.0.0.1/nodes/n1/etc/motd%s\"     # con: both litetree parts\n", u)
+				fmt.Fprintf(w, "  echo hi > /tmp/hi && nfs-cp /tmp/hi \"nfs://127.0.0.1/nodes/n1/tmp/hi%s\"\n", u)
+				fmt.Fprintf(w, "  nfs-cat \"nfs://127.0.0.1/nodes/n2/tmp/hi%s\"      # n2 does not see n1's file\n", u)
+				fmt.Fprintf(w, "  %s --tables %s reset n1 --state %s           # a boot: n1's volatile files are gone\n", self, cl.Tables, o.state)
+				fmt.Fprintf(w, "  sudo %s --tables %s mount n1 /mnt/n1             # the same view over FUSE\n", self, cl.Tables)
+				fmt.Fprintf(w, "  sudo mount -t nfs -o vers=3,proto=tcp,port=%s,mountport=%s,mountproto=tcp,nolock,noacl 127.0.0.1:/nodes/n1 /mnt/n1   # with a kernel NFS client\n", port, port)
+			})
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "demo", "folder to build the demo cluster in")
+	c.Flags().StringVar(&serveAddr, "serve", "", "after building, serve the nodes' views over NFS on this address (e.g. 127.0.0.1:20490)")
 	return c
 }
