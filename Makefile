@@ -3,13 +3,13 @@ GO      ?= go
 BIN     := bin/statelite
 DEMO    ?= demo
 
-.PHONY: build run test vet bench clean
+.PHONY: build run test vet bench bench-nfs clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/statelite
 
 run: build
-	./$(BIN) demo --dir $(DEMO)
+	./$(BIN) demo --dir $(DEMO) --serve 127.0.0.1:20490
 
 vet:
 	gofmt -l . | tee /dev/stderr | (! read _)
@@ -20,6 +20,12 @@ test: vet
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./tables ./resolver
+
+# Side by side with nfs-ganesha 4.3 over NFSv3, libnfs client (root; installs nfs-ganesha,
+# nfs-ganesha-vfs, rpcbind and libnfs-utils with apt-get when missing). Not part of test.
+# Results: bench/results.md. Flags for the harness: make bench-nfs NFSBENCH_FLAGS='-n 5'.
+bench-nfs:
+	bash bench/ganesha/run.sh $(NFSBENCH_FLAGS)
 
 clean:
 	rm -rf bin $(DEMO)
