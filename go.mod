@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/go-git/go-billy/v5 v5.9.2
 	github.com/hanwen/go-fuse/v2 v2.12.1
+	github.com/pin/tftp/v3 v3.2.0
 	github.com/spf13/cobra v1.10.2
 )
 
@@ -14,5 +15,6 @@ require (
 	github.com/spf13/pflag v1.0.9 // indirect
 	github.com/willscott/go-nfs v0.0.4 // indirect
 	github.com/willscott/go-nfs-client v0.0.0-20251022144359-801f10d98886 // indirect
+	golang.org/x/net v0.56.0 // indirect
 	golang.org/x/sys v0.46.0 // indirect
 )

@@ -76,6 +76,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		explainCmd(e), installLinksCmd(e), demoCmd(e), mountCmd(e),
 	)
 	root.AddCommand(serveCmd(e), resetCmd(e))
+	root.AddCommand(nodesetCmd(e))
 	return root
 }
 

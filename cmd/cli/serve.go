@@ -32,6 +32,8 @@ type serveOpts struct {
 	adminAllow string
 	rootSquash bool
 	portmap    string
+	// boot (statelite/boot, started by startBoot in nodeset.go)
+	tftpAddr, httpAddr, tftpRoot string
 }
 
 // tableWatch reloads the tables when the store changes: a new snapshot is validated
@@ -136,6 +138,9 @@ func serveCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&o.adminAllow, "admin-allow", "127.0.0.0/8,::1/128", "comma list of networks that may mount any node's view")
 	c.Flags().BoolVar(&o.rootSquash, "root-squash", false, "map uid 0 of every client to nobody")
 	c.Flags().StringVar(&o.portmap, "portmap", "", "also answer portmapper GETPORT on this address (e.g. :111)")
+	c.Flags().StringVar(&o.tftpAddr, "tftp", "", "serve boot configs, kernels and the TFTP root over TFTP on this UDP address (off when empty; e.g. :69)")
+	c.Flags().StringVar(&o.httpAddr, "http", "", "serve the same files over HTTP on this address (off when empty; e.g. :8080)")
+	c.Flags().StringVar(&o.tftpRoot, "tftp-root", "", "TFTP root (default: site.tftpdir, else /tftpboot)")
 	return c
 }
 
@@ -205,6 +210,10 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 		}
 		_, port, _ := net.SplitHostPort(l.Addr().String())
 		go nfsd.ServePortmap(ctx, pl, port, log)
+	}
+	if err := e.startBoot(ctx, o, fsrv, l.Addr(), log); err != nil {
+		l.Close()
+		return err
 	}
 	w := &tableWatch{e: e, log: log, last: fingerprint(e.tablesDir), apply: func(s *tables.Snapshot) {
 		fsrv.SetResolver(resolver.New(s, cfg))
