@@ -9,19 +9,38 @@
 #   statelite.phase=first    n1's first boot: reads, writes, errors, links…; leaves markers
 #   statelite.phase=second   n1's next boot: persistent markers kept, volatile ones gone
 #   statelite.phase=other    another node: sees none of n1's files
+# A PXE boot (nfsd/qemu_pxe_test.go) has the kernel command line the server renders from
+# the tables: the node comes from NODE= and, without statelite.phase=, the phase from what
+# the node sees: other for a node other than n1, second when n1's persistent marker
+# /root/marker is there, else first (the test checks which phase ran).
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export HOME=/root
 cd /
 exec </dev/null
 
-node= phase=
+node= phase= rnode=
 for a in $(cat /proc/cmdline); do
 	case $a in
 	statelite.node=*) node=${a#*=} ;;
 	statelite.phase=*) phase=${a#*=} ;;
+	NODE=*) rnode=${a#*=} ;;
 	esac
 done
-echo "BOOT node=$node phase=$phase uptime=$(cut -d' ' -f1 /proc/uptime)"
+[ -n "$node" ] || node=$rnode
+how=
+if [ -z "$phase" ]; then
+	how=" (detected)"
+	if [ "$node" != n1 ]; then
+		phase=other
+	elif [ -e /root/marker ]; then
+		phase=second
+	else
+		phase=first
+	fi
+fi
+echo "BOOT node=$node phase=$phase$how uptime=$(cut -d' ' -f1 /proc/uptime)"
+echo "BOOT root $(grep ' / nfs' /proc/mounts | head -n1)"
+echo "BOOT cmdline $(cat /proc/cmdline)"
 
 ok() { echo "CHECK $1 OK"; }
 bad() {
