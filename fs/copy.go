@@ -51,7 +51,7 @@ func applyMeta(full string, a Attr, origin uint64) error {
 
 // ensureUpperDir makes sure directory p exists in the volatile layer (copying up the
 // directories on the way with their attributes and ids).
-func (v *View) ensureUpperDir(udir, p string) error {
+func (v *Pinned) ensureUpperDir(udir, p string) error {
 	if p == "/" {
 		return nil
 	}
@@ -81,7 +81,7 @@ func (v *View) ensureUpperDir(udir, p string) error {
 
 // copyObject copies one object (not a directory's contents) to dst, keeping attributes
 // and recording its file id as the origin.
-func (v *View) copyObject(o *object, dst string) error {
+func (v *Pinned) copyObject(o *object, dst string) error {
 	a := o.attr
 	switch {
 	case o.kind == kSynthDir || a.IsDir():
@@ -125,7 +125,7 @@ func (v *View) copyObject(o *object, dst string) error {
 }
 
 // copyContent writes the bytes of a regular or con object to a new file dst.
-func (v *View) copyContent(o *object, dst string) error {
+func (v *Pinned) copyContent(o *object, dst string) error {
 	h, err := v.openRead(o)
 	if err != nil {
 		return err
@@ -150,7 +150,7 @@ func (v *View) copyContent(o *object, dst string) error {
 }
 
 // copyUp makes the object at p exist in the volatile layer; the caller holds v.mu.
-func (v *View) copyUpVolatile(o *object) (*object, error) {
+func (v *Pinned) copyUpVolatile(o *object) (*object, error) {
 	if o.kind == kUpper {
 		return o, nil
 	}
@@ -168,7 +168,7 @@ func (v *View) copyUpVolatile(o *object) (*object, error) {
 
 // copyUpDeep copies a directory with its whole merged content into the volatile layer
 // and marks it opaque (used before renaming a directory).
-func (v *View) copyUpDeep(o *object) (*object, error) {
+func (v *Pinned) copyUpDeep(o *object) (*object, error) {
 	o, err := v.copyUpVolatile(o)
 	if err != nil || !o.attr.IsDir() {
 		return o, err
@@ -202,7 +202,7 @@ func markOpaque(full string) {
 
 // ensurePersist copies the persistent entry governing o into PR at its first write: a
 // directory is copied whole (DECISIONS D2), a file alone. The caller holds v.mu.
-func (v *View) ensurePersist(o *object) error {
+func (v *Pinned) ensurePersist(o *object) error {
 	pl, err := v.Plan()
 	if err != nil {
 		return err
@@ -266,7 +266,7 @@ func mkdirBeneath(root, rel string) error {
 }
 
 // copyTree copies a layer object and, for a directory, everything below it.
-func (v *View) copyTree(o *object, dst string) error {
+func (v *Pinned) copyTree(o *object, dst string) error {
 	if err := v.copyObject(o, dst); err != nil {
 		return err
 	}
@@ -295,7 +295,7 @@ func (v *View) copyTree(o *object, dst string) error {
 }
 
 // writable returns o made writable in its storage (copied up), or EROFS.
-func (v *View) writable(o *object, op string) (*object, error) {
+func (v *Pinned) writable(o *object, op string) (*object, error) {
 	switch o.store {
 	case stVolatile:
 		return v.copyUpVolatile(o)
@@ -312,7 +312,7 @@ func (v *View) writable(o *object, op string) (*object, error) {
 }
 
 // storageOf says where writes to a (possibly missing) path p would go, and the entry.
-func (v *View) storageOf(p string) (storage, *resolver.Entry, error) {
+func (v *Pinned) storageOf(p string) (storage, *resolver.Entry, error) {
 	pl, err := v.Plan()
 	if err != nil {
 		return stReadOnly, nil, errno("lookup", p, syscall.EIO)

@@ -171,10 +171,34 @@ func statAttr(fi fs.FileInfo) Attr {
 	}
 }
 
-// lookup resolves view path p (clean, absolute) to the object that answers there.
-func (v *View) lookup(p string) (*object, error) {
-	pc, err := v.current()
-	if err != nil {
+// lookup resolves view path p (clean, absolute) to the object that answers there, under
+// the pinned plan. After a switch that changed the node's plan, directories and made-up
+// objects report a ctime no older than the switch, so clients revalidate what they
+// cached of them (listings, negative lookups); objects now served from elsewhere carry
+// another file id anyway.
+func (v *Pinned) lookup(p string) (*object, error) {
+	o, err := v.lookup0(p)
+	if err == nil && p == "/" {
+		// The view's root keeps its id whatever image answers there: a node's NFS root
+		// handle must survive a switch to another image root.
+		o.attr.FileID = hashID("R", v.node)
+	}
+	if err == nil && v.pc.changed.After(o.attr.Ctime) {
+		switch o.kind {
+		case kSynthDir, kSynthFile, kMtab, kCon:
+			o.attr.Ctime = v.pc.changed
+		default:
+			if o.attr.IsDir() {
+				o.attr.Ctime = v.pc.changed
+			}
+		}
+	}
+	return o, err
+}
+
+func (v *Pinned) lookup0(p string) (*object, error) {
+	pc := v.pc
+	if pc.err != nil {
 		return nil, errno("lookup", p, syscall.EIO)
 	}
 	pl := pc.plan
@@ -250,7 +274,7 @@ func layerID(l resolver.Layer, fi fs.FileInfo) uint64 {
 
 // layerObject makes the object for a read-only layer file, or a synthetic one where
 // the layer lacks it (the entry path itself, or a directory on the way to an entry).
-func (v *View) layerObject(pc *planCache, o *object, l resolver.Layer, st storage) (*object, error) {
+func (v *Pinned) layerObject(pc *planCache, o *object, l resolver.Layer, st storage) (*object, error) {
 	o.store = st
 	if l.Kind == "synthetic" {
 		// Found nowhere: the entry path itself is made up, and the directories leading to
@@ -283,7 +307,7 @@ func (v *View) layerObject(pc *planCache, o *object, l resolver.Layer, st storag
 	return o, nil
 }
 
-func (v *View) synthEntry(pc *planCache, o *object) *object {
+func (v *Pinned) synthEntry(pc *planCache, o *object) *object {
 	if o.entry != nil && o.entry.IsDir() || pc.plan.Below(o.path) {
 		return v.synthDir(pc, o)
 	}
@@ -292,14 +316,14 @@ func (v *View) synthEntry(pc *planCache, o *object) *object {
 	return o
 }
 
-func (v *View) synthDir(pc *planCache, o *object) *object {
+func (v *Pinned) synthDir(pc *planCache, o *object) *object {
 	o.kind = kSynthDir
 	o.attr = Attr{Mode: syscall.S_IFDIR | 0o755, Nlink: 2, Atime: pc.synth, Mtime: pc.synth, Ctime: pc.synth, FileID: hashID("S", v.node, o.path)}
 	return o
 }
 
 // conObject presents the concatenation of several layer files (a con entry).
-func (v *View) conObject(pc *planCache, o *object, ls []resolver.Layer) (*object, error) {
+func (v *Pinned) conObject(pc *planCache, o *object, ls []resolver.Layer) (*object, error) {
 	o.kind, o.con = kCon, ls
 	o.attr = Attr{Mode: syscall.S_IFREG | 0o644, Nlink: 1, FileID: hashID("C", v.node, o.path)}
 	for _, l := range ls {

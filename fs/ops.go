@@ -41,7 +41,7 @@ func isNotExist(err error) bool {
 }
 
 // Getattr returns the attributes of path p.
-func (v *View) Getattr(p string) (Attr, error) {
+func (v *Pinned) Getattr(p string) (Attr, error) {
 	p, err := cleanPath(p)
 	if err != nil {
 		return Attr{}, err
@@ -54,7 +54,7 @@ func (v *View) Getattr(p string) (Attr, error) {
 }
 
 // Readlink returns the target of symbolic link p.
-func (v *View) Readlink(p string) (string, error) {
+func (v *Pinned) Readlink(p string) (string, error) {
 	p, err := cleanPath(p)
 	if err != nil {
 		return "", err
@@ -78,7 +78,7 @@ func (v *View) Readlink(p string) (string, error) {
 }
 
 // ReadDir lists directory p: merged, sorted by name, stable across calls.
-func (v *View) ReadDir(p string) ([]DirEntry, error) {
+func (v *Pinned) ReadDir(p string) ([]DirEntry, error) {
 	p, err := cleanPath(p)
 	if err != nil {
 		return nil, err
@@ -86,7 +86,7 @@ func (v *View) ReadDir(p string) ([]DirEntry, error) {
 	return v.readDir(p)
 }
 
-func (v *View) readDir(p string) ([]DirEntry, error) {
+func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 	o, err := v.lookup(p)
 	if err != nil {
 		return nil, err
@@ -138,7 +138,7 @@ func (v *View) readDir(p string) ([]DirEntry, error) {
 }
 
 // lowerOf returns the full path of the lower directory under a volatile upper directory.
-func (v *View) lowerOf(o *object) (string, error) {
+func (v *Pinned) lowerOf(o *object) (string, error) {
 	pl, err := v.Plan()
 	if err != nil {
 		return "", err
@@ -151,7 +151,7 @@ func (v *View) lowerOf(o *object) (string, error) {
 }
 
 // Open opens file p with os.O_* flags (O_WRONLY, O_RDWR, O_TRUNC copy it up first).
-func (v *View) Open(p string, flag int) (*Handle, error) {
+func (v *Pinned) Open(p string, flag int) (*Handle, error) {
 	p, err := cleanPath(p)
 	if err != nil {
 		return nil, err
@@ -197,7 +197,7 @@ func openWrite(o *object, flag int) (*Handle, error) {
 
 // prepareCreate checks that a new object may be made at p and returns the directory of
 // its storage where it must be created; the caller holds v.mu.
-func (v *View) prepareCreate(p string) (string, storage, error) {
+func (v *Pinned) prepareCreate(p string) (string, storage, error) {
 	if p == "/" {
 		return "", 0, errno("create", p, syscall.EEXIST)
 	}
@@ -240,7 +240,7 @@ func (v *View) prepareCreate(p string) (string, storage, error) {
 
 // created finishes a new object: owner from cred, whiteout removed, opaque when a
 // directory replaces a deleted lower one.
-func (v *View) created(dir string, st storage, p string, cred Cred, isDir bool) (Attr, error) {
+func (v *Pinned) created(dir string, st storage, p string, cred Cred, isDir bool) (Attr, error) {
 	full := path.Join(dir, p)
 	if err := os.Lchown(full, int(cred.UID), int(cred.GID)); err != nil {
 		os.Remove(full)
@@ -265,7 +265,7 @@ func (v *View) created(dir string, st storage, p string, cred Cred, isDir bool) 
 
 // Create makes regular file p with permission bits mode, owned by cred, and opens it for
 // writing. An existing p gives EEXIST.
-func (v *View) Create(p string, mode uint32, cred Cred) (*Handle, Attr, error) {
+func (v *Pinned) Create(p string, mode uint32, cred Cred) (*Handle, Attr, error) {
 	p, err := cleanPath(p)
 	if err != nil {
 		return nil, Attr{}, err
@@ -294,7 +294,7 @@ func (v *View) Create(p string, mode uint32, cred Cred) (*Handle, Attr, error) {
 }
 
 // Mkdir makes directory p.
-func (v *View) Mkdir(p string, mode uint32, cred Cred) (Attr, error) {
+func (v *Pinned) Mkdir(p string, mode uint32, cred Cred) (Attr, error) {
 	p, err := cleanPath(p)
 	if err != nil {
 		return Attr{}, err
@@ -316,7 +316,7 @@ func (v *View) Mkdir(p string, mode uint32, cred Cred) (Attr, error) {
 }
 
 // Symlink makes symbolic link p pointing at target (stored verbatim, never followed).
-func (v *View) Symlink(target, p string, cred Cred) (Attr, error) {
+func (v *Pinned) Symlink(target, p string, cred Cred) (Attr, error) {
 	p, err := cleanPath(p)
 	if err != nil {
 		return Attr{}, err
@@ -334,7 +334,7 @@ func (v *View) Symlink(target, p string, cred Cred) (Attr, error) {
 }
 
 // Mknod makes a fifo, socket, or character or block device p; mode holds the type bits.
-func (v *View) Mknod(p string, mode uint32, rdev uint64, cred Cred) (Attr, error) {
+func (v *Pinned) Mknod(p string, mode uint32, rdev uint64, cred Cred) (Attr, error) {
 	p, err := cleanPath(p)
 	if err != nil {
 		return Attr{}, err
@@ -359,7 +359,7 @@ func (v *View) Mknod(p string, mode uint32, rdev uint64, cred Cred) (Attr, error
 }
 
 // Setattr changes mode, owner, size or times of p (copying it up first).
-func (v *View) Setattr(p string, sa SetAttr) (Attr, error) {
+func (v *Pinned) Setattr(p string, sa SetAttr) (Attr, error) {
 	p, err := cleanPath(p)
 	if err != nil {
 		return Attr{}, err
@@ -429,7 +429,7 @@ func (v *View) Setattr(p string, sa SetAttr) (Attr, error) {
 
 // removeCheck returns the object at p for removal, refusing read-only paths and the
 // path of a persistent entry itself (a mount point on xCAT nodes: EBUSY).
-func (v *View) removeCheck(p, op string) (*object, error) {
+func (v *Pinned) removeCheck(p, op string) (*object, error) {
 	if p == "/" {
 		return nil, errno(op, p, syscall.EBUSY)
 	}
@@ -455,7 +455,7 @@ func (v *View) removeCheck(p, op string) (*object, error) {
 
 // drop removes the object's own copy and, in the volatile layer, leaves a whiteout when
 // something below would show through again.
-func (v *View) drop(o *object) error {
+func (v *Pinned) drop(o *object) error {
 	switch o.kind {
 	case kUpper, kPersist:
 		if err := os.RemoveAll(o.full()); err != nil {
@@ -480,7 +480,7 @@ func (v *View) drop(o *object) error {
 }
 
 // Remove deletes non-directory p.
-func (v *View) Remove(p string) error {
+func (v *Pinned) Remove(p string) error {
 	p, err := cleanPath(p)
 	if err != nil {
 		return err
@@ -506,7 +506,7 @@ func (v *View) Remove(p string) error {
 }
 
 // Rmdir deletes empty directory p (ENOTEMPTY otherwise).
-func (v *View) Rmdir(p string) error {
+func (v *Pinned) Rmdir(p string) error {
 	p, err := cleanPath(p)
 	if err != nil {
 		return err
@@ -539,7 +539,7 @@ func (v *View) Rmdir(p string) error {
 }
 
 // Rename moves a to b within one writable storage (EXDEV across storages).
-func (v *View) Rename(a, b string) error {
+func (v *Pinned) Rename(a, b string) error {
 	a, err := cleanPath(a)
 	if err != nil {
 		return err
@@ -646,7 +646,7 @@ func (v *View) Rename(a, b string) error {
 }
 
 // Link makes newp a hard link to oldp within one writable layer.
-func (v *View) Link(oldp, newp string) (Attr, error) {
+func (v *Pinned) Link(oldp, newp string) (Attr, error) {
 	oldp, err := cleanPath(oldp)
 	if err != nil {
 		return Attr{}, err
@@ -687,7 +687,7 @@ func (v *View) Link(oldp, newp string) (Attr, error) {
 }
 
 // Statfs describes the space behind the node's writable layer.
-func (v *View) Statfs() (syscall.Statfs_t, error) {
+func (v *Pinned) Statfs() (syscall.Statfs_t, error) {
 	var st syscall.Statfs_t
 	err := syscall.Statfs(v.upper.Load().dir, &st)
 	return st, err

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"statelite/resolver"
@@ -24,6 +26,9 @@ type Config struct {
 	// State is the server's state directory; each node's volatile layer lives under
 	// State/volatile/<node>/<epoch>.
 	State string
+	// OnReset, when set, is told of every reset of a node's volatile layer (a boot) with
+	// the new epoch; it runs after the reset, under the view's lock.
+	OnReset func(node string, epoch uint64)
 }
 
 // Server serves the views of every node from the current tables. It is safe for
@@ -75,6 +80,18 @@ func (s *Server) View(node string) (*View, error) {
 	return v, nil
 }
 
+// Nodes returns the nodes whose views were asked for since the server started, sorted.
+func (s *Server) Nodes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.views))
+	for n := range s.views {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Reset drops node's volatile layer (the boot event): its writes, creates and deletes
 // under volatile entries are gone at once.
 func (s *Server) Reset(node string) error {
@@ -104,7 +121,82 @@ type planCache struct {
 	err  error
 	// synth is the time synthetic objects report (the image root's mtime).
 	synth time.Time
+	// changed is when a table switch last changed this node's plan (zero: not since the
+	// view was opened); directories report a ctime no older than it.
+	changed time.Time
 }
+
+// Pinned is a view fixed to the table snapshot in force when it was pinned: every call
+// on it resolves paths under the same plan, whatever switches meanwhile, so one request
+// never mixes the rules of two snapshots (DECISIONS §5). Pin once per request; the
+// View's own methods pin for each call.
+type Pinned struct {
+	*View
+	pc *planCache
+}
+
+// Pin returns the view fixed to the current tables.
+func (v *View) Pin() *Pinned {
+	pc, _ := v.current()
+	return &Pinned{View: v, pc: pc}
+}
+
+// Plan returns the plan the pinned view follows.
+func (v *Pinned) Plan() (*resolver.Plan, error) { return v.pc.plan, v.pc.err }
+
+// Generation returns the table generation the pinned view follows.
+func (v *Pinned) Generation() uint64 { return v.pc.res.Snap.Gen }
+
+// Getattr returns the attributes of path p.
+func (v *View) Getattr(p string) (Attr, error) { return v.Pin().Getattr(p) }
+
+// Readlink returns the target of symbolic link p.
+func (v *View) Readlink(p string) (string, error) { return v.Pin().Readlink(p) }
+
+// ReadDir lists directory p: merged, sorted by name, stable across calls.
+func (v *View) ReadDir(p string) ([]DirEntry, error) { return v.Pin().ReadDir(p) }
+
+// Open opens file p with os.O_* flags (O_WRONLY, O_RDWR, O_TRUNC copy it up first).
+func (v *View) Open(p string, flag int) (*Handle, error) { return v.Pin().Open(p, flag) }
+
+// Create makes regular file p with permission bits mode, owned by cred, and opens it for
+// writing. An existing p gives EEXIST.
+func (v *View) Create(p string, mode uint32, cred Cred) (*Handle, Attr, error) {
+	return v.Pin().Create(p, mode, cred)
+}
+
+// Mkdir makes directory p.
+func (v *View) Mkdir(p string, mode uint32, cred Cred) (Attr, error) {
+	return v.Pin().Mkdir(p, mode, cred)
+}
+
+// Symlink makes symbolic link p pointing at target (stored verbatim, never followed).
+func (v *View) Symlink(target, p string, cred Cred) (Attr, error) {
+	return v.Pin().Symlink(target, p, cred)
+}
+
+// Mknod makes a fifo, socket, or character or block device p; mode holds the type bits.
+func (v *View) Mknod(p string, mode uint32, rdev uint64, cred Cred) (Attr, error) {
+	return v.Pin().Mknod(p, mode, rdev, cred)
+}
+
+// Setattr changes mode, owner, size or times of p (copying it up first).
+func (v *View) Setattr(p string, sa SetAttr) (Attr, error) { return v.Pin().Setattr(p, sa) }
+
+// Remove deletes non-directory p.
+func (v *View) Remove(p string) error { return v.Pin().Remove(p) }
+
+// Rmdir deletes empty directory p (ENOTEMPTY otherwise).
+func (v *View) Rmdir(p string) error { return v.Pin().Rmdir(p) }
+
+// Rename moves a to b within one writable storage (EXDEV across storages).
+func (v *View) Rename(a, b string) error { return v.Pin().Rename(a, b) }
+
+// Link makes newp a hard link to oldp within one writable layer.
+func (v *View) Link(oldp, newp string) (Attr, error) { return v.Pin().Link(oldp, newp) }
+
+// Statfs describes the space behind the node's writable layer.
+func (v *View) Statfs() (syscall.Statfs_t, error) { return v.Pin().Statfs() }
 
 type upperLayer struct {
 	dir   string
@@ -125,8 +217,9 @@ func (v *View) Plan() (*resolver.Plan, error) {
 
 func (v *View) current() (*planCache, error) {
 	r := v.srv.res.Load()
-	if pc := v.plan.Load(); pc != nil && pc.res == r {
-		return pc, pc.err
+	prev := v.plan.Load()
+	if prev != nil && prev.res == r {
+		return prev, prev.err
 	}
 	p, err := r.Plan(v.node)
 	pc := &planCache{res: r, plan: p, err: err}
@@ -135,7 +228,20 @@ func (v *View) current() (*planCache, error) {
 			pc.synth = fi.ModTime()
 		}
 	}
-	v.plan.Store(pc)
+	if prev != nil {
+		pc.changed = prev.changed
+		if err != nil || prev.err != nil || !p.SameRules(prev.plan) {
+			pc.changed = time.Now()
+		}
+	}
+	// Several requests may compute the new plan at once: the first one stored wins, so
+	// every request after the switch sees the same plan object. A request that lost to
+	// a later switch uses its plan once, without storing it.
+	if !v.plan.CompareAndSwap(prev, pc) {
+		if cur := v.plan.Load(); cur != nil && cur.res == r {
+			return cur, cur.err
+		}
+	}
 	return pc, err
 }
 
@@ -177,7 +283,11 @@ func (v *View) Reset() error {
 	}
 	v.upper.Store(&upperLayer{dir: dir, epoch: epoch})
 	v.srv.layers.forget(old.dir)
-	return os.RemoveAll(old.dir)
+	err := os.RemoveAll(old.dir)
+	if v.srv.cfg.OnReset != nil {
+		v.srv.cfg.OnReset(v.node, epoch)
+	}
+	return err
 }
 
 func writeFileAtomic(path string, data []byte) error {

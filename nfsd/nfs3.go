@@ -16,7 +16,7 @@ import (
 // req is the context of one NFS request after its handle was resolved.
 type req struct {
 	node string
-	v    *sfs.View
+	v    *sfs.Pinned // the node's view, pinned to one table snapshot for the request
 	path string
 	attr sfs.Attr
 	fsid uint64
@@ -51,10 +51,11 @@ func (s *Server) resolveFH(c *call, fh []byte) (*req, uint32) {
 		s.log.Warn("handle of another node refused", "node", node, "remote", c.remote.String())
 		return nil, nfs3Acces
 	}
-	v, err := s.cfg.FS.View(node)
+	view, err := s.cfg.FS.View(node)
 	if err != nil {
 		return nil, nfs3Stale
 	}
+	v := view.Pin()
 	p, ok := s.paths.path(node, fileid)
 	if !ok {
 		return nil, nfs3Stale
@@ -826,6 +827,7 @@ func (s *Server) rename(c *call, r *reader, w *writer) (string, uint32) {
 	if qa.node != qb.node {
 		return fail(nfs3XDev)
 	}
+	qb.v = qa.v // one snapshot for the whole request
 	victim, err := qa.v.Getattr(pa)
 	if err != nil {
 		return fail(statusOf(err))

@@ -51,6 +51,9 @@ func (e *ValidationError) Error() string {
 // so concurrent writers in several processes serialize; readers take a shared lock.
 type DirStore struct {
 	Dir string
+	// Author, when set, is recorded with every edit in <dir>/.history (who made it and
+	// with which command), so the server's history can say who made a generation.
+	Author string
 }
 
 // OpenDir returns a DirStore over dir, creating the directory when missing.
@@ -253,6 +256,7 @@ func (d *DirStore) Edit(ctx context.Context, fn func(cur *Snapshot) (map[string]
 	if err := d.recover(); err != nil {
 		return nil, err
 	}
+	d.noteAuthor(next.Gen) // under the lock: a reader that sees the tables sees the note
 	return next, nil
 }
 

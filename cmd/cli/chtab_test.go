@@ -410,17 +410,22 @@ func TestTabedit(t *testing.T) {
 		has       string // line the litefile dump must hold afterwards
 		unchanged bool
 	}{
-		{name: "success", seds: []string{toTmpfs}, runs: "1", has: adjTmpfs},
+		{name: "success", seds: []string{toTmpfs}, stdin: "y\n", runs: "1", has: adjTmpfs,
+			stdout: []string{"Table changes: litefile +0 -0 ~1", "/etc/adjtime tmpfs,rw → tmpfs", "Apply these changes to table litefile? [y/N]"}},
+		{name: "valid, answer n", seds: []string{toTmpfs}, stdin: "n\n", code: 1, runs: "1", has: adjOrig, unchanged: true,
+			stdout: []string{"/etc/adjtime tmpfs,rw → tmpfs", "Not applied; table litefile is unchanged."}},
+		{name: "valid, end of input", seds: []string{toTmpfs}, stdin: "", code: 1, runs: "1", has: adjOrig, unchanged: true,
+			stdout: []string{"Not applied"}},
 		{name: "no changes", seds: []string{""}, runs: "1", stdout: []string{"No changes"}, has: adjOrig, unchanged: true},
 		{name: "invalid, answer n", seds: []string{toBad}, stdin: "n\n", code: 1, runs: "1",
 			stdout: []string{"Edit again?", "unchanged"}, stderr: []string{"litefile.csv line 2", badReason}, has: adjOrig, unchanged: true},
 		{name: "invalid, end of input", seds: []string{toBad}, stdin: "", code: 1, runs: "1",
 			stderr: []string{badReason}, has: adjOrig, unchanged: true},
-		{name: "invalid, answer y, fixed", seds: []string{toBad, fixBad}, stdin: "y\n", runs: "2",
+		{name: "invalid, answer y, fixed", seds: []string{toBad, fixBad}, stdin: "y\ny\n", runs: "2",
 			stdout: []string{"Edit again?"}, stderr: []string{badReason}, has: adjTmpfs},
 		{name: "invalid, answer y, reverted", seds: []string{toBad, `s|"/etc/adjtime","tmpfs,ro",|"/etc/adjtime",,|`}, stdin: "y\n", runs: "2",
 			stdout: []string{"No changes"}, stderr: []string{badReason}, has: adjOrig, unchanged: true},
-		{name: "parse error, answer y, fixed", seds: []string{`s|^"ALL","/etc/adjtime"|"ALL", "/etc/adjtime"|`, `s|^"ALL", "/etc/adjtime"|"ALL","/etc/adjtime"|;` + toTmpfs}, stdin: "y\n", runs: "2",
+		{name: "parse error, answer y, fixed", seds: []string{`s|^"ALL","/etc/adjtime"|"ALL", "/etc/adjtime"|`, `s|^"ALL", "/etc/adjtime"|"ALL","/etc/adjtime"|;` + toTmpfs}, stdin: "y\ny\n", runs: "2",
 			stderr: []string{"line 2", `missing opening "`}, has: adjTmpfs},
 	}
 	for _, tc := range tests {

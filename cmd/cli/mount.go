@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,9 +13,6 @@ import (
 	"statelite/tables"
 )
 
-// tablePoll is how often the mount command looks for table changes.
-const tablePoll = time.Second
-
 func mountCmd(e *env) *cobra.Command {
 	var state string
 	var debug bool
@@ -25,8 +21,9 @@ func mountCmd(e *env) *cobra.Command {
 		Short: "Mount NODE's root view at DIR with FUSE (as root) and follow table changes until interrupted",
 		Long: `Mount NODE's root view at DIR, as the node sees it: the image read-only, its volatile
 and persistent paths writable (writes land in the server's state, as the node's own
-would). Unix permissions are checked for every local user. The tables are re-read every
-second; a valid change switches the view at once, an invalid one is logged and ignored.
+would). Unix permissions are checked for every local user. The table directory is
+watched (inotify, and a check every second); a valid change switches the view within a
+second, an invalid one is logged and ignored.
 SIGINT or SIGTERM unmounts and exits.
 
 With serve's --state the mount shows the volatile layer the node is served; a reset
@@ -47,7 +44,6 @@ the server makes meanwhile is seen after a remount.`,
 
 func (e *env) runMount(ctx context.Context, node, dir, state string, debug bool) error {
 	log := slog.New(slog.NewTextHandler(e.stderr, nil)).With("node", node)
-	fp := fingerprint(e.tablesDir) // before loading: an edit made meanwhile is seen
 	snap, err := e.load(ctx)
 	if err != nil {
 		return err
@@ -83,18 +79,17 @@ func (e *env) runMount(ctx context.Context, node, dir, state string, debug bool)
 	go func() { m.Wait(); close(gone) }()
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	w := &tableWatch{e: e, log: log, last: fp, apply: func(s *tables.Snapshot) {
-		logWarnings(log, tables.Validate(s))
-		r := resolver.New(s, cfg)
+	// The watcher checks the store at once when it starts: an edit made since the load
+	// above is seen.
+	live := &liveTables{e: e, log: log, cfg: cfg, switchTo: func(r *resolver.Resolver) {
 		if _, err := r.Plan(node); err != nil {
 			log.Warn("the node has no usable plan in the new tables", "err", err)
 		}
 		srv.SetResolver(r)
 		// The watcher's goroutine is outside every FUSE request: notifications are safe.
 		m.Invalidate()
-		log.Info("tables switched", "generation", s.Gen)
 	}}
-	go w.run(wctx, tablePoll)
+	go live.run(wctx, snap)
 
 	select {
 	case <-ctx.Done():

@@ -26,6 +26,7 @@ type env struct {
 	stdin     io.Reader
 	stdout    io.Writer
 	stderr    io.Writer
+	command   string // the command line being run, recorded with table edits
 }
 
 // exitError carries an exit code through cobra without printing twice.
@@ -33,7 +34,13 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-func (e *env) store() (*tables.DirStore, error) { return tables.OpenDir(e.tablesDir) }
+func (e *env) store() (*tables.DirStore, error) {
+	st, err := tables.OpenDir(e.tablesDir)
+	if err == nil {
+		st.Author = e.author()
+	}
+	return st, err
+}
 
 func (e *env) load(ctx context.Context) (*tables.Snapshot, error) {
 	st, err := e.store()
@@ -77,6 +84,8 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	)
 	root.AddCommand(serveCmd(e), resetCmd(e))
 	root.AddCommand(nodesetCmd(e))
+	root.AddCommand(statusCmd(e), historyCmd(e), rollbackCmd(e), planCmd(e))
+	root.PersistentPreRun = func(cmd *cobra.Command, args []string) { e.command = commandLine(cmd, args) }
 	return root
 }
 

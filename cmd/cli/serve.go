@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -34,68 +33,6 @@ type serveOpts struct {
 	portmap    string
 	// boot (statelite/boot, started by startBoot in nodeset.go)
 	tftpAddr, httpAddr, tftpRoot string
-}
-
-// tableWatch reloads the tables when the store changes: a new snapshot is validated
-// as a whole and, only when valid, switched to atomically.
-type tableWatch struct {
-	e     *env
-	log   *slog.Logger
-	last  string
-	apply func(*tables.Snapshot)
-}
-
-// fingerprint summarizes the store's files so hand edits (which do not bump the
-// generation) are noticed too.
-func fingerprint(dir string) string {
-	var b strings.Builder
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".csv") && e.Name() != ".generation" {
-			continue
-		}
-		if fi, err := e.Info(); err == nil {
-			fmt.Fprintf(&b, "%s:%d:%d;", e.Name(), fi.Size(), fi.ModTime().UnixNano())
-		}
-	}
-	return b.String()
-}
-
-func (w *tableWatch) poll(ctx context.Context) {
-	fp := fingerprint(w.e.tablesDir)
-	if fp == w.last {
-		return
-	}
-	snap, err := w.e.load(ctx)
-	if err != nil {
-		w.log.Error("table change rejected: the last good tables stay in force", "err", err)
-		w.last = fp
-		return
-	}
-	if probs := tables.Validate(snap); tables.HasErrors(probs) {
-		for _, p := range probs {
-			if !p.Warning {
-				w.log.Error("table change rejected: the last good tables stay in force", "problem", p.String())
-			}
-		}
-		w.last = fp
-		return
-	}
-	w.last = fp
-	w.apply(snap)
-}
-
-func (w *tableWatch) run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			w.poll(ctx)
-		}
-	}
 }
 
 func parseAllow(s string) ([]netip.Prefix, error) {
@@ -164,10 +101,16 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 		return exitError{1}
 	}
 	cfg := e.resolverConfig()
-	fsrv, err := fs.New(fs.Config{State: filepath.Join(o.state, "fs")}, resolver.New(snap, cfg))
+	live, snap, err := e.startLive(o.state, snap, cfg, log)
 	if err != nil {
 		return err
 	}
+	defer live.status.stopped()
+	fsrv, err := fs.New(fs.Config{State: filepath.Join(o.state, "fs"), OnReset: live.status.boot}, resolver.New(snap, cfg))
+	if err != nil {
+		return err
+	}
+	live.switchTo = fsrv.SetResolver
 	for _, n := range snap.Nodes() {
 		if p, err := fsrv.Resolver().Plan(n); err == nil {
 			for _, w := range p.Warnings {
@@ -215,11 +158,8 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 		l.Close()
 		return err
 	}
-	w := &tableWatch{e: e, log: log, last: fingerprint(e.tablesDir), apply: func(s *tables.Snapshot) {
-		fsrv.SetResolver(resolver.New(s, cfg))
-		log.Info("tables switched", "generation", s.Gen)
-	}}
-	go w.run(ctx, 500*time.Millisecond)
+	go live.run(ctx, snap)
+	go live.trackServed(ctx, fsrv.Nodes)
 	go fsrv.WatchResets(ctx, 100*time.Millisecond, log)
 	log.Info("serving", "nfs", l.Addr().String(), "tables", e.tablesDir, "state", o.state)
 	if ready != nil {

@@ -214,9 +214,10 @@ func (e *env) report(snap *tables.Snapshot, err error) error {
 }
 
 func tabeditCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "tabedit TABLE",
-		Short: "Edit a table with $EDITOR; the result is validated and replaces the table atomically",
+	var yes bool
+	c := &cobra.Command{
+		Use:   "tabedit [-y] TABLE",
+		Short: "Edit a table with $EDITOR; the result is validated, its effect on every node's view shown, and on confirmation it replaces the table atomically",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sc, err := tables.LookupSchema(args[0])
@@ -263,7 +264,14 @@ func tabeditCmd(e *env) *cobra.Command {
 					fmt.Fprintf(e.stdout, "No changes to table %s.\n", sc.Name)
 					return nil
 				}
-				err = e.saveEdited(cmd.Context(), sc.Name, data, orig.Bytes())
+				ok, err := e.confirmEdit(cmd.Context(), sc.Name, data, orig.Bytes(), yes, in)
+				if err == nil && !ok {
+					fmt.Fprintf(e.stdout, "Not applied; table %s is unchanged.\n", sc.Name)
+					return exitError{1}
+				}
+				if err == nil {
+					err = e.saveEdited(cmd.Context(), sc.Name, data, orig.Bytes())
+				}
 				if err == nil {
 					return nil
 				}
@@ -281,6 +289,41 @@ func tabeditCmd(e *env) *cobra.Command {
 			}
 		},
 	}
+	c.Flags().BoolVarP(&yes, "yes", "y", false, "apply a valid edit without asking (the plan is still shown)")
+	return c
+}
+
+// confirmEdit validates the edited table with the other current tables, prints how every
+// node's view would change and asks whether to apply it (y/N; yes answers for the user).
+// A validation or parse error is returned as saveEdited would return it; a table changed
+// by someone else meanwhile gives errConflict. The store is not locked while asking.
+func (e *env) confirmEdit(ctx context.Context, name string, data, orig []byte, yes bool, in *bufio.Reader) (bool, error) {
+	t, err := tables.Parse(name, bytes.NewReader(data))
+	if err != nil {
+		return false, err
+	}
+	cur, err := e.load(ctx)
+	if err != nil {
+		return false, err
+	}
+	var now bytes.Buffer
+	tables.Dump(&now, cur.Table(name))
+	if !bytes.Equal(now.Bytes(), orig) {
+		return false, errConflict{name}
+	}
+	next := cur.With(cur.Gen+1, map[string]*tables.Table{name: t})
+	if probs := tables.Validate(next); tables.HasErrors(probs) {
+		return false, &tables.ValidationError{Problems: probs}
+	}
+	e.printPlan(cur, next)
+	if yes {
+		return true, nil
+	}
+	fmt.Fprintf(e.stdout, "Apply these changes to table %s? [y/N] ", name)
+	ans, _ := in.ReadString('\n')
+	fmt.Fprintln(e.stdout)
+	a := strings.ToLower(strings.TrimSpace(ans))
+	return a == "y" || a == "yes", nil
 }
 
 type errConflict struct{ table string }

@@ -1,0 +1,275 @@
+package tables
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// authorLog is the store's record of who made each generation through the CLI: one line
+// per edit, "<generation>\t<RFC 3339 time>\t<author>".
+const authorLog = ".history"
+
+// noteAuthor appends the author of generation gen to the store's author log; the caller
+// holds the exclusive lock. Best effort: the edit is committed already.
+func (d *DirStore) noteAuthor(gen uint64) {
+	if d.Author == "" {
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(d.Dir, authorLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	a := strings.NewReplacer("\t", " ", "\n", " ").Replace(d.Author)
+	fmt.Fprintf(f, "%d\t%s\t%s\n", gen, time.Now().UTC().Format(time.RFC3339Nano), a)
+	f.Sync()
+}
+
+// EditedBy returns who made store generation gen through the CLI (the last note for it),
+// and when; ok is false when the generation came from elsewhere (a hand edit keeps the
+// generation it found).
+func (d *DirStore) EditedBy(gen uint64) (who string, at time.Time, ok bool) {
+	f, err := os.Open(filepath.Join(d.Dir, authorLog))
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	defer f.Close()
+	want := strconv.FormatUint(gen, 10) + "\t"
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, want) {
+			continue
+		}
+		parts := strings.SplitN(line, "\t", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, parts[1])
+		if err != nil {
+			continue
+		}
+		who, at, ok = parts[2], t, true
+	}
+	return who, at, ok
+}
+
+// History keeps every snapshot a server accepted, in a directory of its state: for each
+// generation <dir>/<gen>/ holds a copy of its tables (<table>.csv, non-empty tables only)
+// and meta.json (the HistoryEntry).
+type History struct {
+	Dir string
+
+	mu     sync.Mutex
+	latest *HistoryEntry // the newest entry, once looked up or written by this value
+}
+
+// HistoryEntry describes one accepted generation.
+type HistoryEntry struct {
+	Gen      uint64      `json:"gen"`
+	StoreGen uint64      `json:"store_gen"` // the store's own generation (.generation)
+	Time     time.Time   `json:"time"`      // when the server switched to it
+	Who      string      `json:"who"`       // who made it ("" unknown)
+	Hash     string      `json:"hash"`      // ContentHash of its tables
+	Diff     []TableDiff `json:"diff,omitempty"`
+	First    bool        `json:"first,omitempty"` // the first generation recorded
+}
+
+// OpenHistory returns the history kept in dir, creating the directory when missing.
+func OpenHistory(dir string) (*History, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("history %s: %w", dir, err)
+	}
+	return &History{Dir: dir}, nil
+}
+
+func (h *History) genDir(gen uint64) string {
+	return filepath.Join(h.Dir, strconv.FormatUint(gen, 10))
+}
+
+// List returns every recorded generation, oldest first.
+func (h *History) List() ([]HistoryEntry, error) {
+	ents, err := os.ReadDir(h.Dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []HistoryEntry
+	for _, e := range ents {
+		g, err := strconv.ParseUint(e.Name(), 10, 64)
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		he, err := h.Entry(g)
+		if err != nil {
+			continue
+		}
+		out = append(out, he)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Gen < out[j].Gen })
+	return out, nil
+}
+
+// Entry returns the record of generation gen.
+func (h *History) Entry(gen uint64) (HistoryEntry, error) {
+	var he HistoryEntry
+	b, err := os.ReadFile(filepath.Join(h.genDir(gen), "meta.json"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return he, fmt.Errorf("generation %d is not in the history (%s)", gen, h.Dir)
+		}
+		return he, err
+	}
+	if err := json.Unmarshal(b, &he); err != nil {
+		return he, fmt.Errorf("history %s: generation %d: %w", h.Dir, gen, err)
+	}
+	return he, nil
+}
+
+// Latest returns the newest recorded generation; ok is false when there is none.
+func (h *History) Latest() (he HistoryEntry, ok bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.latest != nil {
+		return *h.latest, true, nil
+	}
+	l, err := h.List()
+	if err != nil || len(l) == 0 {
+		return he, false, err
+	}
+	h.latest = &l[len(l)-1]
+	return *h.latest, true, nil
+}
+
+// Snapshot returns the tables of generation gen as they were accepted.
+func (h *History) Snapshot(gen uint64) (*Snapshot, error) {
+	he, err := h.Entry(gen)
+	if err != nil {
+		return nil, err
+	}
+	tabs := map[string]*Table{}
+	for _, name := range TableNames() {
+		f, err := os.Open(filepath.Join(h.genDir(gen), name+".csv"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		t, err := Parse(name, f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("history generation %d: %w", gen, err)
+		}
+		tabs[name] = t
+	}
+	return NewSnapshot(he.Gen, tabs), nil
+}
+
+// Adopt records s as accepted by the server, made by who, unless its content is the
+// newest recorded generation's already. It returns s renumbered with its history
+// generation — the store's generation when that is ahead of the history, else one more
+// than the newest recorded (hand edits keep the store's generation) — and the entry.
+func (h *History) Adopt(s *Snapshot, who string, at time.Time) (*Snapshot, HistoryEntry, bool, error) {
+	hash := ContentHash(s)
+	latest, ok, err := h.Latest()
+	if err != nil {
+		return nil, HistoryEntry{}, false, err
+	}
+	if ok && latest.Hash == hash {
+		if s.Gen != latest.Gen {
+			s = s.With(latest.Gen, nil)
+		}
+		return s, latest, false, nil
+	}
+	he := HistoryEntry{Gen: max(s.Gen, 1), StoreGen: s.Gen, Time: at, Who: who, Hash: hash, First: !ok}
+	if ok {
+		he.Gen = max(s.Gen, latest.Gen+1)
+		if prev, err := h.Snapshot(latest.Gen); err == nil {
+			he.Diff = Diff(prev, s)
+		} else {
+			he.First = true
+		}
+	}
+	if err := h.write(he, s); err != nil {
+		return nil, HistoryEntry{}, false, err
+	}
+	h.mu.Lock()
+	h.latest = &he
+	h.mu.Unlock()
+	if s.Gen != he.Gen {
+		s = s.With(he.Gen, nil)
+	}
+	return s, he, true, nil
+}
+
+// write stores generation he.Gen (tables, then meta.json) through a temporary directory
+// renamed into place, so a listed generation is always complete.
+func (h *History) write(he HistoryEntry, s *Snapshot) error {
+	tmp, err := os.MkdirTemp(h.Dir, ".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	for _, name := range TableNames() {
+		t := s.Table(name)
+		if len(t.Rows) == 0 {
+			continue
+		}
+		if err := writeAtomic(filepath.Join(tmp, name+".csv"), func(f *os.File) error { return Dump(f, t) }); err != nil {
+			return err
+		}
+	}
+	meta, err := json.MarshalIndent(he, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(tmp, "meta.json"), func(f *os.File) error {
+		_, err := f.Write(append(meta, '\n'))
+		return err
+	}); err != nil {
+		return err
+	}
+	dst := h.genDir(he.Gen)
+	os.RemoveAll(dst) // a left-over of a generation number reused after a crash
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("history %s: %w", h.Dir, err)
+	}
+	syncDir(h.Dir)
+	return nil
+}
+
+// RollbackTables returns the replacements that turn cur into old: every table whose
+// content differs (a table old lacks becomes empty).
+func RollbackTables(cur, old *Snapshot) map[string]*Table {
+	repl := map[string]*Table{}
+	for _, name := range TableNames() {
+		if !sameOrder(cur.Table(name), old.Table(name)) {
+			repl[name] = old.Table(name).Clone()
+		}
+	}
+	return repl
+}
+
+func sameOrder(a, b *Table) bool {
+	if len(a.Rows) != len(b.Rows) {
+		return false
+	}
+	for i := range a.Rows {
+		if RowText(a, i) != RowText(b, i) {
+			return false
+		}
+	}
+	return true
+}
