@@ -196,13 +196,30 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 		defer r.Close()
 		return r.Lstat(name)
 	}
-	f, err := c.open(root, rel, oPath)
+	// A bare descriptor: an *os.File would cost an fcntl, a finalizer and allocations.
+	d, err := c.dir(root)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	fd, err := openat2(int(d.Fd()), name, oPath|syscall.O_NOFOLLOW)
+	if errors.Is(err, syscall.ENOSYS) {
+		f, err := c.open(root, rel, oPath) // falls back to os.Root
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		si := &statInfo{name: path.Base(name)}
+		if err := syscall.Fstat(int(f.Fd()), &si.st); err != nil {
+			return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: err}
+		}
+		return si, nil
+	}
+	if err != nil {
+		return nil, &iofs.PathError{Op: "open", Path: path.Join(root, name), Err: err}
+	}
+	defer syscall.Close(fd)
 	si := &statInfo{name: path.Base(name)}
-	if err := syscall.Fstat(int(f.Fd()), &si.st); err != nil {
+	if err := syscall.Fstat(fd, &si.st); err != nil {
 		return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: err}
 	}
 	return si, nil

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"statelite/resolver"
 )
 
 // Cred is the caller of an operation: new objects are owned by it.
@@ -126,12 +129,35 @@ func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 		names[n] = true
 	}
 	out := make([]DirEntry, 0, len(names))
+	// The children of an image directory that no litefile entry covers are, unless an
+	// entry is at or below them, that image's own files: stat them relative to the open
+	// directory, one fstatat each, instead of a lookup from the view's root.
+	dfd := -1
+	if o.kind == kLayer && o.entry == nil && o.root == pl.Root {
+		if f, err := v.srv.layers.open(o.root, o.rel, syscall.O_RDONLY|syscall.O_DIRECTORY); err == nil {
+			defer f.Close()
+			dfd = int(f.Fd())
+		}
+	}
 	for n := range names {
-		c, err := v.lookup(path.Join(p, n))
+		c := path.Join(p, n)
+		if dfd >= 0 && c != "/etc/mtab" && pl.Lookup(c) == nil && !pl.Below(c) {
+			si := &statInfo{name: n}
+			if err := fstatat(dfd, n, &si.st); err == nil {
+				a := statAttr(si)
+				a.FileID = layerID(resolver.Layer{Kind: "image", Root: o.root, Rel: c}, si)
+				if a.IsDir() && v.pc.changed.After(a.Ctime) {
+					a.Ctime = v.pc.changed // as lookup does
+				}
+				out = append(out, DirEntry{Name: n, Attr: a})
+				continue
+			}
+		}
+		co, err := v.lookup(c)
 		if err != nil {
 			continue // whited out, or gone meanwhile
 		}
-		out = append(out, DirEntry{Name: n, Attr: c.attr})
+		out = append(out, DirEntry{Name: n, Attr: co.attr})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -692,3 +718,18 @@ func (v *Pinned) Statfs() (syscall.Statfs_t, error) {
 	err := syscall.Statfs(v.upper.Load().dir, &st)
 	return st, err
 }
+
+// fstatat describes name in directory dirfd without following a symlink.
+func fstatat(dirfd int, name string, st *syscall.Stat_t) error {
+	p, err := syscall.BytePtrFromString(name)
+	if err != nil {
+		return err
+	}
+	_, _, e := syscall.Syscall6(syscall.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), atSymlinkNoFollow, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+const atSymlinkNoFollow = 0x100
