@@ -14,9 +14,23 @@ import (
 	"statelite/tables"
 )
 
-// fileMode converts unix mode bits to an os.FileMode permission set (with setuid etc.).
-func fileMode(m uint32) os.FileMode {
+// FileMode converts a unix mode (file type and all 12 permission bits) to an os.FileMode.
+func FileMode(m uint32) os.FileMode {
 	fm := os.FileMode(m & 0o777)
+	switch m & syscall.S_IFMT {
+	case syscall.S_IFDIR:
+		fm |= os.ModeDir
+	case syscall.S_IFLNK:
+		fm |= os.ModeSymlink
+	case syscall.S_IFIFO:
+		fm |= os.ModeNamedPipe
+	case syscall.S_IFSOCK:
+		fm |= os.ModeSocket
+	case syscall.S_IFCHR:
+		fm |= os.ModeDevice | os.ModeCharDevice
+	case syscall.S_IFBLK:
+		fm |= os.ModeDevice
+	}
 	if m&syscall.S_ISUID != 0 {
 		fm |= os.ModeSetuid
 	}

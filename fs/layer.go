@@ -152,38 +152,12 @@ type statInfo struct {
 	st   syscall.Stat_t
 }
 
-func (s *statInfo) Name() string { return s.name }
-func (s *statInfo) Size() int64  { return s.st.Size }
-func (s *statInfo) Mode() iofs.FileMode {
-	m := iofs.FileMode(s.st.Mode & 0o777)
-	switch s.st.Mode & syscall.S_IFMT {
-	case syscall.S_IFDIR:
-		m |= iofs.ModeDir
-	case syscall.S_IFLNK:
-		m |= iofs.ModeSymlink
-	case syscall.S_IFIFO:
-		m |= iofs.ModeNamedPipe
-	case syscall.S_IFSOCK:
-		m |= iofs.ModeSocket
-	case syscall.S_IFCHR:
-		m |= iofs.ModeDevice | iofs.ModeCharDevice
-	case syscall.S_IFBLK:
-		m |= iofs.ModeDevice
-	}
-	if s.st.Mode&syscall.S_ISUID != 0 {
-		m |= iofs.ModeSetuid
-	}
-	if s.st.Mode&syscall.S_ISGID != 0 {
-		m |= iofs.ModeSetgid
-	}
-	if s.st.Mode&syscall.S_ISVTX != 0 {
-		m |= iofs.ModeSticky
-	}
-	return m
-}
-func (s *statInfo) ModTime() time.Time { return time.Unix(s.st.Mtim.Sec, s.st.Mtim.Nsec) }
-func (s *statInfo) IsDir() bool        { return s.st.Mode&syscall.S_IFMT == syscall.S_IFDIR }
-func (s *statInfo) Sys() any           { return &s.st }
+func (s *statInfo) Name() string        { return s.name }
+func (s *statInfo) Size() int64         { return s.st.Size }
+func (s *statInfo) Mode() iofs.FileMode { return FileMode(s.st.Mode) }
+func (s *statInfo) ModTime() time.Time  { return time.Unix(s.st.Mtim.Sec, s.st.Mtim.Nsec) }
+func (s *statInfo) IsDir() bool         { return s.st.Mode&syscall.S_IFMT == syscall.S_IFDIR }
+func (s *statInfo) Sys() any            { return &s.st }
 
 // lstat describes rel inside root (not following a final symlink).
 func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {

@@ -307,7 +307,7 @@ func (v *Pinned) Create(p string, mode uint32, cred Cred) (*Handle, Attr, error)
 	if err != nil {
 		return nil, Attr{}, err
 	}
-	if err := f.Chmod(fileMode(mode)); err != nil {
+	if err := f.Chmod(FileMode(mode & 0o7777)); err != nil {
 		f.Close()
 		return nil, Attr{}, err
 	}

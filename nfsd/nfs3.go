@@ -535,13 +535,18 @@ func (s *Server) newObjReply(w *writer, q *req, before sfs.Attr, p string, a *sf
 		w.opaque(s.handles.make(q.node, a.FileID))
 		postOp(w, a, q.fsid)
 	}
+	dirWcc(w, q, before)
+	return q.node, st
+}
+
+// dirWcc writes wcc_data for the request's directory: before, and as it is now.
+func dirWcc(w *writer, q *req, before sfs.Attr) {
 	after, err := q.v.Getattr(q.path)
 	if err != nil {
 		wcc(w, &before, nil, q.fsid)
 	} else {
 		wcc(w, &before, &after, q.fsid)
 	}
-	return q.node, st
 }
 
 func (s *Server) failDirop(w *writer, q *req, st uint32) (string, uint32) {
@@ -784,12 +789,7 @@ func (s *Server) removeCommon(c *call, r *reader, w *writer, dir bool) (string, 
 	}
 	st = statusOf(err)
 	w.u32(st)
-	after, aerr := q.v.Getattr(q.path)
-	if aerr != nil {
-		wcc(w, &before, nil, q.fsid)
-	} else {
-		wcc(w, &before, &after, q.fsid)
-	}
+	dirWcc(w, q, before)
 	return q.node, st
 }
 
@@ -846,14 +846,8 @@ func (s *Server) rename(c *call, r *reader, w *writer) (string, uint32) {
 		s.paths.put(qa.node, a.FileID, qb.attr.FileID, path.Base(pb))
 	}
 	w.u32(nfs3OK)
-	for _, q := range []*req{qa, qb} {
-		after, err := q.v.Getattr(q.path)
-		if err != nil {
-			wcc(w, &q.attr, nil, q.fsid)
-		} else {
-			wcc(w, &q.attr, &after, q.fsid)
-		}
-	}
+	dirWcc(w, qa, qa.attr)
+	dirWcc(w, qb, qb.attr)
 	return qa.node, nfs3OK
 }
 
@@ -892,12 +886,7 @@ func (s *Server) link(c *call, r *reader, w *writer) (string, uint32) {
 	}
 	w.u32(nfs3OK)
 	postOp(w, &a, qd.fsid)
-	after, err := qd.v.Getattr(qd.path)
-	if err != nil {
-		wcc(w, &qd.attr, nil, qd.fsid)
-	} else {
-		wcc(w, &qd.attr, &after, qd.fsid)
-	}
+	dirWcc(w, qd, qd.attr)
 	return qd.node, nfs3OK
 }
 

@@ -256,30 +256,4 @@ func (i *fileInfo) IsDir() bool        { return i.attr.IsDir() }
 func (i *fileInfo) Sys() any           { return i.attr }
 
 // FileMode converts a Unix mode (type and permission bits) to an os.FileMode.
-func FileMode(m uint32) os.FileMode {
-	fm := os.FileMode(m & 0o777)
-	switch m & syscall.S_IFMT {
-	case syscall.S_IFDIR:
-		fm |= os.ModeDir
-	case syscall.S_IFLNK:
-		fm |= os.ModeSymlink
-	case syscall.S_IFIFO:
-		fm |= os.ModeNamedPipe
-	case syscall.S_IFSOCK:
-		fm |= os.ModeSocket
-	case syscall.S_IFCHR:
-		fm |= os.ModeDevice | os.ModeCharDevice
-	case syscall.S_IFBLK:
-		fm |= os.ModeDevice
-	}
-	if m&syscall.S_ISUID != 0 {
-		fm |= os.ModeSetuid
-	}
-	if m&syscall.S_ISGID != 0 {
-		fm |= os.ModeSetgid
-	}
-	if m&syscall.S_ISVTX != 0 {
-		fm |= os.ModeSticky
-	}
-	return fm
-}
+func FileMode(m uint32) os.FileMode { return fs.FileMode(m) }
