@@ -520,10 +520,17 @@ func (v *Pinned) Remove(p string) error {
 	if o.attr.IsDir() {
 		return errno("remove", p, syscall.EISDIR)
 	}
+	return v.dropAt(o, p)
+}
+
+// dropAt removes the object at p, first copying its persistent entry to PR when the
+// node has no copy yet (a removal is a write).
+func (v *Pinned) dropAt(o *object, p string) error {
 	if o.store == stPersistent && o.kind != kPersist {
 		if err := v.ensurePersist(o); err != nil {
 			return err
 		}
+		var err error
 		if o, err = v.lookup(p); err != nil {
 			return err
 		}
@@ -553,15 +560,7 @@ func (v *Pinned) Rmdir(p string) error {
 	if len(ents) > 0 {
 		return errno("rmdir", p, syscall.ENOTEMPTY)
 	}
-	if o.store == stPersistent && o.kind != kPersist {
-		if err := v.ensurePersist(o); err != nil {
-			return err
-		}
-		if o, err = v.lookup(p); err != nil {
-			return err
-		}
-	}
-	return v.drop(o)
+	return v.dropAt(o, p)
 }
 
 // Rename moves a to b within one writable storage (EXDEV across storages).
