@@ -50,6 +50,11 @@ func (s *Server) mountMnt(ctx context.Context, c *call, r *reader, w *writer) er
 	if st == mnt3OK && !s.mayAccess(addr, e.node) {
 		st = mnt3ErrAcces
 	}
+	if st == mnt3OK && !s.Serves(e.node) {
+		s.log.Warn("mount refused: the node is served by another server", "node", e.node,
+			"its_server", orNone(s.ServerOf(e.node)), "this_server", strings.Join(s.cfg.Names, ","), "remote", addr.String())
+		st = mnt3ErrAcces
+	}
 	if st != mnt3OK {
 		s.log.Warn("mount refused", "node", e.node, "path", dirpath, "remote", addr.String(), "status", st)
 		w.u32(st)

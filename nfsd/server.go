@@ -35,6 +35,13 @@ type Config struct {
 	RootSquash bool
 	// Log receives structured logs (default: slog.Default()).
 	Log *slog.Logger
+	// Names are this server's names (serve --name). When set, the server serves only the
+	// nodes whose noderes.servicenode (or, when that is empty, noderes.nfsserver) names
+	// one of them, and the nodes where neither is set; others are refused at MNT.
+	Names []string
+	// Secret, when set, is the handle secret (shared by every server of a cluster,
+	// kept in the shared table store); otherwise State/nfsd.secret is used.
+	Secret []byte
 	// Delay, when set, is called before each NFS procedure (tests inject latency).
 	Delay func(proc uint32)
 }
@@ -80,9 +87,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AdminAllow == nil {
 		cfg.AdminAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
-	secret, err := loadSecret(cfg.State)
-	if err != nil {
-		return nil, fmt.Errorf("nfsd: secret: %w", err)
+	secret := cfg.Secret
+	if len(secret) == 0 {
+		var err error
+		if secret, err = loadSecret(cfg.State); err != nil {
+			return nil, fmt.Errorf("nfsd: secret: %w", err)
+		}
 	}
 	pt, err := openPathTable(filepath.Join(cfg.State, "handles"))
 	if err != nil {
@@ -255,6 +265,43 @@ func (s *Server) parseExport(dirpath string, addr netip.Addr) (export, uint32) {
 		}
 	}
 	return export{}, mnt3ErrNoEnt
+}
+
+// ServerOf returns the server(s) node is assigned to in the current tables: its
+// noderes.servicenode, else its noderes.nfsserver ("" when neither is set).
+func (s *Server) ServerOf(node string) string {
+	snap := s.cfg.FS.Resolver().Snap
+	if v, _, ok := snap.NodeAttr(node, "noderes", "servicenode"); ok && strings.TrimSpace(v) != "" {
+		return v
+	}
+	v, _, _ := snap.NodeAttr(node, "noderes", "nfsserver")
+	return strings.TrimSpace(v)
+}
+
+// Serves reports whether this server serves node (Config.Names).
+func (s *Server) Serves(node string) bool {
+	if len(s.cfg.Names) == 0 {
+		return true
+	}
+	srv := s.ServerOf(node)
+	if srv == "" {
+		return true
+	}
+	for _, n := range tables.SplitList(srv) {
+		for _, mine := range s.cfg.Names {
+			if n == mine {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 // Reset drops the volatile layer of a node (an explicit boot event).

@@ -60,6 +60,8 @@ type liveTables struct {
 	status *statusWriter   // nil: no status file (mount)
 	// switchTo makes the views follow a new resolver.
 	switchTo func(*resolver.Resolver)
+	// interval is the PostgreSQL watcher's periodic check (default 1 s).
+	interval time.Duration
 }
 
 // adopt records snap in the history (if kept) and returns it numbered as recorded.
@@ -85,7 +87,24 @@ func (l *liveTables) adopt(snap *tables.Snapshot, who string) *tables.Snapshot {
 	return s
 }
 
-// watcher returns the store watcher that switches the views; cur is the snapshot in force.
+// apply switches the views to a valid change.
+func (l *liveTables) apply(c tables.Change) {
+	for _, p := range c.Warnings {
+		l.log.Warn("table warning", "problem", p.String())
+	}
+	s := l.adopt(c.Snap, c.Who)
+	l.switchTo(resolver.New(s, l.cfg))
+	l.log.Info("tables switched", "generation", s.Gen, "who", c.Who, "after", time.Since(c.Since).Round(time.Millisecond).String())
+}
+
+func (l *liveTables) reject(r tables.Rejection) {
+	if l.status != nil {
+		l.status.rejected(r)
+	}
+}
+
+// watcher returns the directory store watcher that switches the views; cur is the
+// snapshot in force.
 func (l *liveTables) watcher(cur *tables.Snapshot) (*tables.Watcher, error) {
 	st, err := tables.OpenDir(l.e.tablesDir)
 	if err != nil {
@@ -93,19 +112,8 @@ func (l *liveTables) watcher(cur *tables.Snapshot) (*tables.Watcher, error) {
 	}
 	return &tables.Watcher{
 		Store: st, Current: cur, Log: l.log,
-		OnApply: func(c tables.Change) {
-			for _, p := range c.Warnings {
-				l.log.Warn("table warning", "problem", p.String())
-			}
-			s := l.adopt(c.Snap, c.Who)
-			l.switchTo(resolver.New(s, l.cfg))
-			l.log.Info("tables switched", "generation", s.Gen, "who", c.Who, "after", time.Since(c.Since).Round(time.Millisecond).String())
-		},
-		OnReject: func(r tables.Rejection) {
-			if l.status != nil {
-				l.status.rejected(r)
-			}
-		},
+		OnApply:  l.apply,
+		OnReject: l.reject,
 		OnSettle: func() {
 			if l.status != nil {
 				l.status.settled()
@@ -114,17 +122,38 @@ func (l *liveTables) watcher(cur *tables.Snapshot) (*tables.Watcher, error) {
 	}, nil
 }
 
+// editedBy is a store that knows who made a generation.
+type editedBy interface {
+	EditedBy(gen uint64) (string, time.Time, bool)
+}
+
 // startWho is the author of the tables a server starts with: the CLI note of their store
 // generation when there is one.
-func startWho(st *tables.DirStore, snap *tables.Snapshot) string {
-	if who, _, ok := st.EditedBy(snap.Gen); ok {
-		return who
+func startWho(st tables.Store, snap *tables.Snapshot) string {
+	if eb, ok := st.(editedBy); ok {
+		if who, _, ok := eb.EditedBy(snap.Gen); ok {
+			return who
+		}
 	}
 	return "found at server start"
 }
 
-// run watches the store until ctx is done.
+// run watches the store until ctx is done: a directory through its watcher, a
+// PostgreSQL store through LISTEN/NOTIFY and a periodic check.
 func (l *liveTables) run(ctx context.Context, cur *tables.Snapshot) {
+	if st, err := l.e.store(); err == nil {
+		if pg, ok := st.(*tables.PGStore); ok {
+			w := &tables.PGWatcher{Store: pg, Current: cur, Log: l.log, Interval: l.interval,
+				OnApply: l.apply, OnReject: l.reject,
+				OnStore: func(err error) {
+					if l.status != nil {
+						l.status.storeState(err)
+					}
+				}}
+			w.Run(ctx)
+			return
+		}
+	}
 	w, err := l.watcher(cur)
 	if err != nil {
 		l.log.Error("not following table changes", "err", err)
@@ -144,7 +173,7 @@ func (e *env) startLive(state string, snap *tables.Snapshot, cfg resolver.Config
 	if err != nil {
 		return nil, nil, err
 	}
-	l := &liveTables{e: e, log: log, cfg: cfg, hist: hist, status: openStatus(statusFile(state), e.tablesDir, log)}
+	l := &liveTables{e: e, log: log, cfg: cfg, hist: hist, status: openStatus(statusFile(state), storeName(e.tablesDir), log)}
 	return l, l.adopt(snap, startWho(st, snap)), nil
 }
 
@@ -160,4 +189,12 @@ func (l *liveTables) trackServed(ctx context.Context, nodes func() []string) {
 		case <-t.C:
 		}
 	}
+}
+
+// storeName names a table store for logs and status (a URL without its password).
+func storeName(loc string) string {
+	if tables.IsPostgresURL(loc) {
+		return (&tables.PGStore{URL: loc}).String()
+	}
+	return loc
 }

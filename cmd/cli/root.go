@@ -27,6 +27,7 @@ type env struct {
 	stdout    io.Writer
 	stderr    io.Writer
 	command   string // the command line being run, recorded with table edits
+	st        tables.Store
 }
 
 // exitError carries an exit code through cobra without printing twice.
@@ -34,12 +35,36 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-func (e *env) store() (*tables.DirStore, error) {
-	st, err := tables.OpenDir(e.tablesDir)
-	if err == nil {
-		st.Author = e.author()
+// store opens the table store named by --tables: a directory or a postgres:// URL. The
+// store is opened once per command and closed when the command ends.
+func (e *env) store() (tables.Store, error) {
+	if e.st != nil {
+		return e.st, nil
 	}
-	return st, err
+	if tables.IsPostgresURL(e.tablesDir) {
+		st, err := tables.OpenPostgres(context.Background(), e.tablesDir)
+		if err != nil {
+			return nil, err
+		}
+		st.Author = e.author()
+		e.st = st
+		return st, nil
+	}
+	st, err := tables.OpenDir(e.tablesDir)
+	if err != nil {
+		return nil, err
+	}
+	st.Author = e.author()
+	e.st = st
+	return st, nil
+}
+
+// closeStore closes the store a command opened.
+func (e *env) closeStore() {
+	if e.st != nil {
+		e.st.Close()
+		e.st = nil
+	}
 }
 
 func (e *env) load(ctx context.Context) (*tables.Snapshot, error) {
@@ -71,7 +96,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	if def == "" {
 		def = "/etc/statelite/tables"
 	}
-	root.PersistentFlags().StringVar(&e.tablesDir, "tables", def, "table directory (default $STATELITE_TABLES, else /etc/statelite/tables)")
+	root.PersistentFlags().StringVar(&e.tablesDir, "tables", def, "table store: a directory of <table>.csv files or a postgres:// URL (default $STATELITE_TABLES, else /etc/statelite/tables)")
 	mnt := os.Getenv("STATELITE_MNT")
 	if mnt == "" {
 		mnt = "/var/lib/statelite/mnt"
@@ -82,10 +107,11 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		litefileCmd(e), ilitefileCmd(e), litetreeCmd(e), lsliteCmd(e), liteimgCmd(e),
 		explainCmd(e), installLinksCmd(e), demoCmd(e), mountCmd(e),
 	)
-	root.AddCommand(serveCmd(e), resetCmd(e))
+	root.AddCommand(serveCmd(e), resetCmd(e), tabmigrateCmd(e))
 	root.AddCommand(nodesetCmd(e))
 	root.AddCommand(statusCmd(e), historyCmd(e), rollbackCmd(e), planCmd(e))
 	root.PersistentPreRun = func(cmd *cobra.Command, args []string) { e.command = commandLine(cmd, args) }
+	root.PersistentPostRun = func(cmd *cobra.Command, args []string) { e.closeStore() }
 	return root
 }
 

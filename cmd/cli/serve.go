@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -31,6 +32,9 @@ type serveOpts struct {
 	adminAllow string
 	rootSquash bool
 	portmap    string
+	store      string // table store URL (postgres://…); default --tables
+	name       string // this server's name (service nodes)
+	checkEvery time.Duration
 	// boot (statelite/boot, started by startBoot in nodeset.go)
 	tftpAddr, httpAddr, tftpRoot string
 }
@@ -66,6 +70,9 @@ func serveCmd(e *env) *cobra.Command {
 		Short: "Serve every node's root view over NFSv3 (and MOUNT) from the tables, live",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("name") {
+				o.name = ""
+			}
 			return e.serve(cmd.Context(), o, nil)
 		},
 	}
@@ -75,6 +82,9 @@ func serveCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&o.adminAllow, "admin-allow", "127.0.0.0/8,::1/128", "comma list of networks that may mount any node's view")
 	c.Flags().BoolVar(&o.rootSquash, "root-squash", false, "map uid 0 of every client to nobody")
 	c.Flags().StringVar(&o.portmap, "portmap", "", "also answer portmapper GETPORT on this address (e.g. :111)")
+	c.Flags().StringVar(&o.store, "store", "", "table store: a postgres:// URL shared by several servers (default: --tables, the CSV directory)")
+	host, _ := os.Hostname()
+	c.Flags().StringVar(&o.name, "name", host, "this server's name: serve only the nodes whose noderes.servicenode (else noderes.nfsserver) names it, and the nodes where neither is set (without --name: every node)")
 	c.Flags().StringVar(&o.tftpAddr, "tftp", "", "serve boot configs, kernels and the TFTP root over TFTP on this UDP address (off when empty; e.g. :69)")
 	c.Flags().StringVar(&o.httpAddr, "http", "", "serve the same files over HTTP on this address (off when empty; e.g. :8080)")
 	c.Flags().StringVar(&o.tftpRoot, "tftp-root", "", "TFTP root (default: site.tftpdir, else /tftpboot)")
@@ -84,6 +94,9 @@ func serveCmd(e *env) *cobra.Command {
 // serve runs the NFS server until ctx is done; ready, when set, receives the NFS address.
 func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Addr)) error {
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	if o.store != "" {
+		e.tablesDir = o.store
+	}
 	allow, err := parseAllow(o.adminAllow)
 	if err != nil {
 		return err
@@ -105,6 +118,21 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 	if err != nil {
 		return err
 	}
+	live.interval = o.checkEvery
+	live.status.setName(o.name)
+	var secret []byte
+	if st, err := e.store(); err == nil {
+		if pg, ok := st.(*tables.PGStore); ok {
+			// Every server of the store makes and checks handles with the same secret.
+			if secret, err = pg.Private(ctx, "nfsd.secret", tables.RandomSecret(32)); err != nil {
+				return fmt.Errorf("handle secret: %w", err)
+			}
+		}
+	}
+	var names []string
+	if o.name != "" {
+		names = []string{o.name}
+	}
 	defer live.status.stopped()
 	fsrv, err := fs.New(fs.Config{State: filepath.Join(o.state, "fs"), OnReset: live.status.boot}, resolver.New(snap, cfg))
 	if err != nil {
@@ -121,7 +149,7 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 			}
 		}
 	}
-	srv, err := nfsd.New(nfsd.Config{FS: fsrv, State: o.state, AdminAllow: allow, RootSquash: o.rootSquash, Log: log})
+	srv, err := nfsd.New(nfsd.Config{FS: fsrv, State: o.state, Names: names, Secret: secret, AdminAllow: allow, RootSquash: o.rootSquash, Log: log})
 	if err != nil {
 		return err
 	}
@@ -161,7 +189,7 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 	go live.run(ctx, snap)
 	go live.trackServed(ctx, fsrv.Nodes)
 	go fsrv.WatchResets(ctx, 100*time.Millisecond, log)
-	log.Info("serving", "nfs", l.Addr().String(), "tables", e.tablesDir, "state", o.state)
+	log.Info("serving", "nfs", l.Addr().String(), "tables", storeName(e.tablesDir), "name", o.name, "state", o.state)
 	if ready != nil {
 		ready(l.Addr())
 	}

@@ -40,8 +40,11 @@ type serverStatus struct {
 	Nodes      []string              `json:"nodes"`  // nodelist of the generation in force
 	Served     []string              `json:"served"` // nodes whose views were asked for since the start
 	Boots      map[string]bootRecord `json:"boots"`
-	Rejections []tables.Rejection    `json:"rejections"`        // the last rejected edits, oldest first
-	Pending    *tables.Rejection     `json:"pending,omitempty"` // the store holds this rejected edit now
+	Rejections []tables.Rejection    `json:"rejections"`           // the last rejected edits, oldest first
+	Pending    *tables.Rejection     `json:"pending,omitempty"`    // the store holds this rejected edit now
+	Name       string                `json:"name,omitempty"`       // the server's name (service nodes)
+	StoreDown  string                `json:"store_down,omitempty"` // the table database is unreachable: why
+	DownSince  *time.Time            `json:"store_down_since,omitempty"`
 }
 
 // statusWriter keeps a server's status file up to date.
@@ -114,6 +117,25 @@ func (w *statusWriter) rejected(r tables.Rejection) {
 		w.st.Rejections = slices.Clone(w.st.Rejections[n-keptRejections:])
 	}
 	w.st.Pending = &r
+	w.write()
+}
+
+// storeState records that the table database is unreachable (err) or reachable again.
+func (w *statusWriter) setName(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.st.Name = name
+}
+
+func (w *statusWriter) storeState(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil {
+		w.st.StoreDown, w.st.DownSince = "", nil
+	} else {
+		now := time.Now()
+		w.st.StoreDown, w.st.DownSince = err.Error(), &now
+	}
 	w.write()
 }
 
@@ -199,7 +221,17 @@ func printStatus(e *env, st *serverStatus) {
 	default:
 		fmt.Fprintf(w, "server:      stopped (%s)\n", st.Updated.Local().Format(timeFmt))
 	}
+	if st.Name != "" {
+		fmt.Fprintf(w, "name:        %s\n", st.Name)
+	}
 	fmt.Fprintf(w, "tables:      %s\n", st.Tables)
+	if st.StoreDown != "" {
+		since := ""
+		if st.DownSince != nil {
+			since = " since " + st.DownSince.Local().Format(timeFmt)
+		}
+		fmt.Fprintf(w, "STORE DOWN:  the table database is unreachable%s (%s); serving generation %d until it is back\n", since, st.StoreDown, st.Generation)
+	}
 	fmt.Fprintf(w, "generation:  %d in force since %s (store generation %d; %s)\n", st.Generation, st.Since.Local().Format(timeFmt), st.StoreGen, orUnknown(st.Who))
 	fmt.Fprintf(w, "nodes:       %d in nodelist: %s\n", len(st.Nodes), orDash(tables.FoldNodes(st.Nodes)))
 	fmt.Fprintf(w, "served:      %d since the start: %s\n", len(st.Served), orDash(tables.FoldNodes(st.Served)))
