@@ -46,7 +46,7 @@ func (l Loader) String() string {
 type Settings struct {
 	// ServerIP is this server's address as the node sees it (the address its request
 	// arrived on; xCAT's "my IP facing the node"). It is used when noderes names no
-	// nfsserver/tftpserver/xcatmaster. Empty when unknown.
+	// nfsserver/servicenode/tftpserver/xcatmaster. Empty when unknown.
 	ServerIP string
 	// NFSPort is the port of our nfsd (NFS and MOUNT on one port).
 	NFSPort int
@@ -229,13 +229,26 @@ func (set Settings) resolve(host string) (string, error) {
 
 // serverFor picks the first usable value of the noderes columns cols (skipping xCAT's
 // "<xcatmaster>" placeholder), resolved to an IP; else set.ServerIP. what names the use
-// in the error when nothing is known.
+// in the error when nothing is known. For servicenode (a comma list) the first item is
+// used: its hosts.ip when it has one (a node or a known host), else the name as written.
 func (set Settings) serverFor(s *tables.Snapshot, node, what string, cols ...string) (string, error) {
 	for _, c := range cols {
 		var v string
-		if c == "site.master" {
+		switch c {
+		case "site.master":
 			v, _ = s.Site("master")
-		} else {
+		case "servicenode":
+			v, _, _ = s.NodeAttr(node, "noderes", c)
+			v, _, _ = strings.Cut(v, ",")
+			v = strings.TrimSpace(v)
+			if v == "" || v == "<xcatmaster>" || v == "!myipfn!" {
+				continue
+			}
+			if ip, _, ok := s.NodeAttr(v, "hosts", "ip"); ok && ip != "" {
+				return strings.TrimSpace(ip), nil
+			}
+			return v, nil
+		default:
 			v, _, _ = s.NodeAttr(node, "noderes", c)
 		}
 		if v == "" || v == "<xcatmaster>" || v == "!myipfn!" {
@@ -300,7 +313,7 @@ func NodeParams(r *resolver.Resolver, node string, set Settings) (*Params, error
 	if err != nil {
 		return nil, fmt.Errorf("osimage %s: %v", p.Image, err)
 	}
-	nfsIP, err := set.serverFor(s, node, "the NFS root", "nfsserver", "tftpserver", "xcatmaster")
+	nfsIP, err := set.serverFor(s, node, "the NFS root", "nfsserver", "servicenode", "tftpserver", "xcatmaster")
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,31 @@ func TestRenderGolden(t *testing.T) {
 	}
 }
 
+// TestRenderServiceNode: a node whose noderes names a service node and no nfsserver gets
+// its root= from the service node (the first of the list), by hosts.ip when the service
+// node has one, else as written.
+func TestRenderServiceNode(t *testing.T) {
+	f := newFixture(t, 100, func(m map[string]string) {
+		m["noderes"] = "#node,netboot,xcatmaster,tftpserver,servicenode\n" +
+			`"compute","pxe","10.0.0.1","10.0.0.3","sn1,sn2"` + "\n" +
+			`"n2",,,,"sn9.example.org"` + "\n"
+		m["hosts"] += `"sn1","10.0.1.1"` + "\n"
+	})
+	r := f.resolver()
+	b, err := Render(r, "n1", PXELinux, goldenSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "pxelinux-servicenode", string(b))
+	p, err := NodeParams(r, "n2", goldenSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.Kcmdline, "root=nfs:sn9.example.org:/nodes/n2/") {
+		t.Errorf("n2 (service node without hosts.ip): %s", p.Kcmdline)
+	}
+}
+
 // TestRenderKernelLine checks the §8.3 order and our adaptations piece by piece.
 func TestRenderKernelLine(t *testing.T) {
 	f := newFixture(t, 100, nil)

@@ -117,6 +117,8 @@ type pathTable struct {
 
 	logf *os.File
 	logw *bufio.Writer
+
+	remote SharedPaths // nil: local only
 }
 
 type pathRec struct {
@@ -233,6 +235,9 @@ func (t *pathTable) setRoot(node string, id uint64) {
 	}
 	t.roots[node] = id
 	writeRec(t.logw, node, id, pathRec{0, "/"})
+	if t.remote != nil {
+		t.remote.Put(node, id, 0, "/")
+	}
 }
 
 // put records that id is name in directory parent, in node's view.
@@ -247,13 +252,15 @@ func (t *pathTable) put(node string, id, parent uint64, name string) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	key := node
 	if !inShared && !inNode {
-		t.shared[id] = r
-		writeRec(t.logw, "", id, r)
-		return
+		key = ""
 	}
-	t.apply(node, id, r)
-	writeRec(t.logw, node, id, r)
+	t.apply(key, id, r)
+	writeRec(t.logw, key, id, r)
+	if t.remote != nil {
+		t.remote.Put(key, id, r.parent, r.name)
+	}
 }
 
 // putNew records id like put, but only when id has no record yet (for node or shared):
@@ -291,6 +298,79 @@ func (t *pathTable) path(node string, id uint64) (string, bool) {
 		id = r.parent
 	}
 	return "", false
+}
+
+// remotePath resolves id like path, through the shared table: without stale, only the
+// components that have no local record are asked for (the local path is incomplete);
+// with stale, every component is (the local path led elsewhere: another server renamed
+// something). What it learns is kept locally. It reports false without a shared table.
+func (t *pathTable) remotePath(node string, id uint64, stale bool) (string, bool) {
+	if t.remote == nil {
+		return "", false
+	}
+	t.mu.RLock()
+	root, hasRoot := t.roots[node]
+	t.mu.RUnlock()
+	var parts []string
+	for depth := 0; depth < 4096; depth++ {
+		if hasRoot && id == root {
+			break
+		}
+		var r pathRec
+		var key string
+		ok := false
+		if !stale {
+			t.mu.RLock()
+			if r, ok = t.nodes[node][id]; !ok {
+				r, ok = t.shared[id]
+			}
+			t.mu.RUnlock()
+		}
+		if !ok {
+			key = node
+			r.parent, r.name, ok = t.remote.Get(node, id)
+			if !ok && node != "" {
+				key = ""
+				r.parent, r.name, ok = t.remote.Get("", id)
+			}
+			if !ok {
+				return "", false
+			}
+			t.learn(node, key, id, r)
+		}
+		if r.parent == 0 && r.name == "/" {
+			break // node's root
+		}
+		parts = append(parts, r.name)
+		id = r.parent
+		if depth == 4095 {
+			return "", false
+		}
+	}
+	for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+		parts[i], parts[j] = parts[j], parts[i]
+	}
+	return "/" + strings.Join(parts, "/"), true
+}
+
+// learn keeps a record read from the shared table (key is node or "") locally, without
+// writing it back there.
+func (t *pathTable) learn(node, key string, id uint64, r pathRec) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r.parent == 0 && r.name == "/" {
+		if t.roots[node] != id {
+			t.roots[node] = id
+			writeRec(t.logw, node, id, r)
+		}
+		return
+	}
+	if key == "" {
+		// A shared record supersedes a stale own record of the node.
+		delete(t.nodes[node], id)
+	}
+	t.apply(key, id, r)
+	writeRec(t.logw, key, id, r)
 }
 
 // flush writes buffered records to disk.

@@ -57,12 +57,18 @@ func (s *Server) resolveFH(c *call, fh []byte) (*req, uint32) {
 	}
 	v := view.Pin()
 	p, ok := s.paths.path(node, fileid)
-	if !ok {
-		return nil, nfs3Stale
+	var a sfs.Attr
+	if ok {
+		a, err = v.Getattr(p)
 	}
-	a, err := v.Getattr(p)
-	if err != nil || a.FileID != fileid {
-		return nil, nfs3Stale
+	if !ok || err != nil || a.FileID != fileid {
+		// Unknown here, or moved by another server: ask the shared table.
+		if p, ok = s.paths.remotePath(node, fileid, ok); !ok {
+			return nil, nfs3Stale
+		}
+		if a, err = v.Getattr(p); err != nil || a.FileID != fileid {
+			return nil, nfs3Stale
+		}
 	}
 	return &req{node: node, v: v, path: p, attr: a, fsid: nid, cred: s.cred(c)}, nfs3OK
 }

@@ -44,6 +44,21 @@ type Config struct {
 	Secret []byte
 	// Delay, when set, is called before each NFS procedure (tests inject latency).
 	Delay func(proc uint32)
+	// SharedPaths, when set, is a handle path table shared by the servers of a cluster
+	// (the PostgreSQL store's): every record is also put there, and a handle whose path
+	// is not known here is resolved through it, so handles survive a failover.
+	SharedPaths SharedPaths
+}
+
+// SharedPaths is a store of handle path records shared between servers: id is name in
+// directory parent in node's view (node "" for records every node shares; parent 0 and
+// name "/" mark node's root). Put must not block on the network (queue and write in the
+// background); Get is called on a local miss, once per missing path component.
+type SharedPaths interface {
+	// Put queues the record that id is name in directory parent in node's view.
+	Put(node string, id, parent uint64, name string)
+	// Get returns the record of id in node's view; ok is false when there is none.
+	Get(node string, id uint64) (parent uint64, name string, ok bool)
 }
 
 // Server is an NFS server. Build it with New, run it with Serve.
@@ -98,6 +113,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nfsd: handle table: %w", err)
 	}
+	pt.remote = cfg.SharedPaths
 	s := &Server{cfg: cfg, log: cfg.Log, handles: handleCodec{secret: secret}, paths: pt,
 		mounts: map[string]mountRec{}, tokens: map[string]string{}, Metrics: newMetrics()}
 	s.dirs.init()

@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS statelite_rows (
 CREATE TABLE IF NOT EXISTS statelite_history (
 	gen bigint NOT NULL, at timestamptz NOT NULL, author text NOT NULL);
 CREATE TABLE IF NOT EXISTS statelite_private (key text PRIMARY KEY, value bytea NOT NULL);
+CREATE TABLE IF NOT EXISTS statelite_handles (
+	node text NOT NULL, id bigint NOT NULL, parent bigint NOT NULL, name text NOT NULL,
+	PRIMARY KEY (node, id));
 `
 
 // pgSchemaLock is the advisory lock key taken while creating the schema, so several

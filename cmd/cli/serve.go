@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -70,9 +69,6 @@ func serveCmd(e *env) *cobra.Command {
 		Short: "Serve every node's root view over NFSv3 (and MOUNT) from the tables, live",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !cmd.Flags().Changed("name") {
-				o.name = ""
-			}
 			return e.serve(cmd.Context(), o, nil)
 		},
 	}
@@ -83,8 +79,7 @@ func serveCmd(e *env) *cobra.Command {
 	c.Flags().BoolVar(&o.rootSquash, "root-squash", false, "map uid 0 of every client to nobody")
 	c.Flags().StringVar(&o.portmap, "portmap", "", "also answer portmapper GETPORT on this address (e.g. :111)")
 	c.Flags().StringVar(&o.store, "store", "", "table store: a postgres:// URL shared by several servers (default: --tables, the CSV directory)")
-	host, _ := os.Hostname()
-	c.Flags().StringVar(&o.name, "name", host, "this server's name: serve only the nodes whose noderes.servicenode (else noderes.nfsserver) names it, and the nodes where neither is set (without --name: every node)")
+	c.Flags().StringVar(&o.name, "name", "", "this server's name (e.g. its host name): serve only the nodes whose noderes.servicenode (else noderes.nfsserver) names it, and the nodes where neither is set; without --name (the default) every node is served, with no filtering")
 	c.Flags().StringVar(&o.tftpAddr, "tftp", "", "serve boot configs, kernels and the TFTP root over TFTP on this UDP address (off when empty; e.g. :69)")
 	c.Flags().StringVar(&o.httpAddr, "http", "", "serve the same files over HTTP on this address (off when empty; e.g. :8080)")
 	c.Flags().StringVar(&o.tftpRoot, "tftp-root", "", "TFTP root (default: site.tftpdir, else /tftpboot)")
@@ -121,12 +116,24 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 	live.interval = o.checkEvery
 	live.status.setName(o.name)
 	var secret []byte
+	var shared nfsd.SharedPaths
 	if st, err := e.store(); err == nil {
 		if pg, ok := st.(*tables.PGStore); ok {
-			// Every server of the store makes and checks handles with the same secret.
+			// Every server of the store makes and checks handles with the same secret,
+			// and resolves them through one shared path table.
 			if secret, err = pg.Private(ctx, "nfsd.secret", tables.RandomSecret(32)); err != nil {
 				return fmt.Errorf("handle secret: %w", err)
 			}
+			sp := tables.NewPGPaths(pg, 300*time.Millisecond)
+			var last time.Time // OnError is called from one goroutine
+			sp.OnError = func(err error) {
+				if time.Since(last) >= time.Minute {
+					last = time.Now()
+					log.Warn("shared handle table: write failed (queued, retrying)", "err", err)
+				}
+			}
+			defer sp.Close()
+			shared = sp
 		}
 	}
 	var names []string
@@ -149,7 +156,7 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 			}
 		}
 	}
-	srv, err := nfsd.New(nfsd.Config{FS: fsrv, State: o.state, Names: names, Secret: secret, AdminAllow: allow, RootSquash: o.rootSquash, Log: log})
+	srv, err := nfsd.New(nfsd.Config{FS: fsrv, State: o.state, Names: names, Secret: secret, SharedPaths: shared, AdminAllow: allow, RootSquash: o.rootSquash, Log: log})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,112 @@
+package nfsd_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"statelite/fs"
+	"statelite/internal/pgtest"
+	"statelite/nfsd"
+	"statelite/tables"
+)
+
+// TestSharedPathsFailover: two servers (own fs and nfsd state, shared image and
+// persistent trees, one handle secret) share their handle path tables through one
+// PostgreSQL database. Handles a client got from A (a deep image file, a file in a
+// persistent directory) work on B without any lookup on B, once A's batch is flushed;
+// after a rename on A (of the file, then of its directory) they still work on B.
+func TestSharedPathsFailover(t *testing.T) {
+	tc := newTestCluster(t)
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	deep := filepath.Join(tc.cl.Root, "usr", "share", "doc", "demo", "deep")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const deepText = "deep in the image\n"
+	if err := os.WriteFile(filepath.Join(deep, "README"), []byte(deepText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	open := func() *tables.PGPaths {
+		st, err := tables.OpenPostgres(ctx, pg.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		sp := tables.NewPGPaths(st, 200*time.Millisecond)
+		t.Cleanup(func() { sp.Close() })
+		return sp
+	}
+	spA, spB := open(), open()
+	secret := bytes.Repeat([]byte{9}, 32)
+	fsB, err := fs.New(fs.Config{State: filepath.Join(tc.cl.Dir, "stateB", "fs")}, tc.resolver(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := tc.serve(t, nfsd.Config{Secret: secret, SharedPaths: spA})
+	b := tc.serve(t, nfsd.Config{FS: fsB, State: filepath.Join(tc.cl.Dir, "stateB"), Secret: secret, SharedPaths: spB})
+	ca := newClient(t, a.addr, "", authSys(0, 0))
+	cb := newClient(t, b.addr, "", authSys(0, 0))
+
+	root := ca.mustMount("/nodes/n1")
+	readme := ca.walk(root, "/usr/share/doc/demo/deep/README")
+	dir, _, st := ca.mkdir(ca.walk(root, "/root"), "d", 0o755)
+	if st != nfsOK {
+		t.Fatalf("mkdir /root/d on A: %d", st)
+	}
+	f := ca.mustCreate(dir, "f", 0o644)
+	if _, _, _, st := ca.write(f, 0, []byte("persistent\n"), 2); st != nfsOK {
+		t.Fatalf("write /root/d/f on A: %d", st)
+	}
+	f = ca.walk(root, "/root/d/f")
+
+	// B has seen nothing of n1: it resolves A's handles through the shared table once A
+	// has flushed its batch.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, st1 := cb.getattr(readme)
+		_, st2 := cb.getattr(f)
+		if st1 == nfsOK && st2 == nfsOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("A's handles on B: GETATTR %d (image file), %d (persistent file)", st1, st2)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := cb.readAll(readme); got != deepText {
+		t.Errorf("A's handle of the deep image file read through B: %q", got)
+	}
+	if got := cb.readAll(f); got != "persistent\n" {
+		t.Errorf("A's handle of /root/d/f read through B: %q", got)
+	}
+
+	// Renames on A: B follows once A's batch is flushed.
+	for _, rn := range []struct {
+		dir      []byte
+		from, to string
+	}{{dir, "f", "g"}, {ca.walk(root, "/root"), "d", "e"}} {
+		if st := ca.rename(rn.dir, rn.from, rn.dir, rn.to); st != nfsOK {
+			t.Fatalf("rename %s to %s on A: %d", rn.from, rn.to, st)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if _, st := cb.getattr(f); st == nfsOK {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("after renaming %s to %s on A, its handle on B: %d", rn.from, rn.to, st)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got := cb.readAll(f); got != "persistent\n" {
+			t.Errorf("after renaming %s to %s on A, read through B: %q", rn.from, rn.to, got)
+		}
+	}
+	if _, st := cb.getattr(readme); st != nfsOK {
+		t.Errorf("the image file's handle on B at the end: %d", st)
+	}
+}
