@@ -73,6 +73,13 @@ func (s *Server) resolveFH(c *call, fh []byte) (*req, uint32) {
 	return &req{node: node, v: v, path: p, attr: a, fsid: nid, cred: s.cred(c)}, nfs3OK
 }
 
+// noObj writes the reply of a procedure whose handle failed: the status and no attributes.
+func noObj(w *writer, st uint32) (string, uint32) {
+	w.u32(st)
+	postOp(w, nil, 0)
+	return "", st
+}
+
 func (s *Server) fh(c *call, r *reader) (*req, uint32) {
 	fh := r.opaque(64)
 	if r.err != nil {
@@ -355,9 +362,7 @@ func (s *Server) access(c *call, r *reader, w *writer) (string, uint32) {
 func (s *Server) readlink(c *call, r *reader, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
 	if st != nfs3OK {
-		w.u32(st)
-		postOp(w, nil, 0)
-		return "", st
+		return noObj(w, st)
 	}
 	t, err := q.v.Readlink(q.path)
 	if err != nil {
@@ -899,9 +904,7 @@ func (s *Server) link(c *call, r *reader, w *writer) (string, uint32) {
 func (s *Server) fsstat(c *call, r *reader, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
 	if st != nfs3OK {
-		w.u32(st)
-		postOp(w, nil, 0)
-		return "", st
+		return noObj(w, st)
 	}
 	sf, err := q.v.Statfs()
 	if err != nil {
@@ -925,9 +928,7 @@ func (s *Server) fsstat(c *call, r *reader, w *writer) (string, uint32) {
 func (s *Server) fsinfo(c *call, r *reader, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
 	if st != nfs3OK {
-		w.u32(st)
-		postOp(w, nil, 0)
-		return "", st
+		return noObj(w, st)
 	}
 	w.u32(nfs3OK)
 	postOp(w, &q.attr, q.fsid)
@@ -948,9 +949,7 @@ func (s *Server) fsinfo(c *call, r *reader, w *writer) (string, uint32) {
 func (s *Server) pathconf(c *call, r *reader, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
 	if st != nfs3OK {
-		w.u32(st)
-		postOp(w, nil, 0)
-		return "", st
+		return noObj(w, st)
 	}
 	w.u32(nfs3OK)
 	postOp(w, &q.attr, q.fsid)
