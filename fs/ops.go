@@ -128,6 +128,17 @@ func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 	for _, n := range pl.ChildNames(p) {
 		names[n] = true
 	}
+	// A directory of the image that no entry covers or lies below is the same for every
+	// node: its listing is shared and kept for up to a second while the directory itself
+	// (inode, mtime, ctime) is unchanged.
+	imageOnly := o.kind == kLayer && o.entry == nil && o.root == pl.Root && len(pl.ChildNames(p)) == 0
+	var key listKey
+	if imageOnly {
+		key = listKeyOf(o)
+		if ents, ok := v.srv.lists.get(key); ok {
+			return v.bumpDirs(ents), nil
+		}
+	}
 	out := make([]DirEntry, 0, len(names))
 	// The children of an image directory that no litefile entry covers are, unless an
 	// entry is at or below them, that image's own files: stat them relative to the open
@@ -160,7 +171,23 @@ func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 		out = append(out, DirEntry{Name: n, Attr: co.attr})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	if imageOnly {
+		v.srv.lists.put(key, out)
+	}
 	return out, nil
+}
+
+// bumpDirs returns a copy of a shared listing with directory ctimes no older than the
+// node's last table switch (as lookup reports them).
+func (v *Pinned) bumpDirs(ents []DirEntry) []DirEntry {
+	out := make([]DirEntry, len(ents))
+	copy(out, ents)
+	for i := range out {
+		if out[i].Attr.IsDir() && v.pc.changed.After(out[i].Attr.Ctime) {
+			out[i].Attr.Ctime = v.pc.changed
+		}
+	}
+	return out
 }
 
 // lowerOf returns the full path of the lower directory under a volatile upper directory.

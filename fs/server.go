@@ -38,6 +38,7 @@ type Server struct {
 	res atomic.Pointer[resolver.Resolver]
 
 	layers *layers
+	lists  listCache
 
 	mu    sync.Mutex
 	views map[string]*View
