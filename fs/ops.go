@@ -97,6 +97,21 @@ func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 	if !o.attr.IsDir() {
 		return nil, errno("readdir", p, syscall.ENOTDIR)
 	}
+	pl, err := v.Plan()
+	if err != nil {
+		return nil, err
+	}
+	// A directory of the image that no entry covers or lies below is the same for every
+	// node: its listing is shared and kept for up to a second while the directory itself
+	// (inode, mtime, ctime) is unchanged.
+	imageOnly := o.kind == kLayer && o.entry == nil && o.root == pl.Root && len(pl.ChildNames(p)) == 0
+	var key listKey
+	if imageOnly {
+		key = listKeyOf(o)
+		if ents, ok := v.srv.lists.get(key); ok {
+			return v.bumpDirs(ents), nil
+		}
+	}
 	names := map[string]bool{}
 	add := func(full string) {
 		ents, err := os.ReadDir(full)
@@ -121,23 +136,8 @@ func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 			}
 		}
 	}
-	pl, err := v.Plan()
-	if err != nil {
-		return nil, err
-	}
 	for _, n := range pl.ChildNames(p) {
 		names[n] = true
-	}
-	// A directory of the image that no entry covers or lies below is the same for every
-	// node: its listing is shared and kept for up to a second while the directory itself
-	// (inode, mtime, ctime) is unchanged.
-	imageOnly := o.kind == kLayer && o.entry == nil && o.root == pl.Root && len(pl.ChildNames(p)) == 0
-	var key listKey
-	if imageOnly {
-		key = listKeyOf(o)
-		if ents, ok := v.srv.lists.get(key); ok {
-			return v.bumpDirs(ents), nil
-		}
 	}
 	out := make([]DirEntry, 0, len(names))
 	// The children of an image directory that no litefile entry covers are, unless an
