@@ -207,11 +207,15 @@ func (v *Pinned) copyUpDeep(o *object) (*object, error) {
 	return o, nil
 }
 
-func markOpaque(full string) {
-	f, err := os.OpenFile(path.Join(full, opqMarker), os.O_CREATE|os.O_WRONLY, 0o600)
-	if err == nil {
-		f.Close()
+func markOpaque(full string) { touch(path.Join(full, opqMarker)) }
+
+// touch creates an empty marker file (a whiteout or an opaque-directory marker).
+func touch(full string) error {
+	f, err := os.OpenFile(full, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
 	}
+	return f.Close()
 }
 
 // ensurePersist copies the persistent entry governing o into PR at its first write: a

@@ -525,11 +525,7 @@ func (v *Pinned) drop(o *object) error {
 	if err := v.ensureUpperDir(udir, path.Dir(o.path)); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path.Join(udir, whiteoutOf(o.path)), os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	return f.Close()
+	return touch(path.Join(udir, whiteoutOf(o.path)))
 }
 
 // Remove deletes non-directory p.
@@ -688,11 +684,9 @@ func (v *Pinned) Rename(a, b string) error {
 	}
 	// Whatever still shows at a (a lower object) must be hidden.
 	if _, err := v.lookup(a); err == nil {
-		f, err := os.OpenFile(path.Join(udir, whiteoutOf(a)), os.O_CREATE|os.O_WRONLY, 0o600)
-		if err != nil {
+		if err := touch(path.Join(udir, whiteoutOf(a))); err != nil {
 			return err
 		}
-		f.Close()
 	}
 	return nil
 }

@@ -80,6 +80,13 @@ func noObj(w *writer, st uint32) (string, uint32) {
 	return "", st
 }
 
+// noWcc writes the reply of a modifying procedure whose handle failed: no wcc data.
+func noWcc(w *writer, st uint32) (string, uint32) {
+	w.u32(st)
+	wcc(w, nil, nil, 0)
+	return "", st
+}
+
 func (s *Server) fh(c *call, r *reader) (*req, uint32) {
 	fh := r.opaque(64)
 	if r.err != nil {
@@ -197,9 +204,7 @@ func (s *Server) setattr(c *call, r *reader, w *writer) (string, uint32) {
 		guard = &t
 	}
 	if st != nfs3OK {
-		w.u32(st)
-		wcc(w, nil, nil, 0)
-		return "", st
+		return noWcc(w, st)
 	}
 	before := q.attr
 	fail := func(st uint32) (string, uint32) {
@@ -448,9 +453,7 @@ func (s *Server) write(c *call, r *reader, w *writer) (string, uint32) {
 	off, count, stable := r.u64(), r.u32(), r.u32()
 	data := r.opaque(maxIO)
 	if st != nfs3OK {
-		w.u32(st)
-		wcc(w, nil, nil, 0)
-		return "", st
+		return noWcc(w, st)
 	}
 	before := q.attr
 	fail := func(st uint32) (string, uint32) {
@@ -967,9 +970,7 @@ func (s *Server) commit(c *call, r *reader, w *writer) (string, uint32) {
 	r.u64()
 	r.u32()
 	if st != nfs3OK {
-		w.u32(st)
-		wcc(w, nil, nil, 0)
-		return "", st
+		return noWcc(w, st)
 	}
 	a := q.attr
 	if a.IsRegular() {
