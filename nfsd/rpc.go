@@ -85,6 +85,8 @@ type rpcServer struct {
 	closed bool
 	// observe is called after each call (for metrics).
 	observe func(c *call, status uint32, dur time.Duration)
+	// record, when set, is called after each call with its result body (record.go).
+	record func(c *call, status uint32, res []byte)
 }
 
 func (s *rpcServer) serve(ctx context.Context, l net.Listener) error {
@@ -335,6 +337,9 @@ func (s *rpcServer) dispatch(ctx context.Context, rec []byte, remote net.Addr) [
 	}
 	if s.observe != nil {
 		s.observe(c, status, time.Since(c.received))
+	}
+	if s.record != nil {
+		s.record(c, status, w.b[head+16:])
 	}
 	return w.b
 }

@@ -48,6 +48,8 @@ type Config struct {
 	// (the PostgreSQL store's): every record is also put there, and a handle whose path
 	// is not known here is resolved through it, so handles survive a failover.
 	SharedPaths SharedPaths
+	// Record, when set, receives every MOUNT and NFS call of every node (record.go).
+	Record Recorder
 }
 
 // SharedPaths is a store of handle path records shared between servers: id is name in
@@ -77,6 +79,8 @@ type Server struct {
 	tokens map[string]string   // node -> last boot token seen
 
 	dirs dirCache
+
+	recStart recordStart
 }
 
 type mountRec struct {
@@ -123,6 +127,9 @@ func New(cfg Config) (*Server, error) {
 		progMount: {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.mountProcs()}},
 		progNFS:   {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.nfsProcs()}},
 	}}
+	if cfg.Record != nil {
+		s.rpc.record = s.recordCall
+	}
 	return s, nil
 }
 

@@ -34,6 +34,7 @@ type serveOpts struct {
 	store      string // table store URL (postgres://…); default --tables
 	name       string // this server's name (service nodes)
 	checkEvery time.Duration
+	record     string // directory for per-node operation records (JSON lines)
 	// boot (statelite/boot, started by startBoot in nodeset.go)
 	tftpAddr, httpAddr, tftpRoot string
 }
@@ -82,6 +83,7 @@ func serveCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&o.name, "name", "", "this server's name (e.g. its host name): serve only the nodes whose noderes.servicenode (else noderes.nfsserver) names it, and the nodes where neither is set; without --name (the default) every node is served, with no filtering")
 	c.Flags().StringVar(&o.tftpAddr, "tftp", "", "serve boot configs, kernels and the TFTP root over TFTP on this UDP address (off when empty; e.g. :69)")
 	c.Flags().StringVar(&o.httpAddr, "http", "", "serve the same files over HTTP on this address (off when empty; e.g. :8080)")
+	c.Flags().StringVar(&o.record, "record", "", "record every node's MOUNT and NFS calls as JSON lines in DIR/<node>.jsonl (for bench/ replays; off when empty)")
 	c.Flags().StringVar(&o.tftpRoot, "tftp-root", "", "TFTP root (default: site.tftpdir, else /tftpboot)")
 	return c
 }
@@ -156,7 +158,17 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 			}
 		}
 	}
-	srv, err := nfsd.New(nfsd.Config{FS: fsrv, State: o.state, Names: names, Secret: secret, SharedPaths: shared, AdminAllow: allow, RootSquash: o.rootSquash, Log: log})
+	var rec nfsd.Recorder
+	if o.record != "" {
+		dr, err := nfsd.NewDirRecorder(o.record)
+		if err != nil {
+			return err
+		}
+		go dr.Run(ctx)
+		defer dr.Close()
+		rec = dr
+	}
+	srv, err := nfsd.New(nfsd.Config{FS: fsrv, State: o.state, Names: names, Secret: secret, SharedPaths: shared, AdminAllow: allow, RootSquash: o.rootSquash, Log: log, Record: rec})
 	if err != nil {
 		return err
 	}
