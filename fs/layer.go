@@ -6,6 +6,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -21,7 +22,21 @@ type layers struct {
 	dirs    map[string]*layerDir
 	retired []*layerDir
 	noOA2   bool
+
+	// Directories inside read-only layers (image roots, litetree sources), opened with
+	// O_PATH through openat2 and kept for up to a second, so that describing a file there
+	// is one fstatat on its directory instead of openat2, fstat and close.
+	roMu      sync.RWMutex
+	roDirs    map[string]roDir // root + "\x00" + directory
+	roRetired []roDir
 }
+
+type roDir struct {
+	fd     int
+	opened time.Time
+}
+
+const roDirsMax = 8192
 
 type layerDir struct {
 	f       *os.File
@@ -31,7 +46,9 @@ type layerDir struct {
 	retired time.Time
 }
 
-func newLayers() *layers { return &layers{dirs: map[string]*layerDir{}} }
+func newLayers() *layers {
+	return &layers{dirs: map[string]*layerDir{}, roDirs: map[string]roDir{}}
+}
 
 const (
 	sysOpenat2        = 437
@@ -197,6 +214,104 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 		return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: err}
 	}
 	return si, nil
+}
+
+// lstatRO is lstat for read-only layers: the file's directory is looked up (escape-proof,
+// as lstat does) at most once a second, so a directory an admin replaces in an image is
+// seen within a second; the file itself is described afresh every time.
+func (c *layers) lstatRO(root, rel string) (iofs.FileInfo, error) {
+	name := relName(rel)
+	if c.noOA2 {
+		return c.lstat(root, rel)
+	}
+	dir, base := ".", name
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		dir, base = name[:i], name[i+1:]
+	}
+	var dfd int
+	if dir == "." {
+		d, err := c.dir(root)
+		if err != nil {
+			return nil, err
+		}
+		dfd = int(d.Fd())
+	} else {
+		var err error
+		if dfd, err = c.roDir(root, dir); err != nil {
+			if errors.Is(err, syscall.ENOSYS) {
+				return c.lstat(root, rel)
+			}
+			return nil, &iofs.PathError{Op: "open", Path: path.Join(root, name), Err: err}
+		}
+	}
+	si := &statInfo{name: path.Base(name)}
+	for {
+		err := fstatatNoFollow(dfd, base, &si.st)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: err}
+		}
+		return si, nil
+	}
+}
+
+// fstatatNoFollow is fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW).
+func fstatatNoFollow(dirfd int, name string, st *syscall.Stat_t) error {
+	p, err := syscall.BytePtrFromString(name)
+	if err != nil {
+		return err
+	}
+	_, _, e := syscall.Syscall6(syscall.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), atSymlinkNoFollow, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// roDir returns an O_PATH descriptor of directory dir inside read-only layer root.
+func (c *layers) roDir(root, dir string) (int, error) {
+	key := root + "\x00" + dir
+	now := time.Now()
+	c.roMu.RLock()
+	d, ok := c.roDirs[key]
+	c.roMu.RUnlock()
+	if ok && now.Sub(d.opened) < layerRecheckAfter {
+		return d.fd, nil
+	}
+	rd, err := c.dir(root)
+	if err != nil {
+		return -1, err
+	}
+	fd, err := openat2(int(rd.Fd()), dir, oPath|syscall.O_DIRECTORY)
+	if err != nil {
+		return -1, err
+	}
+	c.roMu.Lock()
+	defer c.roMu.Unlock()
+	if old, ok := c.roDirs[key]; ok {
+		old.opened = now // requests may still use it: closed a minute from now
+		c.roRetired = append(c.roRetired, old)
+	}
+	if len(c.roDirs) >= roDirsMax {
+		for k, old := range c.roDirs {
+			old.opened = now
+			c.roRetired = append(c.roRetired, old)
+			delete(c.roDirs, k)
+		}
+	}
+	kept := c.roRetired[:0]
+	for _, r := range c.roRetired {
+		if now.Sub(r.opened) > time.Minute {
+			syscall.Close(r.fd)
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	c.roRetired = kept
+	c.roDirs[key] = roDir{fd: fd, opened: now}
+	return fd, nil
 }
 
 // lstatNoLinks is lstat for the node's own tree PR: no symlink is followed on the way,

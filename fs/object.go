@@ -284,7 +284,7 @@ func (v *Pinned) layerObject(pc *planCache, o *object, l resolver.Layer, st stor
 		}
 		return nil, errno("lookup", o.path, syscall.ENOENT)
 	}
-	fi, err := v.srv.layers.lstat(l.Root, l.Rel)
+	fi, err := v.srv.layers.lstatRO(l.Root, l.Rel)
 	if err != nil {
 		if pc.plan.Below(o.path) {
 			return v.synthDir(pc, o), nil
@@ -327,7 +327,7 @@ func (v *Pinned) conObject(pc *planCache, o *object, ls []resolver.Layer) (*obje
 	o.kind, o.con = kCon, ls
 	o.attr = Attr{Mode: syscall.S_IFREG | 0o644, Nlink: 1, FileID: hashID("C", v.node, o.path)}
 	for _, l := range ls {
-		fi, err := v.srv.layers.lstat(l.Root, l.Rel)
+		fi, err := v.srv.layers.lstatRO(l.Root, l.Rel)
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}

@@ -878,3 +878,47 @@ func TestEntryBelowImageFile(t *testing.T) {
 		t.Error("the image changed")
 	}
 }
+
+// TestImageDirReplaced: image files are described afresh at every lookup; a directory
+// an admin replaces in the image (rsync into a new tree, then rename) shows within a
+// second (lookups keep image directories open for up to a second).
+func TestImageDirReplaced(t *testing.T) {
+	e := newEnv(t, "/tmp/ tmpfs")
+	v := e.view("n1")
+	put(t, e.R, "opt/app/conf=one\n")
+	wantContent(t, v, "/opt/app/conf", "one\n")
+	put(t, e.R, "opt/app/conf=one, longer\n") // in place: seen at once
+	if a := mustAttr(t, v, "/opt/app/conf"); a.Size != 12 {
+		t.Fatalf("size after an in-place edit: %d, want 12", a.Size)
+	}
+	put(t, e.R, "opt/app.new/conf=two, the new tree\n")
+	if err := os.Rename(filepath.Join(e.R, "opt/app"), filepath.Join(e.R, "opt/app.old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(e.R, "opt/app.new"), filepath.Join(e.R, "opt/app")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for mustAttr(t, v, "/opt/app/conf").Size != 18 {
+		if time.Now().After(deadline) {
+			t.Fatal("the replaced image directory is not seen after 3 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wantContent(t, v, "/opt/app/conf", "two, the new tree\n")
+	// Removing the directory altogether: gone within a second too.
+	if err := os.RemoveAll(filepath.Join(e.R, "opt/app")); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(3 * time.Second)
+	for {
+		if _, err := v.Getattr("/opt/app/conf"); err != nil {
+			wantErrno(t, "getattr", err, syscall.ENOENT)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a removed image directory's file is still there after 3 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -121,7 +121,7 @@ type testCluster struct {
 	fsrv    *fs.Server
 }
 
-func newTestCluster(t *testing.T) *testCluster {
+func newTestCluster(t testing.TB) *testCluster {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the views chown new files to their callers: run as root")
@@ -143,7 +143,7 @@ func newTestCluster(t *testing.T) *testCluster {
 }
 
 // resolver loads the tables afresh and returns a resolver over them.
-func (tc *testCluster) resolver(t *testing.T) *resolver.Resolver {
+func (tc *testCluster) resolver(t testing.TB) *resolver.Resolver {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -155,7 +155,7 @@ func (tc *testCluster) resolver(t *testing.T) *resolver.Resolver {
 }
 
 // newFS returns a new fs server on the cluster's fs state (as a restarted daemon has).
-func (tc *testCluster) newFS(t *testing.T) *fs.Server {
+func (tc *testCluster) newFS(t testing.TB) *fs.Server {
 	t.Helper()
 	srv, err := fs.New(fs.Config{State: tc.fsState}, tc.resolver(t))
 	if err != nil {
@@ -218,7 +218,7 @@ type runningServer struct {
 
 // serve starts an nfsd server over tc's fs server (FS, State and Log are filled in when
 // unset); it is stopped at the end of the test.
-func (tc *testCluster) serve(t *testing.T, cfg nfsd.Config) *runningServer {
+func (tc *testCluster) serve(t testing.TB, cfg nfsd.Config) *runningServer {
 	t.Helper()
 	if cfg.FS == nil {
 		cfg.FS = tc.fsrv
@@ -252,7 +252,7 @@ func (tc *testCluster) serve(t *testing.T, cfg nfsd.Config) *runningServer {
 }
 
 // stop cancels the server, waits for Serve to return and closes it.
-func (rs *runningServer) stop(t *testing.T) {
+func (rs *runningServer) stop(t testing.TB) {
 	t.Helper()
 	rs.once.Do(func() {
 		rs.cancel()

@@ -32,6 +32,22 @@ var errBadHandle = errors.New("bad handle")
 type handleCodec struct {
 	secret []byte
 	macs   sync.Pool // keyed HMAC states, reused: every request checks a handle
+	known  [macShards]macShard
+}
+
+// The MACs computed lately, by node id and file id: every request checks a handle and
+// every READDIRPLUS entry carries one, and an HMAC costs far more than a map lookup.
+// Only MACs the server computed itself are kept; a shard that fills up is emptied.
+const (
+	macShards   = 16
+	macShardMax = 4096
+)
+
+type macKey struct{ nid, fid uint64 }
+
+type macShard struct {
+	mu sync.Mutex
+	m  map[macKey][16]byte
 }
 
 // loadSecret reads the server secret from dir, creating it on first use.
@@ -81,13 +97,35 @@ func (hc *handleCodec) mac(b []byte, node string) []byte {
 	return sum[:16]
 }
 
+// knownMAC returns the MAC of the handle (nid, fid) of node, from the cache or computed.
+func (hc *handleCodec) knownMAC(b []byte, nid, fid uint64, node string) [16]byte {
+	k := macKey{nid, fid}
+	sh := &hc.known[(nid^fid*0x9e3779b97f4a7c15)>>60]
+	sh.mu.Lock()
+	m, ok := sh.m[k]
+	sh.mu.Unlock()
+	if ok {
+		return m
+	}
+	copy(m[:], hc.mac(b, node))
+	sh.mu.Lock()
+	if sh.m == nil || len(sh.m) >= macShardMax {
+		sh.m = make(map[macKey][16]byte, 256)
+	}
+	sh.m[k] = m
+	sh.mu.Unlock()
+	return m
+}
+
 // make returns the handle of file id in node's view.
 func (hc *handleCodec) make(node string, fileid uint64) []byte {
 	b := make([]byte, handleLen)
 	b[0] = handleVersion
-	binary.BigEndian.PutUint64(b[4:12], nodeID(node))
+	nid := nodeID(node)
+	binary.BigEndian.PutUint64(b[4:12], nid)
 	binary.BigEndian.PutUint64(b[12:20], fileid)
-	copy(b[20:], hc.mac(b, node))
+	m := hc.knownMAC(b, nid, fileid, node)
+	copy(b[20:], m[:])
 	return b
 }
 
@@ -102,7 +140,15 @@ func (hc *handleCodec) parse(b []byte) (nid, fileid uint64, err error) {
 
 // verify reports whether the handle's MAC is right for node.
 func (hc *handleCodec) verify(b []byte, node string) bool {
-	return hmac.Equal(b[20:], hc.mac(b, node))
+	if b[1]|b[2]|b[3] != 0 {
+		return false // reserved bytes: not part of the cache key
+	}
+	nid := binary.BigEndian.Uint64(b[4:12])
+	if nid != nodeID(node) {
+		return hmac.Equal(b[20:], hc.mac(b, node)) // the cache is keyed by node id
+	}
+	m := hc.knownMAC(b, nid, binary.BigEndian.Uint64(b[12:20]), node)
+	return hmac.Equal(b[20:], m[:])
 }
 
 // pathTable maps file ids back to (parent id, name), so a handle resolves to a path in

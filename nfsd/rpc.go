@@ -87,9 +87,17 @@ type rpcServer struct {
 	observe func(c *call, status uint32, dur time.Duration)
 	// record, when set, is called after each call with its result body (record.go).
 	record func(c *call, status uint32, res []byte)
+
+	live     map[*rpcConn]struct{} // open connections (under mu)
+	inlineN  atomic.Int32          // calls being served by their connection's reader
+	wdAsleep atomic.Bool
+	wdKick   chan struct{}
+	wdOnce   sync.Once
 }
 
 func (s *rpcServer) serve(ctx context.Context, l net.Listener) error {
+	s.wdOnce.Do(func() { s.wdKick = make(chan struct{}, 1) })
+	go s.watchdog(ctx)
 	go func() {
 		<-ctx.Done()
 		l.Close()
@@ -170,31 +178,149 @@ func readRecord(br *bufio.Reader) ([]byte, error) {
 }
 
 func (s *rpcServer) handleConn(ctx context.Context, conn net.Conn) {
-	defer conn.Close()
-	cw := &connWriter{conn: conn, bw: bufio.NewWriterSize(conn, 256<<10)}
-	sem := make(chan struct{}, workersPerConn)
-	var inflight sync.WaitGroup
-	br := bufio.NewReaderSize(conn, 256<<10)
-	for {
-		rec, err := readRecord(br)
-		if err != nil {
-			if !errors.Is(err, io.EOF) && ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				s.log.Debug("rpc connection closed", "remote", conn.RemoteAddr().String(), "err", err)
-			}
-			break
-		}
-		sem <- struct{}{}
-		inflight.Add(1)
-		go func(rec []byte) {
-			defer func() { <-sem; inflight.Done() }()
-			reply := s.dispatch(ctx, rec, conn.RemoteAddr())
-			putBuf(rec) // the call's arguments are not used after dispatch
-			if reply != nil {
-				cw.send(reply)
-			}
-		}(rec)
+	c := &rpcConn{s: s, ctx: ctx, conn: conn, remote: conn.RemoteAddr(),
+		cw:   &connWriter{conn: conn, bw: bufio.NewWriterSize(conn, 256<<10)},
+		br:   bufio.NewReaderSize(conn, 256<<10),
+		sem:  make(chan struct{}, workersPerConn),
+		done: make(chan struct{})}
+	s.mu.Lock()
+	if s.live == nil {
+		s.live = map[*rpcConn]struct{}{}
 	}
-	inflight.Wait()
+	s.live[c] = struct{}{}
+	s.mu.Unlock()
+	c.read()
+	<-c.done
+	c.inflight.Wait()
+	conn.Close()
+	s.mu.Lock()
+	delete(s.live, c)
+	s.mu.Unlock()
+}
+
+// rpcConn is one client connection. One goroutine at a time reads calls from it (the
+// reader); calls are served concurrently, at most workersPerConn at once.
+type rpcConn struct {
+	s        *rpcServer
+	ctx      context.Context
+	conn     net.Conn
+	remote   net.Addr
+	cw       *connWriter
+	br       *bufio.Reader
+	sem      chan struct{}
+	inflight sync.WaitGroup
+	done     chan struct{} // closed when the connection's input ends
+	inline   atomic.Int64  // when (mono) the reader began serving a call itself; 0: it isn't
+}
+
+// Inline serving: a reader may serve a call itself for up to inlineBudget (checked
+// every watchTick) before the watchdog hands reading to a new goroutine.
+const (
+	inlineBudget = time.Millisecond
+	watchTick    = time.Millisecond
+	watchIdle    = 20 // ticks without inline calls before the watchdog sleeps
+)
+
+var monoBase = time.Now()
+
+// mono is a monotonic clock in nanoseconds, never 0.
+func mono() int64 { return int64(time.Since(monoBase)) + 1 }
+
+// read reads and serves calls until the input ends or reading has been handed to
+// another goroutine. A call whose successor has already arrived is served by a new
+// goroutine. Otherwise (a client that waits for each reply: most metadata traffic, a
+// booting node) the reader serves it itself, which saves waking another thread for
+// every call; should the call take longer than inlineBudget, the watchdog starts a new
+// reader, so a slow call never holds up the calls behind it for long.
+func (c *rpcConn) read() {
+	for {
+		rec, err := readRecord(c.br)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && c.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				c.s.log.Debug("rpc connection closed", "remote", c.remote.String(), "err", err)
+			}
+			close(c.done)
+			return
+		}
+		c.sem <- struct{}{}
+		c.inflight.Add(1)
+		if c.br.Buffered() > 0 {
+			go c.serve(rec)
+			continue
+		}
+		start := mono()
+		c.inline.Store(start)
+		c.s.inlineBegins()
+		c.serve(rec)
+		c.s.inlineN.Add(-1)
+		if !c.inline.CompareAndSwap(start, 0) {
+			return // the watchdog's reader reads now
+		}
+	}
+}
+
+// serve answers one call and frees its worker slot.
+func (c *rpcConn) serve(rec []byte) {
+	defer func() { <-c.sem; c.inflight.Done() }()
+	reply := c.s.dispatch(c.ctx, rec, c.remote)
+	putBuf(rec) // the call's arguments are not used after dispatch
+	if reply != nil {
+		c.cw.send(reply)
+	}
+}
+
+// inlineBegins counts an inline call and wakes the watchdog if it sleeps.
+func (s *rpcServer) inlineBegins() {
+	s.inlineN.Add(1)
+	if s.wdAsleep.Load() && s.wdAsleep.CompareAndSwap(true, false) {
+		select {
+		case s.wdKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// watchdog hands reading to a new goroutine on every connection whose reader has been
+// serving one call for longer than inlineBudget. It ticks while calls are served inline
+// and sleeps after watchIdle ticks without.
+func (s *rpcServer) watchdog(ctx context.Context) {
+	t := time.NewTicker(watchTick)
+	defer t.Stop()
+	idle := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s.inlineN.Load() == 0 {
+			if idle++; idle < watchIdle {
+				continue
+			}
+			t.Stop()
+			s.wdAsleep.Store(true)
+			if s.inlineN.Load() == 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.wdKick:
+				}
+			}
+			s.wdAsleep.Store(false)
+			t.Reset(watchTick)
+			idle = 0
+			continue
+		}
+		idle = 0
+		now := mono()
+		s.mu.Lock()
+		for c := range s.live {
+			if v := c.inline.Load(); v != 0 && now-v > int64(inlineBudget) && c.inline.CompareAndSwap(v, 0) {
+				go c.read()
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 // connWriter sends the replies of one connection. The goroutine that served a call

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -75,7 +76,7 @@ func serveCmd(e *env) *cobra.Command {
 	}
 	c.Flags().StringVar(&o.state, "state", defaultState, "state directory (volatile layers, handle table, secret)")
 	c.Flags().StringVar(&o.nfsAddr, "nfs", ":2049", "address for NFS and MOUNT (TCP)")
-	c.Flags().StringVar(&o.metrics, "metrics", "", "address for Prometheus /metrics over HTTP (off when empty)")
+	c.Flags().StringVar(&o.metrics, "metrics", "", "address for Prometheus /metrics and Go profiles (/debug/pprof/) over HTTP (off when empty)")
 	c.Flags().StringVar(&o.adminAllow, "admin-allow", "127.0.0.0/8,::1/128", "comma list of networks that may mount any node's view")
 	c.Flags().BoolVar(&o.rootSquash, "root-squash", false, "map uid 0 of every client to nobody")
 	c.Flags().StringVar(&o.portmap, "portmap", "", "also answer portmapper GETPORT on this address (e.g. :111)")
@@ -187,6 +188,9 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", srv.Metrics)
+		// Go's profiles, for finding where a busy server spends its time.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go hs.Serve(ml)
 		defer hs.Close()
