@@ -1,0 +1,359 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+type tentry struct {
+	name, body, link string
+	typ              byte
+	mode             int64
+	uid, gid         int
+}
+
+func mkTar(t *testing.T, es []tentry) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, e := range es {
+		h := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Uid: e.uid, Gid: e.gid, Linkname: e.link, ModTime: time.Unix(1700000000, 0)}
+		if h.Typeflag == 0 {
+			h.Typeflag = tar.TypeReg
+		}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+			if h.Typeflag == tar.TypeDir {
+				h.Mode = 0o755
+			}
+		}
+		if h.Typeflag == tar.TypeReg {
+			h.Size = int64(len(e.body))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			tw.Write([]byte(e.body))
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func gz(b []byte) []byte {
+	var out bytes.Buffer
+	z := gzip.NewWriter(&out)
+	z.Write(b)
+	z.Close()
+	return out.Bytes()
+}
+
+// testLayers: a base layer, then a layer with a whiteout, an opaque directory (whose
+// new content comes before the marker in the tar: it must stay), a file through a
+// relative symlinked directory, replacements of an absolute symlink and a file below an
+// absolute symlink to /etc (both must stay inside the root).
+func testLayers(t *testing.T) [][]byte {
+	l1 := mkTar(t, []tentry{
+		{name: "./", typ: tar.TypeDir},
+		{name: "etc/", typ: tar.TypeDir},
+		{name: "etc/a.conf", body: "a\n"},
+		{name: "etc/keep.conf", body: "keep\n"},
+		{name: "etc/passwd-link", typ: tar.TypeSymlink, link: "/etc/passwd"},
+		{name: "hostetc", typ: tar.TypeSymlink, link: "/etc"},
+		{name: "opt/", typ: tar.TypeDir},
+		{name: "opt/dir/", typ: tar.TypeDir, mode: 0o750, uid: 1000, gid: 1000},
+		{name: "opt/dir/old1", body: "old1\n"},
+		{name: "opt/dir/sub/", typ: tar.TypeDir},
+		{name: "opt/dir/sub/old2", body: "old2\n"},
+		{name: "usr/", typ: tar.TypeDir},
+		{name: "usr/lib/", typ: tar.TypeDir},
+		{name: "usr/lib/libfoo.so", body: "foo\n"},
+		{name: "lib", typ: tar.TypeSymlink, link: "usr/lib"},
+		{name: "usr/bin/", typ: tar.TypeDir},
+		{name: "usr/bin/su", body: "su\n", mode: 0o4755},
+		{name: "usr/bin/su-hard", typ: tar.TypeLink, link: "usr/bin/su"},
+		{name: "home/", typ: tar.TypeDir},
+		{name: "home/alice/", typ: tar.TypeDir, mode: 0o700, uid: 1001, gid: 1002},
+		{name: "home/alice/.profile", body: "PS1=$\n", uid: 1001, gid: 1002, mode: 0o600},
+		{name: "run/fifo", typ: tar.TypeFifo, mode: 0o600},
+	})
+	l2 := mkTar(t, []tentry{
+		{name: "etc/.wh.a.conf", typ: tar.TypeReg},
+		{name: "opt/dir/new", body: "new\n"},
+		{name: "opt/dir/.wh..wh..opq", typ: tar.TypeReg},
+		{name: "lib/libbar.so", body: "bar\n"},
+		{name: "etc/passwd-link", body: "replaced link\n"},
+		{name: "hostetc/evil", body: "must stay in the image\n"},
+		{name: "usr/bin/.wh.nothing-there", typ: tar.TypeReg},
+	})
+	return [][]byte{gz(l1), l2}
+}
+
+var wantTree = map[string]string{
+	"etc/":                "dir 755 0:0",
+	"etc/keep.conf":       "file 644 0:0 keep\n",
+	"etc/passwd-link":     "file 644 0:0 replaced link\n",
+	"etc/evil":            "file 644 0:0 must stay in the image\n",
+	"hostetc":             "link /etc",
+	"lib":                 "link usr/lib",
+	"opt/":                "dir 755 0:0",
+	"opt/dir/":            "dir 750 1000:1000",
+	"opt/dir/new":         "file 644 0:0 new\n",
+	"usr/":                "dir 755 0:0",
+	"usr/lib/":            "dir 755 0:0",
+	"usr/lib/libfoo.so":   "file 644 0:0 foo\n",
+	"usr/lib/libbar.so":   "file 644 0:0 bar\n",
+	"usr/bin/":            "dir 755 0:0",
+	"usr/bin/su":          "file 4755 0:0 su\n",
+	"usr/bin/su-hard":     "file 4755 0:0 su\n",
+	"home/":               "dir 755 0:0",
+	"home/alice/":         "dir 700 1001:1002",
+	"home/alice/.profile": "file 600 1001:1002 PS1=$\n",
+	"run/":                "dir 755 0:0",
+	"run/fifo":            "fifo 600 0:0",
+}
+
+func tree(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "." {
+			return nil
+		}
+		fi, _ := os.Lstat(p)
+		st := fi.Sys().(*syscall.Stat_t)
+		perm := fi.Mode().Perm()
+		m := uint32(perm)
+		if fi.Mode()&fs.ModeSetuid != 0 {
+			m |= 0o4000
+		}
+		own := " " + strconv.Itoa(int(st.Uid)) + ":" + strconv.Itoa(int(st.Gid))
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			l, _ := os.Readlink(p)
+			out[rel] = "link " + l
+		case fi.IsDir():
+			out[rel+"/"] = "dir " + octal(m) + own
+		case fi.Mode()&fs.ModeNamedPipe != 0:
+			out[rel] = "fifo " + octal(m) + own
+		default:
+			b, _ := os.ReadFile(p)
+			out[rel] = "file " + octal(m) + own + " " + string(b)
+		}
+		return nil
+	})
+	return out
+}
+
+func octal(m uint32) string {
+	var b []byte
+	for m > 0 {
+		b = append([]byte{byte('0' + m%8)}, b...)
+		m /= 8
+	}
+	return string(b)
+}
+
+func compareTree(t *testing.T, root string) {
+	t.Helper()
+	got := tree(t, root)
+	var keys []string
+	for k := range got {
+		keys = append(keys, k)
+	}
+	for k := range wantTree {
+		if _, ok := got[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if got[k] != wantTree[k] {
+			t.Errorf("%s: got %q, want %q", k, got[k], wantTree[k])
+		}
+	}
+	a, _ := os.Stat(filepath.Join(root, "usr/bin/su"))
+	b, _ := os.Stat(filepath.Join(root, "usr/bin/su-hard"))
+	if !os.SameFile(a, b) {
+		t.Error("usr/bin/su-hard is not a hard link of usr/bin/su")
+	}
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// writeOCI writes an OCI image layout with the layers into dir.
+func writeOCI(t *testing.T, dir string, layers [][]byte) {
+	t.Helper()
+	blob := func(b []byte) string {
+		h := sha(b)
+		write(t, filepath.Join(dir, "blobs", "sha256", h), string(b))
+		return "sha256:" + h
+	}
+	cfg, _ := json.Marshal(map[string]any{"architecture": "amd64", "os": "linux", "rootfs": map[string]any{"type": "layers"}})
+	var ls []map[string]any
+	for _, l := range layers {
+		mt := "application/vnd.oci.image.layer.v1.tar"
+		if l[0] == 0x1f {
+			mt += "+gzip"
+		}
+		ls = append(ls, map[string]any{"mediaType": mt, "digest": blob(l), "size": len(l)})
+	}
+	man, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(cfg), "size": len(cfg)},
+		"layers": ls,
+	})
+	md := blob(man)
+	idx, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []map[string]any{{
+		"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": len(man),
+		"annotations": map[string]string{"org.opencontainers.image.ref.name": "v1"},
+		"platform":    map[string]string{"architecture": "amd64", "os": "linux"},
+	}}})
+	write(t, filepath.Join(dir, "index.json"), string(idx))
+	write(t, filepath.Join(dir, "oci-layout"), `{"imageLayoutVersion":"1.0.0"}`)
+}
+
+func needRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("keeping owners needs root")
+	}
+}
+
+func TestImportOCILayout(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	writeOCI(t, filepath.Join(dir, "oci"), testLayers(t))
+	dest := filepath.Join(dir, "img", "rootimg")
+	var log strings.Builder
+	res, err := Import(context.Background(), filepath.Join(dir, "oci"), dest, ImportOptions{Ref: "v1", Log: &log})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if res.Format != "oci" || res.Layers != 2 || res.Arch != "x86_64" || res.Ref != "v1" || res.Stats.Whiteouts != 2 || res.Stats.Opaque != 1 {
+		t.Errorf("result %+v", res)
+	}
+	compareTree(t, dest)
+	if _, err := os.Stat(filepath.Join(dir, "img", "rootimg.partial")); err == nil {
+		t.Error("rootimg.partial left behind")
+	}
+	// Into a non-empty destination: refused.
+	if _, err := Import(context.Background(), filepath.Join(dir, "oci"), dest, ImportOptions{}); err == nil {
+		t.Error("import over a non-empty root: no error")
+	}
+	// A tar of the layout works too, as does a corrupted blob fail.
+	if _, err := Import(context.Background(), filepath.Join(dir, "oci"), filepath.Join(dir, "img2"), ImportOptions{Ref: "v2"}); err == nil || !strings.Contains(err.Error(), `"v2"`) {
+		t.Errorf("unknown tag: %v", err)
+	}
+}
+
+func TestImportDockerSave(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	layers := testLayers(t)
+	cfg := []byte(`{"architecture":"amd64","os":"linux"}`)
+	var es []tentry
+	var paths []string
+	for i, l := range layers {
+		id := strings.Repeat(string(rune('a'+i)), 64)
+		es = append(es, tentry{name: id + "/", typ: tar.TypeDir}, tentry{name: id + "/layer.tar", body: string(l)})
+		paths = append(paths, id+"/layer.tar")
+	}
+	man, _ := json.Marshal([]map[string]any{{"Config": sha(cfg) + ".json", "RepoTags": []string{"example/node:1"}, "Layers": paths}})
+	es = append(es, tentry{name: sha(cfg) + ".json", body: string(cfg)}, tentry{name: "manifest.json", body: string(man)})
+	archive := filepath.Join(dir, "node.tar.gz")
+	if err := os.WriteFile(archive, gz(mkTar(t, es)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(dir, "netboot", "node", "rootimg")
+	res, err := Import(context.Background(), archive, dest, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Format != "docker-save" || res.Ref != "example/node:1" || res.Layers != 2 {
+		t.Errorf("result %+v", res)
+	}
+	compareTree(t, dest)
+	if ents, _ := filepath.Glob(filepath.Join(dir, "netboot", ".import-*")); len(ents) > 0 {
+		t.Errorf("temporary directories left: %q", ents)
+	}
+}
+
+func TestImportRefusesEscapes(t *testing.T) {
+	for name, es := range map[string][]tentry{
+		"dotdot":          {{name: "../evil", body: "x"}},
+		"dotdot-inside":   {{name: "etc/../../evil", body: "x"}},
+		"hardlink-out":    {{name: "x", typ: tar.TypeLink, link: "../../etc/passwd"}},
+		"whiteout-dotdot": {{name: "../.wh.evil", typ: tar.TypeReg}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			root := filepath.Join(dir, "root")
+			os.MkdirAll(root, 0o755)
+			write(t, filepath.Join(dir, "evil"), "outside\n")
+			err := ApplyLayer(root, bytes.NewReader(mkTar(t, es)), nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "evil")); string(b) != "outside\n" {
+				t.Errorf("the file outside the root changed: %q", b)
+			}
+		})
+	}
+	// A symlink to an absolute path is content: writing below it stays inside the root,
+	// and so does a chain of relative links climbing above the root.
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	os.MkdirAll(root, 0o755)
+	err := ApplyLayer(root, bytes.NewReader(mkTar(t, []tentry{
+		{name: "up", typ: tar.TypeSymlink, link: "../../../.."},
+		{name: "up/escaped", body: "x"},
+		{name: "tmp", typ: tar.TypeSymlink, link: "/var/tmp"},
+		{name: "tmp/statelite-oci-test-" + filepath.Base(dir), body: "x"},
+	})), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "escaped")); err != nil {
+		t.Errorf("up/escaped not at the root's /escaped: %v", err)
+	}
+	host := filepath.Join("/var/tmp", "statelite-oci-test-"+filepath.Base(dir))
+	if _, err := os.Stat(host); err == nil {
+		os.Remove(host)
+		t.Error("a file was written through an absolute symlink to the host's /var/tmp")
+	}
+	if _, err := os.Stat(filepath.Join(root, "var", "tmp", "statelite-oci-test-"+filepath.Base(dir))); err != nil {
+		t.Errorf("tmp/… not in the root's /var/tmp: %v", err)
+	}
+	// A link to itself (/tmp -> /tmp inside the root) is a loop, not a way out.
+	err = ApplyLayer(root, bytes.NewReader(mkTar(t, []tentry{
+		{name: "loop", typ: tar.TypeSymlink, link: "/loop"},
+		{name: "loop/x", body: "x"},
+	})), nil)
+	if err == nil || !strings.Contains(err.Error(), "symbolic links") {
+		t.Errorf("symlink loop: %v", err)
+	}
+}
