@@ -297,3 +297,20 @@ func WriteDefaults(dir string, overwrite bool, log io.Writer) error {
 		return nil
 	})
 }
+
+// LitefilePaths returns the file column of a family's shipped litefile sample, in order.
+func LitefilePaths(fam Family) []string {
+	b, err := LitefileRows(fam)
+	if err != nil {
+		panic(err)
+	}
+	t, err := tables.Parse("litefile", strings.NewReader(string(b)))
+	if err != nil {
+		panic(fmt.Sprintf("shipped %s litefile.csv: %v", fam, err))
+	}
+	out := make([]string, 0, len(t.Rows))
+	for i := range t.Rows {
+		out = append(out, t.Get(i, "file"))
+	}
+	return out
+}

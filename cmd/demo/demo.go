@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"statelite/image"
 	"statelite/tables"
 )
 
@@ -27,17 +28,8 @@ type Cluster struct {
 }
 
 // RedHatLitefile is the Cookbook's RedHat statelite sample (§2.2), without the PDF's
-// blanks after commas.
-var RedHatLitefile = []string{
-	"/etc/adjtime", "/etc/fstab", "/etc/inittab", "/etc/lvm/.cache", "/etc/mtab", "/etc/ntp.conf",
-	"/etc/ntp.conf.predhclient", "/etc/resolv.conf", "/etc/resolv.conf.predhclient", "/etc/ssh/", "/tmp/",
-	"/var/account/", "/var/arpwatch", "/var/cache/alchemist", "/var/cache/foomatic/", "/var/cache/logwatch/",
-	"/var/cache/man/", "/var/cache/mod_ssl/", "/var/cache/mod_proxy/", "/var/cache/php-pear/",
-	"/var/cache/systemtap/", "/var/empty/", "/var/db/nscd/", "/var/gdm/", "/var/lib/dav/", "/var/lib/dhcp/",
-	"/var/lib/dhclient/", "/var/lib/php/", "/var/lib/scsi/", "/var/lib/ups/", "/var/lib/random-seed",
-	"/var/lib/iscsi", "/var/lib/logrotate.status", "/var/lib/ntp/", "/var/lib/xen/ntp", "/var/lock/",
-	"/var/log/", "/var/run/", "/var/tmp/", "/var/tux/", "/opt/xcat/", "/xcatpost/",
-}
+// blanks after commas: the file column of image/defaults/rh/litefile.csv.
+var RedHatLitefile = image.LitefilePaths(image.RedHat)
 
 func q(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 

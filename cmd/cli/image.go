@@ -1,0 +1,383 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"statelite/image"
+	"statelite/tables"
+)
+
+// genimageCmd is xCAT's genimage for statelite images (Cookbook §2.6–§2.10).
+func genimageCmd(e *env) *cobra.Command {
+	var o image.Options
+	var mode, nic string
+	c := &cobra.Command{
+		Use:   "genimage -o OS [-a ARCH] -p PROFILE [-k KERNELVER] [--postinstall FILE,…]",
+		Short: "Build a statelite image root with the distribution's packages, its kernel and an NFS-root initrd",
+		Long: `genimage builds the image root <rootimgdir>/rootimg, where <rootimgdir> is
+linuximage.rootimgdir of <os>-<arch>-statelite-<profile>, else
+<site.installdir>/netboot/<os>/<arch>/<profile>, and records the image's osimage and
+linuximage rows.
+
+  debian*, ubuntu* (or a codename)   debootstrap --variant=minbase from the distribution's
+                                     mirror (the host's apt source for its own distribution)
+  rhels*, rocky*, alma*, centos*, fedora*   dnf --installroot
+  sles*                              zypper --root
+
+Package lists, otherpkgs lists and postinstall scripts are found as the Cookbook says: in
+<installdir>/custom/netboot/<os>/, then <installdir>/custom/netboot/<family>/ (debian, rh,
+sles), then the shipped defaults (statelite image defaults DIR writes them out), each
+directory trying <profile>.<os>.<arch>.EXT, <profile>.<arch>.EXT, <profile>.<os>.EXT and
+<profile>.EXT, for EXT pkglist, otherpkgs.pkglist, repolist and postinstall. Postinstall
+scripts run as "SCRIPT ROOT OS ARCH PROFILE"; one that fails stops genimage with its
+output. An existing root is updated (the lists are installed into it).
+
+Then the image's kernel is copied to <rootimgdir>/kernel and <rootimgdir>/initrd-statelite.gz
+is built: statelite's busybox initrd with the kernel's NFS and network modules (it mounts
+root=nfs:SERVER:PATH:OPTIONS as the boot configurations render it), or the image's
+dracut with its nfs module (--initrd dracut; auto picks it when the image has it).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if mode != "" && mode != "statelite" {
+				return fmt.Errorf("genimage -m %s: statelite builds statelite images only", mode)
+			}
+			if nic != "" {
+				fmt.Fprintf(e.stderr, "genimage: -i %s: ignored (the initrd uses the interface with BOOTIF's MAC, else the first one)\n", nic)
+			}
+			return e.genimage(cmd.Context(), o)
+		},
+	}
+	f := c.Flags()
+	f.StringVarP(&o.OS, "osver", "o", "", "OS name and version (debian12, ubuntu24.04, rhels9.4, rocky9, sles15.5…)")
+	f.StringVarP(&o.Arch, "arch", "a", image.HostArch(), "architecture")
+	f.StringVarP(&o.Profile, "profile", "p", "", "profile (compute, service…)")
+	f.StringVarP(&o.KernelVer, "kernel", "k", "", "kernel version (or package) to install and boot; default the distribution's current kernel")
+	f.StringSliceVar(&o.Pkglist, "pkglist", nil, "package list file(s) instead of the lookup")
+	f.StringSliceVar(&o.OtherPkglist, "otherpkglist", nil, "otherpkgs list file(s) instead of the lookup")
+	f.StringSliceVar(&o.Postinstall, "postinstall", nil, "postinstall script(s) instead of the lookup, run in order (none: no script)")
+	f.StringVar(&o.Mirror, "mirror", "", "Debian/Ubuntu mirror URL (default: the host's apt source for the same distribution, else deb.debian.org / archive.ubuntu.com)")
+	f.StringSliceVarP(&o.NetDrivers, "netdrivers", "n", nil, "more kernel modules for the initrd (network drivers)")
+	f.StringVar(&o.Initrd, "initrd", "auto", "initrd: busybox (statelite's), dracut (the image's, with its nfs module), or auto")
+	f.StringVar(&o.RootImgDir, "rootimgdir", "", "image directory (default linuximage.rootimgdir, else <installdir>/netboot/<os>/<arch>/<profile>)")
+	f.BoolVar(&o.NoBoot, "no-boot", false, "do not make the kernel and initrd")
+	f.StringVarP(&mode, "mode", "m", "", "xCAT's provisioning mode: statelite is the only one")
+	f.StringVarP(&nic, "interface", "i", "", "xCAT's boot interface (ignored: see the initrd)")
+	c.MarkFlagRequired("osver")
+	c.MarkFlagRequired("profile")
+	return c
+}
+
+func (e *env) genimage(ctx context.Context, o image.Options) error {
+	snap, err := e.load(ctx)
+	if err != nil {
+		return err
+	}
+	o.InstallDir = snap.SiteOr("installdir", "/install")
+	name := image.ImageName(o.OS, o.Arch, o.Profile)
+	recordDir := o.RootImgDir
+	if o.RootImgDir == "" {
+		if d, ok := image.Dir(snap, name); ok {
+			o.RootImgDir = d
+		}
+	}
+	o.Log = e.stdout
+	start := time.Now()
+	res, err := image.Genimage(ctx, o)
+	if err != nil {
+		return err
+	}
+	rec := image.Record{
+		Name: res.Name, OS: o.OS, Arch: o.Arch, Profile: o.Profile, RootImgDir: recordDir,
+		Pkglist: res.Pkglist, OtherPkglist: res.OtherPkglist, Postinstall: res.Postinstall,
+		KernelVer: o.KernelVer, NetDrivers: o.NetDrivers,
+	}
+	if res.Boot != nil {
+		rec.KernelVer = res.Boot.Kernel.Version
+	}
+	st, err := e.store()
+	if err != nil {
+		return err
+	}
+	if _, err := image.Save(ctx, st, rec); err != nil {
+		return e.report(nil, err)
+	}
+	fmt.Fprintf(e.stdout, "genimage: osimage %s recorded; image root %s (%.0f s: packages %.0f s, postinstall %.1f s",
+		res.Name, res.Root, time.Since(start).Seconds(), res.InstallTime.Seconds(), res.PostinstallTime.Seconds())
+	if res.Boot != nil {
+		fmt.Fprintf(e.stdout, ", initrd %.1f s", res.Boot.InitrdTime.Seconds())
+	}
+	fmt.Fprintf(e.stdout, ")\ngenimage: next: statelite tabrestore <litefile.csv> (statelite image defaults DIR writes the shipped samples), then statelite nodeset NODES osimage=%s\n", res.Name)
+	return nil
+}
+
+// imageCmd groups the image commands: import, ls, rm, mkboot, defaults.
+func imageCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "image",
+		Short: "Statelite images: import container images, list, remove, make boot files, write the shipped defaults",
+	}
+	c.AddCommand(imageImportCmd(e), imageLsCmd(e), imageRmCmd(e), imageMkbootCmd(e), imageDefaultsCmd(e))
+	return c
+}
+
+var imageNameRE = regexp.MustCompile(`^([^-/]+)-([^-/]+)-statelite-([^/]+)$`)
+
+func imageImportCmd(e *env) *cobra.Command {
+	var name, ref, osName, arch, profile, initrd string
+	var noBoot bool
+	c := &cobra.Command{
+		Use:   "import FILE|DIR --name IMAGE",
+		Short: "Make a container image (docker-save tarball or OCI layout) a statelite image",
+		Long: `import applies the layers of a container image in order, honouring whiteouts, to
+<site.installdir>/netboot/<IMAGE>/rootimg (linuximage.rootimgdir <installdir>/netboot/<IMAGE>),
+and records the osimage and linuximage rows, so nodes use it through
+"statelite nodeset NODES osimage=IMAGE" (nodetype.provmethod). FILE is a docker-save
+tarball (docker save, gzipped or not) or a tar of an OCI image layout; DIR is an OCI image
+layout. The osimage's osvers, osarch and profile come from IMAGE when it is named
+<os>-<arch>-statelite-<profile>, else from the image (/etc/os-release: ID and
+VERSION_ID; the config's architecture) and "compute"; --os, --arch and --profile override.
+When the image holds a kernel (/boot/vmlinuz-*), its kernel and initrd are made as by
+genimage; otherwise install one in the image and run "statelite image mkboot IMAGE".`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return errors.New("image import: --name IMAGE is required")
+			}
+			if strings.ContainsAny(name, "/ ,") || name == "." || name == ".." {
+				return fmt.Errorf("image import: %q is not an image name", name)
+			}
+			ctx := cmd.Context()
+			snap, err := e.load(ctx)
+			if err != nil {
+				return err
+			}
+			if len(snap.RowsByKey("osimage", name)) > 0 {
+				return fmt.Errorf("image import: osimage %s exists (statelite image rm %s first)", name, name)
+			}
+			dir := filepath.Join(snap.SiteOr("installdir", "/install"), "netboot", name)
+			root := filepath.Join(dir, "rootimg")
+			res, err := image.Import(ctx, args[0], root, image.ImportOptions{Ref: ref, Arch: arch, Log: e.stdout})
+			if err != nil {
+				return err
+			}
+			if m := imageNameRE.FindStringSubmatch(name); m != nil {
+				osName, arch, profile = or(osName, m[1]), or(arch, m[2]), or(profile, m[3])
+			}
+			if osName == "" {
+				id, ver := image.OSRelease(root)
+				osName = strings.ReplaceAll(id+ver, " ", "")
+				if osName == "" {
+					osName = "linux"
+				}
+			}
+			arch = or(arch, or(res.Arch, image.HostArch()))
+			profile = or(profile, "compute")
+			st, err := e.store()
+			if err != nil {
+				return err
+			}
+			rec := image.Record{Name: name, OS: osName, Arch: arch, Profile: profile, RootImgDir: dir,
+				Description: "imported from " + filepath.Base(args[0]) + refNote(res.Ref)}
+			if !noBoot {
+				if _, kerr := image.FindKernel(root, ""); kerr == nil {
+					b, err := image.MakeBootFiles(ctx, root, dir, image.BootOptions{Initrd: initrd, Log: e.stdout})
+					if err != nil {
+						return err
+					}
+					rec.KernelVer = b.Kernel.Version
+				} else {
+					fmt.Fprintf(e.stdout, "image import: no kernel in the image (%v): install one in it and run statelite image mkboot %s\n", kerr, name)
+				}
+			}
+			if _, err := image.Save(ctx, st, rec); err != nil {
+				return e.report(nil, err)
+			}
+			fmt.Fprintf(e.stdout, "image import: osimage %s (osvers %s, osarch %s, profile %s) recorded; root %s\n", name, osName, arch, profile, root)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&name, "name", "", "the osimage name")
+	c.Flags().StringVar(&ref, "ref", "", "which image of the archive: a tag (RepoTags, org.opencontainers.image.ref.name)")
+	c.Flags().StringVar(&osName, "os", "", "osimage.osvers (default: from IMAGE or /etc/os-release)")
+	c.Flags().StringVar(&arch, "arch", "", "osimage.osarch, and the platform picked from a multi-platform index (default: the image's, else this host's)")
+	c.Flags().StringVar(&profile, "profile", "", "osimage.profile (default: from IMAGE, else compute)")
+	c.Flags().StringVar(&initrd, "initrd", "auto", "initrd kind when the image has a kernel: busybox, dracut or auto")
+	c.Flags().BoolVar(&noBoot, "no-boot", false, "do not make the kernel and initrd")
+	return c
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func refNote(r string) string {
+	if r == "" {
+		return ""
+	}
+	return " (" + r + ")"
+}
+
+func imageLsCmd(e *env) *cobra.Command {
+	var noSize bool
+	c := &cobra.Command{
+		Use:   "ls",
+		Short: "List the osimage rows: image directory, size of the root, boot files, nodes using each",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			snap, err := e.load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "IMAGE\tOS\tARCH\tPROFILE\tROOT\tSIZE\tBOOT\tNODES")
+			for _, im := range image.List(snap) {
+				size := "-"
+				if !im.RootExists {
+					size = "missing"
+				} else if !noSize {
+					if n, err := image.DiskUsage(im.Root); err == nil {
+						size = humanBytes(n)
+					}
+				}
+				boot := "-"
+				switch {
+				case im.Kernel && im.Initrd:
+					boot = "kernel,initrd"
+				case im.Kernel:
+					boot = "kernel"
+				case im.Initrd:
+					boot = "initrd"
+				}
+				nodes := "-"
+				if len(im.Nodes) > 0 {
+					nodes = tables.FoldNodes(im.Nodes)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", im.Name, dash(im.OS), dash(im.Arch), dash(im.Profile), dash(im.Root), size, boot, nodes)
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&noSize, "no-size", false, "do not add up the size of each root")
+	return c
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func imageRmCmd(e *env) *cobra.Command {
+	var keep bool
+	c := &cobra.Command{
+		Use:   "rm IMAGE…",
+		Short: "Remove images (rows and files); refused while nodes use them",
+		Long: `rm removes the osimage and linuximage rows of each IMAGE and, unless --keep-files,
+its rootimg, kernel and initrd-statelite.gz (and the image directory when that empties
+it). It refuses, naming them, while nodes use the image: their nodetype.provmethod, or
+their os/arch/profile when provmethod is statelite/netboot/install/empty (the image the
+server resolves for them). Files shared with another osimage are kept.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := e.store()
+			if err != nil {
+				return err
+			}
+			failed := false
+			for _, name := range args {
+				err := image.Remove(cmd.Context(), st, name, keep, e.stdout)
+				var iu *image.InUseError
+				switch {
+				case errors.As(err, &iu):
+					e.errorf("%v", err)
+					failed = true
+				case err != nil:
+					if rerr := e.report(nil, err); rerr != nil {
+						if _, ok := rerr.(exitError); !ok {
+							e.errorf("%v", rerr)
+						}
+					}
+					failed = true
+				}
+			}
+			if failed {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&keep, "keep-files", false, "remove the table rows only")
+	return c
+}
+
+func imageMkbootCmd(e *env) *cobra.Command {
+	var o image.BootOptions
+	c := &cobra.Command{
+		Use:   "mkboot IMAGE",
+		Short: "(Re)make <rootimgdir>/kernel and initrd-statelite.gz from the image root's kernel",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			snap, err := e.load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			dir, ok := image.Dir(snap, args[0])
+			if !ok {
+				return fmt.Errorf("image %s: no linuximage.rootimgdir and no osvers/osarch/profile in osimage", args[0])
+			}
+			o.Log = e.stdout
+			_, err = image.MakeBootFiles(cmd.Context(), filepath.Join(dir, "rootimg"), dir, o)
+			return err
+		},
+	}
+	c.Flags().StringVarP(&o.KernelVersion, "kernel", "k", "", "kernel version in the image (default the newest)")
+	c.Flags().StringVar(&o.Initrd, "initrd", "auto", "busybox, dracut or auto")
+	c.Flags().StringSliceVarP(&o.Modules, "netdrivers", "n", nil, "more kernel modules for the busybox initrd")
+	c.Flags().StringVar(&o.Busybox, "busybox", "", "a statically linked busybox for the initrd (default the image's, else the host's)")
+	return c
+}
+
+func imageDefaultsCmd(e *env) *cobra.Command {
+	var overwrite bool
+	c := &cobra.Command{
+		Use:   "defaults DIR",
+		Short: "Write the shipped pkglists, postinstall scripts and litefile samples to DIR/<family>/",
+		Long: `defaults writes statelite's shipped defaults (what genimage falls back to) to
+DIR/debian, DIR/rh and DIR/sles: compute.pkglist, compute.postinstall and litefile.csv,
+the Cookbook's RedHat and SLES litefile samples and a Debian one, ready for
+"statelite tabrestore DIR/<family>/litefile.csv". Copy a pkglist or postinstall to
+<installdir>/custom/netboot/<family>/ to change it for genimage.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return image.WriteDefaults(args[0], overwrite, e.stdout)
+		},
+	}
+	c.Flags().BoolVar(&overwrite, "overwrite", false, "replace files that exist")
+	return c
+}
