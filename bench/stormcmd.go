@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"statelite/bench/storm"
+)
+
+func stormCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("storm", flag.ExitOnError)
+	ns := fs.String("n", "10,100,1000", "storm sizes (comma list of node counts)")
+	flipN := fs.Int("flip-n", 100, "nodes of the live-change storm (0: skip it)")
+	flipBoots := fs.Int("flip-boots", 3, "boots per node in the live-change storm")
+	idleN := fs.Int("idle-n", 1000, "nodes mounted idle for the memory figure (0: skip)")
+	trace := fs.String("trace", "bench/testdata/boot-trace.jsonl", "the recorded boot")
+	out := fs.String("out", "bench/results", "results directory (storm.json, report.md, *.svg)")
+	work := fs.String("work", "/tmp/statelite-bench/storm", "work directory (cluster, server state, logs)")
+	bin := fs.String("bin", "", "the statelite binary (default: build bin/statelite)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "timeout of each storm")
+	fs.Parse(args)
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("storm: run as root (the server chowns files to their callers)")
+	}
+	var sizes []int
+	maxN := max(*flipN, *idleN)
+	for _, f := range strings.Split(*ns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-n: bad node count %q", f)
+		}
+		sizes = append(sizes, n)
+		maxN = max(maxN, n)
+	}
+	repo, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	b, err := buildStatelite(ctx, repo, *bin)
+	if err != nil {
+		return err
+	}
+	nofile, err := storm.RaiseNofile()
+	if err != nil {
+		return err
+	}
+	tr, err := storm.LoadTrace(*trace)
+	if err != nil {
+		return err
+	}
+	rep := &storm.Report{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Machine: machine(), Commit: commit(repo),
+		LoadStart: storm.LoadAvg(), Trace: tr.Info(*trace), Nofile: nofile}
+	logf("trace %s: %d calls of a boot of %s (%v)", *trace, len(tr.Ops), tr.Node, tr.Counts())
+	logf("building a cluster of %d nodes in %s", maxN, *work)
+	cl, err := storm.Build(ctx, filepath.Join(*work, "cluster"), maxN)
+	if err != nil {
+		return err
+	}
+	serverRun := 0
+	start := func() (*storm.Server, error) {
+		serverRun++
+		state := filepath.Join(*work, fmt.Sprintf("state%d", serverRun))
+		os.RemoveAll(state)
+		return storm.StartProcess(ctx, b, cl, state, filepath.Join(*work, fmt.Sprintf("server%d.log", serverRun)))
+	}
+	for _, n := range sizes {
+		srv, err := start()
+		if err != nil {
+			return err
+		}
+		keep := n == maxN
+		s, err := runStorm(ctx, srv, cl, tr, n, 1, *timeout, keep)
+		srv.Stop()
+		if err != nil {
+			return err
+		}
+		rep.Storms = append(rep.Storms, s)
+		if s.RSSIdle > 0 {
+			rep.IdleBooted = &storm.IdleSummary{N: n, RSSBase: s.RSSStart, RSSN: s.RSSIdle,
+				PerNode: float64(s.RSSIdle-s.RSSStart) / float64(n), HowNodes: "booted (the whole trace replayed), connections open and idle; base: the server before the storm"}
+		}
+	}
+	if *idleN > 1 {
+		srv, err := start()
+		if err != nil {
+			return err
+		}
+		idle, err := idleMemory(ctx, srv, cl, *idleN)
+		srv.Stop()
+		if err != nil {
+			return err
+		}
+		rep.Idle = idle
+	}
+	if *flipN > 0 {
+		srv, err := start()
+		if err != nil {
+			return err
+		}
+		f, err := flipStorm(ctx, srv, cl, tr, *flipN, *flipBoots, *timeout)
+		srv.Stop()
+		if err != nil {
+			return err
+		}
+		rep.Flip = f
+	}
+	rep.LoadEnd = storm.LoadAvg()
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(*out, "storm.json"), data, 0o644); err != nil {
+		return err
+	}
+	return writeReport(*out)
+}
+
+// runStorm replays the trace from n nodes against srv and adds the server's figures.
+func runStorm(ctx context.Context, srv *storm.Server, cl *storm.Cluster, tr *storm.Trace, n, boots int, timeout time.Duration, keepOpen bool) (storm.StormSummary, error) {
+	load := storm.LoadAvg()
+	st0, err := storm.Stats(srv.PID)
+	if err != nil {
+		return storm.StormSummary{}, err
+	}
+	logf("storm: %d nodes × %d boot(s) against pid %d (load %s)", n, boots, srv.PID, load)
+	res, err := storm.Run(ctx, storm.Options{Addr: srv.Addr, Trace: tr, Cluster: cl, N: n, Boots: boots, Timeout: timeout, KeepOpen: keepOpen,
+		BeforeBoot: cl.FreshPersistent})
+	if err != nil {
+		res.Close()
+		return storm.StormSummary{}, fmt.Errorf("storm of %d nodes: %w", n, err)
+	}
+	st1, err := storm.Stats(srv.PID)
+	if err != nil {
+		return storm.StormSummary{}, err
+	}
+	s := storm.Summarize(res, boots)
+	s.Load = load
+	s.ServerCPU = st1.CPU - st0.CPU
+	s.PeakRSS = st1.HWM
+	s.RSSStart = st0.RSS
+	if keepOpen {
+		time.Sleep(2 * time.Second)
+		if st2, err := storm.Stats(srv.PID); err == nil {
+			s.RSSIdle = st2.RSS
+		}
+		res.Close()
+	}
+	all := s.Ops["ALL"]
+	logf("storm: %d nodes booted in %.2f s (median node %.2f s); %d calls, %d errors, %d stale retries; p50 %.2f ms, p99 %.2f ms, max %.1f ms; server CPU %.2f s, peak RSS %.1f MiB",
+		n, s.Wall, s.BootP50, s.Calls, s.Errors, s.Stale, all.P50, all.P99, all.Max, s.ServerCPU, float64(s.PeakRSS)/(1<<20))
+	for _, m := range s.ErrorSample {
+		logf("  error: %s", m)
+	}
+	return s, nil
+}
+
+// idleMemory: the server's RSS with one node mounted, then with n.
+func idleMemory(ctx context.Context, srv *storm.Server, cl *storm.Cluster, n int) (*storm.IdleSummary, error) {
+	first, err := storm.MountIdle(ctx, srv.Addr, cl, 0, 1)
+	defer func() {
+		for _, c := range first {
+			c.Close()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(time.Second)
+	st0, err := storm.Stats(srv.PID)
+	if err != nil {
+		return nil, err
+	}
+	rest, err := storm.MountIdle(ctx, srv.Addr, cl, 1, n)
+	defer func() {
+		for _, c := range rest {
+			c.Close()
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(2 * time.Second)
+	st1, err := storm.Stats(srv.PID)
+	if err != nil {
+		return nil, err
+	}
+	idle := &storm.IdleSummary{N: n, RSSBase: st0.RSS, RSSN: st1.RSS, PerNode: float64(st1.RSS-st0.RSS) / float64(n-1),
+		HowNodes: "mounted (MNT, GETATTR and FSINFO of the root), connections open and idle; base: one node mounted"}
+	logf("idle: RSS %.1f MiB with 1 node mounted, %.1f MiB with %d: %.1f KiB per idle node (%d fds)",
+		float64(st0.RSS)/(1<<20), float64(st1.RSS)/(1<<20), n, idle.PerNode/1024, st1.FDs)
+	return idle, nil
+}
+
+// flipStorm runs a storm of n nodes × boots boots and flips the litetree's probe source
+// once a third of the boots are done.
+func flipStorm(ctx context.Context, srv *storm.Server, cl *storm.Cluster, tr *storm.Trace, n, boots int, timeout time.Duration) (*storm.FlipSummary, error) {
+	st0, err := storm.Stats(srv.PID)
+	if err != nil {
+		return nil, err
+	}
+	total := n * boots
+	var flipAt time.Time
+	flipDone := make(chan error, 1)
+	trigger := make(chan struct{})
+	go func() {
+		select {
+		case <-trigger:
+		case <-ctx.Done():
+			flipDone <- ctx.Err()
+			return
+		}
+		flipAt = time.Now()
+		flipDone <- cl.Flip(ctx, storm.GenB)
+	}()
+	var once sync.Once
+	fired := false
+	logf("live change: %d nodes × %d boots; the litetree row flips after %d boots", n, boots, total/3)
+	res, err := storm.Run(ctx, storm.Options{Addr: srv.Addr, Trace: tr, Cluster: cl, N: n, Boots: boots, Timeout: timeout,
+		BeforeBoot: cl.FreshPersistent,
+		OnBoot: func(done int) {
+			if done >= total/3 {
+				once.Do(func() { fired = true; close(trigger) })
+			}
+		}})
+	var ferr error
+	if fired {
+		ferr = <-flipDone
+	}
+	// Back to generation A for the next run (wait for the server to follow).
+	defer cl.Flip(context.WithoutCancel(ctx), storm.GenA)
+	if err != nil {
+		return nil, fmt.Errorf("live-change storm: %w", err)
+	}
+	if ferr != nil {
+		return nil, fmt.Errorf("flipping the litetree: %w", ferr)
+	}
+	if !fired {
+		return nil, fmt.Errorf("live-change storm: the flip never fired")
+	}
+	st1, err := storm.Stats(srv.PID)
+	if err != nil {
+		return nil, err
+	}
+	f := storm.SummarizeFlip(res, boots, flipAt.Sub(res.T0))
+	f.ServerCPU = st1.CPU - st0.CPU
+	f.PeakRSS = st1.HWM
+	logf("live change: edit at %.2f s, first new view at %.2f s (lag %.3f s); boots: %d old, %d new, %d crossed the switch, %d mixed; old answers after the first new one: %d; stale retries %d; errors %d",
+		f.FlipAt, f.FirstNewAt, f.SwitchLagSec, f.AllOld, f.AllNew, f.Crossed, f.Mixed, f.OldAfterNew, f.Stale, f.Errors)
+	for _, m := range f.ErrorSample {
+		logf("  error: %s", m)
+	}
+	for _, w := range f.Windows {
+		logf("  %s: %d calls, p50 %.2f ms, p99 %.2f ms, max %.1f ms", w.Name, w.All.Count, w.All.P50, w.All.P99, w.All.Max)
+	}
+	return &f, nil
+}
+
+func machine() string {
+	model := "?"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	var un string
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		un = strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%s, %d CPUs, kernel %s", model, runtime.NumCPU(), un)
+}
