@@ -1,23 +1,35 @@
 package fs
 
 import (
+	"encoding/binary"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
-// listCache keeps recent listings of image directories, shared by every node: a listing
-// is reused for up to listTTL while its directory keeps the same inode, mtime and ctime
-// (names added, removed or renamed change those at once; a child edited in place shows
-// its new attributes in listings within listTTL, and at once in lookups).
+// listCache keeps recent listings of image directories, shared by every node. A listing
+// is reused while its directory keeps the same inode, mtime and ctime (names added,
+// removed or renamed change those at once) and, for the attributes of its children:
+// while inotify reports nothing in the directory, for up to listTTLWatched, or, where
+// the directory cannot be watched, for up to listTTL.
 type listCache struct {
 	mu sync.Mutex
 	m  map[listKey]listEntry
 }
 
+// One inotify instance serves every server of the process (instances are few per user).
+var (
+	dirWatchOnce sync.Once
+	dirWatches   *dirWatcher // nil: inotify unavailable
+)
+
 const (
-	listTTL      = time.Second
-	listCacheMax = 4096
+	listTTL        = time.Second
+	listTTLWatched = time.Minute
+	listCacheMax   = 4096
 )
 
 type listKey struct {
@@ -29,6 +41,8 @@ type listKey struct {
 type listEntry struct {
 	ents  []DirEntry
 	built time.Time
+	dw    *dirWatch // the directory's watch, or nil
+	gen   uint64    // dw's generation when the listing began
 }
 
 func listKeyOf(o *object) listKey {
@@ -41,19 +55,149 @@ func listKeyOf(o *object) listKey {
 
 func (c *listCache) get(k listKey) ([]DirEntry, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	e, ok := c.m[k]
-	if !ok || time.Since(e.built) > listTTL {
+	c.mu.Unlock()
+	if !ok {
 		return nil, false
 	}
-	return e.ents, true
+	age := time.Since(e.built)
+	if e.dw != nil {
+		dirWatches.drain() // every change made before this call is counted
+		return e.ents, age < listTTLWatched && e.dw.gen.Load() == e.gen
+	}
+	return e.ents, age < listTTL
 }
 
-func (c *listCache) put(k listKey, ents []DirEntry) {
+// watch starts watching the directory open as dirfd, before its listing is read; the
+// returned token goes to put with the listing.
+func (c *listCache) watch(dirfd int) (*dirWatch, uint64) {
+	dirWatchOnce.Do(func() { dirWatches = newDirWatcher() })
+	if dirWatches == nil {
+		return nil, 0
+	}
+	dw := dirWatches.add(dirfd)
+	if dw == nil {
+		return nil, 0
+	}
+	return dw, dw.gen.Load()
+}
+
+func (c *listCache) put(k listKey, ents []DirEntry, dw *dirWatch, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= listCacheMax {
 		c.m = make(map[listKey]listEntry)
 	}
-	c.m[k] = listEntry{ents: ents, built: time.Now()}
+	c.m[k] = listEntry{ents: ents, built: time.Now(), dw: dw, gen: gen}
+}
+
+// dirWatcher tells, through inotify, when anything in a watched directory changes:
+// a name, or a child's data or attributes (written, truncated, chmod, touched…).
+type dirWatcher struct {
+	fd   int // non-blocking
+	mu   sync.Mutex
+	byWD map[int32]*dirWatch
+	buf  []byte
+}
+
+// dirWatch is one watched directory; gen changes with every event in it.
+type dirWatch struct {
+	wd  int32
+	gen atomic.Uint64
+}
+
+const (
+	inModify     = 0x2
+	inAttrib     = 0x4
+	inCloseWrite = 0x8
+	inMovedFrom  = 0x40
+	inMovedTo    = 0x80
+	inCreate     = 0x100
+	inDelete     = 0x200
+	inDeleteSelf = 0x400
+	inMoveSelf   = 0x800
+	inQOverflow  = 0x4000
+	inIgnored    = 0x8000
+	inOnlyDir    = 0x1000000
+	inNonblock   = 0x800
+	inCloexec    = 0x80000
+
+	dirWatchMask = inModify | inAttrib | inCloseWrite | inMovedFrom | inMovedTo | inCreate |
+		inDelete | inDeleteSelf | inMoveSelf | inOnlyDir
+	dirWatchesMax = 8192
+)
+
+func newDirWatcher() *dirWatcher {
+	fd, _, e := syscall.RawSyscall(syscall.SYS_INOTIFY_INIT1, inNonblock|inCloexec, 0, 0)
+	if e != 0 {
+		return nil
+	}
+	return &dirWatcher{fd: int(fd), byWD: map[int32]*dirWatch{}, buf: make([]byte, 64<<10)}
+}
+
+// add watches the directory open as dirfd (through /proc/self/fd, so the directory
+// watched is the one opened, whatever symlinks its path has); nil when it can't.
+func (w *dirWatcher) add(dirfd int) *dirWatch {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.byWD) >= dirWatchesMax {
+		w.dropAll()
+	}
+	p, err := syscall.BytePtrFromString("/proc/self/fd/" + strconv.Itoa(dirfd))
+	if err != nil {
+		return nil
+	}
+	r, _, e := syscall.Syscall(syscall.SYS_INOTIFY_ADD_WATCH, uintptr(w.fd), uintptr(unsafe.Pointer(p)), dirWatchMask)
+	if e != 0 {
+		return nil
+	}
+	wd := int32(r)
+	dw := w.byWD[wd]
+	if dw == nil {
+		dw = &dirWatch{wd: wd}
+		w.byWD[wd] = dw
+	}
+	return dw
+}
+
+// dropAll removes every watch; the listings they validated are stale from now on.
+func (w *dirWatcher) dropAll() {
+	for wd, dw := range w.byWD {
+		dw.gen.Add(1)
+		syscall.Syscall(syscall.SYS_INOTIFY_RM_WATCH, uintptr(w.fd), uintptr(wd), 0)
+		delete(w.byWD, wd)
+	}
+}
+
+// drain counts the events queued so far (the kernel queues them as the changes happen).
+func (w *dirWatcher) drain() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		n, err := syscall.Read(w.fd, w.buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return // EAGAIN: nothing more
+		}
+		for off := 0; off+16 <= n; {
+			wd := int32(binary.LittleEndian.Uint32(w.buf[off:]))
+			mask := binary.LittleEndian.Uint32(w.buf[off+4:])
+			nameLen := int(binary.LittleEndian.Uint32(w.buf[off+12:]))
+			off += 16 + nameLen
+			if mask&inQOverflow != 0 {
+				for _, dw := range w.byWD {
+					dw.gen.Add(1)
+				}
+				continue
+			}
+			if dw := w.byWD[wd]; dw != nil {
+				dw.gen.Add(1)
+				if mask&inIgnored != 0 {
+					delete(w.byWD, wd)
+				}
+			}
+		}
+	}
 }

@@ -144,10 +144,15 @@ func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 	// entry is at or below them, that image's own files: stat them relative to the open
 	// directory, one fstatat each, instead of a lookup from the view's root.
 	dfd := -1
+	var dw *dirWatch
+	var gen uint64
 	if o.kind == kLayer && o.entry == nil && o.root == pl.Root {
 		if f, err := v.srv.layers.open(o.root, o.rel, syscall.O_RDONLY|syscall.O_DIRECTORY); err == nil {
 			defer f.Close()
 			dfd = int(f.Fd())
+			if imageOnly {
+				dw, gen = v.srv.lists.watch(dfd) // before anything is read
+			}
 		}
 	}
 	for n := range names {
@@ -172,7 +177,7 @@ func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	if imageOnly {
-		v.srv.lists.put(key, out)
+		v.srv.lists.put(key, out, dw, gen)
 	}
 	return out, nil
 }
