@@ -14,7 +14,9 @@ import (
 // is reused while its directory keeps the same inode, mtime and ctime (names added,
 // removed or renamed change those at once) and, for the attributes of its children:
 // while inotify reports nothing in the directory, for up to listTTLWatched, or, where
-// the directory cannot be watched, for up to listTTL.
+// the directory cannot be watched (no inotify, or a network or FUSE file system whose
+// remote changes inotify would miss), for up to listTTL. A file hard-linked into the
+// directory and changed through a name elsewhere shows within listTTLWatched.
 type listCache struct {
 	mu sync.Mutex
 	m  map[listKey]listEntry
@@ -72,7 +74,7 @@ func (c *listCache) get(k listKey) ([]DirEntry, bool) {
 // returned token goes to put with the listing.
 func (c *listCache) watch(dirfd int) (*dirWatch, uint64) {
 	dirWatchOnce.Do(func() { dirWatches = newDirWatcher() })
-	if dirWatches == nil {
+	if dirWatches == nil || remoteFS(dirfd) {
 		return nil, 0
 	}
 	dw := dirWatches.add(dirfd)
@@ -89,6 +91,28 @@ func (c *listCache) put(k listKey, ents []DirEntry, dw *dirWatch, gen uint64) {
 		c.m = make(map[listKey]listEntry)
 	}
 	c.m[k] = listEntry{ents: ents, built: time.Now(), dw: dw, gen: gen}
+}
+
+// remoteFS reports whether the directory open as dirfd is on a file system whose
+// changes made elsewhere inotify does not see (NFS, SMB, FUSE, Ceph, Lustre, GPFS…).
+func remoteFS(dirfd int) bool {
+	var st syscall.Statfs_t
+	if err := syscall.Fstatfs(dirfd, &st); err != nil {
+		return true
+	}
+	switch uint32(st.Type) {
+	case 0x6969, // NFS
+		0xff534d42, 0xfe534d42, 0x517b, // CIFS, SMB2, SMB
+		0x65735546,             // FUSE
+		0x00c36400,             // Ceph
+		0x0bd00bd0,             // Lustre
+		0x47504653,             // GPFS
+		0x013111a8, 0x013111a7, // IBRIX
+		0x5346414f, // AFS
+		0x19830326: // BeeGFS
+		return true
+	}
+	return false
 }
 
 // dirWatcher tells, through inotify, when anything in a watched directory changes:
