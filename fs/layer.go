@@ -246,7 +246,7 @@ func (c *layers) lstatRO(root, rel string) (iofs.FileInfo, error) {
 	}
 	si := &statInfo{name: path.Base(name)}
 	for {
-		err := fstatatNoFollow(dfd, base, &si.st)
+		err := fstatat(dfd, base, &si.st)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -255,19 +255,6 @@ func (c *layers) lstatRO(root, rel string) (iofs.FileInfo, error) {
 		}
 		return si, nil
 	}
-}
-
-// fstatatNoFollow is fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW).
-func fstatatNoFollow(dirfd int, name string, st *syscall.Stat_t) error {
-	p, err := syscall.BytePtrFromString(name)
-	if err != nil {
-		return err
-	}
-	_, _, e := syscall.Syscall6(syscall.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), atSymlinkNoFollow, 0, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
 }
 
 // roDir returns an O_PATH descriptor of directory dir inside read-only layer root.
