@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/statelite
 DEMO    ?= demo
 
-.PHONY: build run test vet bench bench-nfs clean
+.PHONY: build run test vet bench bench-nfs bench-all clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/statelite
@@ -26,6 +26,13 @@ bench:
 # Results: bench/results.md. Flags for the harness: make bench-nfs NFSBENCH_FLAGS='-n 5'.
 bench-nfs:
 	bash bench/ganesha/run.sh $(NFSBENCH_FLAGS)
+
+# Everything of bench/ from one command (root; installs what it needs with apt-get):
+# boot storms of 10, 100 and 1,000 nodes replaying a recorded qemu boot, idle-node
+# memory, a litetree change under load, throughput against nfs-ganesha; report and SVG
+# plots in bench/results/. BENCH_RECORD=1 records the boot again under qemu first.
+bench-all:
+	bash bench/run.sh
 
 clean:
 	rm -rf bin $(DEMO)

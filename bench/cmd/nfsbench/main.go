@@ -6,7 +6,16 @@
 //     (and nfs-cat of it to /dev/null, as a second read figure);
 //   - write: nfs-cp of a 200 MiB tmpfs file to a new file on the server (the export on
 //     ganesha, a volatile path, /tmp, of a node's overlay view on statelite);
-//   - list: nfs-ls -R of a tree of about 5,000 entries in nested directories.
+//   - list: nfs-ls -R of a tree of about 5,000 entries in nested directories;
+//   - go-read, go-write, go-list, go-walk: the same with a Go NFSv3 client
+//     (bench/nfsclient, one call at a time, 1 MiB READ/WRITE), and a metadata-heavy
+//     walk of the tree (LOOKUP and GETATTR of every entry, as a stat of every file on a
+//     kernel mount with cold caches does; libnfs-utils has no stat tool).
+//
+// Servers: ganesha; statelite serving node n1 of the demo cluster with the Cookbook's
+// litefile rules; statelite-plain, a second statelite on the same image with a litefile
+// table of a single `/tmp/` tmpfs row (the least a node needs to write anywhere): the
+// overlay's overhead is statelite against statelite-plain.
 //
 // ganesha exports a plain directory; statelite serves the demo cluster (statelite demo)
 // whose image root holds the same files, hard-linked, so both read the same pages. Both
@@ -61,6 +70,7 @@ type options struct {
 	metrics     bool
 	phases      []string
 	flags       []string // flags given, for the report
+	jsonOut     string   // write the medians as JSON (bench/results/throughput.json)
 }
 
 func main() {
@@ -72,7 +82,8 @@ func main() {
 	flag.IntVar(&o.sizeMiB, "size", 200, "size of the read/write file in MiB")
 	flag.IntVar(&o.entries, "entries", 5000, "entries of the listed tree (directories and files)")
 	flag.DurationVar(&o.cmdTimeout, "cmd-timeout", 2*time.Minute, "timeout of each client command")
-	flag.StringVar(&o.servers, "servers", "ganesha,statelite", "servers to measure (comma list)")
+	flag.StringVar(&o.servers, "servers", "ganesha,statelite,statelite-plain", "servers to measure (comma list of ganesha, statelite, statelite-plain)")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the medians as JSON to this file (read by go run ./bench report)")
 	flag.StringVar(&o.perfDir, "perf", "", "record profiles (perf record -g) of the servers named by -perf-servers, per benchmark, into this `directory`")
 	flag.IntVar(&o.perfRun, "perf-run", 1, "which run -perf records")
 	flag.StringVar(&o.perfServers, "perf-servers", "statelite", "servers -perf records (comma list)")
@@ -81,7 +92,7 @@ func main() {
 	flag.Parse()
 	flag.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "statelite", "work", "out":
+		case "statelite", "work", "out", "json":
 		default:
 			o.flags = append(o.flags, "-"+f.Name+" "+f.Value.String())
 		}
@@ -103,7 +114,7 @@ func run(o options) error {
 	if os.Geteuid() != 0 {
 		return errors.New("must run as root (network and mount namespaces, tmpfs, rpcbind)")
 	}
-	for _, p := range []*string{&o.work, &o.statelite, &o.out, &o.perfDir} {
+	for _, p := range []*string{&o.work, &o.statelite, &o.out, &o.perfDir, &o.jsonOut} {
 		if *p != "" {
 			a, err := filepath.Abs(*p)
 			if err != nil {
@@ -198,12 +209,18 @@ type server struct {
 	written   func(i int) string // backing file of write i
 	listLines []int
 	firstList sample // the warm-up listing: the server's first, cold caches
+
+	// The Go client's view of the server: NFS and MOUNT addresses, the export to
+	// mount, the paths below it of the big file, the tree and the directory written to.
+	nfsAddr, mountAddr, export string
+	bigPath, treePath, wdir    string
 }
 
 const (
 	ganeshaNFSPort   = 2049
 	ganeshaMountPort = 20048
 	stateliteNFSPort = 12049
+	plainNFSPort     = 12050
 	metricsAddr      = "127.0.0.1:19100"
 )
 
@@ -249,6 +266,9 @@ func (b *bench) main(ctx context.Context) error {
 	// the figure with cold server caches (ganesha's metadata cache is empty then).
 	for _, s := range b.servers {
 		b.logf("warm-up %s", s.name)
+		if err := b.goWarm(s); err != nil {
+			return fmt.Errorf("%s warm-up (Go client): %w", s.name, err)
+		}
 		c0, err := procCPU(s.pid)
 		if err != nil {
 			return err
@@ -296,6 +316,12 @@ func (b *bench) main(ctx context.Context) error {
 		}
 	}
 	b.loadEnd = loadAvg()
+	if o.jsonOut != "" {
+		if err := b.writeJSON(res); err != nil {
+			return err
+		}
+		b.logf("medians written to %s", o.jsonOut)
+	}
 	md := b.report(res)
 	fmt.Println()
 	fmt.Print(md)
@@ -308,7 +334,7 @@ func (b *bench) main(ctx context.Context) error {
 	return nil
 }
 
-var allPhases = []string{"read", "read-cat", "write", "list"}
+var allPhases = []string{"read", "read-cat", "write", "list", "go-read", "go-write", "go-list", "go-walk"}
 
 type sample struct {
 	wall, cpu, clientCPU float64
@@ -316,6 +342,9 @@ type sample struct {
 
 // phase runs one timed client command against s and checks its result.
 func (b *bench) phase(ctx context.Context, s *server, ph string, i int) (sample, error) {
+	if strings.HasPrefix(ph, "go-") {
+		return b.goPhase(ctx, s, ph, i)
+	}
 	var name string
 	var args []string
 	var stdout io.Writer = io.Discard
@@ -540,6 +569,25 @@ func (b *bench) makeData(ctx context.Context) error {
 	if out, err := exec.CommandContext(ctx, o.statelite, "demo", "--dir", demoDir).CombinedOutput(); err != nil {
 		return fmt.Errorf("statelite demo: %v: %s", err, out)
 	}
+	// statelite-plain's tables: the demo's, with a litefile table of one /tmp/ row.
+	plain := filepath.Join(demoDir, "tables-plain")
+	if err := os.MkdirAll(plain, 0o755); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(filepath.Join(demoDir, "tables"))
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".csv") {
+			if err := copyFile(filepath.Join(demoDir, "tables", e.Name()), filepath.Join(plain, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(plain, "litefile.csv"), []byte("#image,file,options,comments,disable\n\"ALL\",\"/tmp/\",\"tmpfs\",,\n"), 0o644); err != nil {
+		return err
+	}
 	b.demoRoot = filepath.Join(demoDir, "install", "netboot", "demo", "x86_64", "compute", "rootimg")
 	if _, err := os.Stat(b.demoRoot); err != nil {
 		return fmt.Errorf("demo image root: %w", err)
@@ -702,37 +750,65 @@ func (b *bench) startServers(ctx context.Context) error {
 			name: "ganesha", pid: p.cmd.Process.Pid,
 			readURL:  base + "/big.bin" + u,
 			writeURL: func(i int) string { return fmt.Sprintf("%s/wr-%d.bin%s", base, i, u) },
-			written:  func(i int) string { return filepath.Join(b.data, fmt.Sprintf("wr-%d.bin", i)) },
-			listURL:  base + "/tree" + u,
+			written: func(i int) string {
+				if i < 0 {
+					return filepath.Join(b.data, fmt.Sprintf("wr-go-%d.bin", -i))
+				}
+				return filepath.Join(b.data, fmt.Sprintf("wr-%d.bin", i))
+			},
+			listURL: base + "/tree" + u,
+			nfsAddr: fmt.Sprintf("127.0.0.1:%d", ganeshaNFSPort), mountAddr: fmt.Sprintf("127.0.0.1:%d", ganeshaMountPort),
+			export: b.data, bigPath: "big.bin", treePath: "tree", wdir: "",
 		})
 	}
-	if want["statelite"] {
+	for _, sv := range []struct {
+		name, tables string
+		port         int
+	}{
+		{"statelite", filepath.Join(o.work, "demo", "tables"), stateliteNFSPort},
+		{"statelite-plain", filepath.Join(o.work, "demo", "tables-plain"), plainNFSPort},
+	} {
+		if !want[sv.name] {
+			continue
+		}
 		state := filepath.Join(o.work, "state")
-		args := []string{"serve", "--tables", filepath.Join(o.work, "demo", "tables"), "--state", state,
-			"--mnt", filepath.Join(o.work, "mnt"), "--nfs", fmt.Sprintf("127.0.0.1:%d", stateliteNFSPort)}
-		if o.metrics {
+		if sv.name != "statelite" {
+			state = filepath.Join(o.work, "state-"+sv.name)
+		}
+		args := []string{"serve", "--tables", sv.tables, "--state", state,
+			"--mnt", filepath.Join(o.work, "mnt"), "--nfs", fmt.Sprintf("127.0.0.1:%d", sv.port)}
+		if o.metrics && sv.name == "statelite" {
 			args = append(args, "--metrics", metricsAddr)
 		}
-		p, err := b.start("statelite", filepath.Join(o.work, "statelite.log"), o.statelite, args...)
+		log := filepath.Join(o.work, sv.name+".log")
+		p, err := b.start(sv.name, log, o.statelite, args...)
 		if err != nil {
 			return err
 		}
-		if err := waitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", stateliteNFSPort), 30*time.Second); err != nil {
-			return fmt.Errorf("statelite did not start (see %s): %w", filepath.Join(o.work, "statelite.log"), err)
+		if err := waitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", sv.port), 30*time.Second); err != nil {
+			return fmt.Errorf("%s did not start (see %s): %w", sv.name, log, err)
 		}
-		u := fmt.Sprintf("?version=3&nfsport=%d&mountport=%d&auto-traverse-mounts=0", stateliteNFSPort, stateliteNFSPort)
+		u := fmt.Sprintf("?version=3&nfsport=%d&mountport=%d&auto-traverse-mounts=0", sv.port, sv.port)
 		base := "nfs://127.0.0.1/nodes/n1"
-		upper := func(i int) string {
+		upper := func(name string) string {
 			// The node's volatile layer: state/fs/volatile/n1/<epoch>/tmp.
 			cur, _ := os.ReadFile(filepath.Join(state, "fs", "volatile", "n1", "current"))
-			return filepath.Join(state, "fs", "volatile", "n1", strings.TrimSpace(string(cur)), "tmp", fmt.Sprintf("wr-%d.bin", i))
+			return filepath.Join(state, "fs", "volatile", "n1", strings.TrimSpace(string(cur)), "tmp", name)
 		}
+		addr := fmt.Sprintf("127.0.0.1:%d", sv.port)
 		b.servers = append(b.servers, &server{
-			name: "statelite", pid: p.cmd.Process.Pid,
+			name: sv.name, pid: p.cmd.Process.Pid,
 			readURL:  base + "/bench/big.bin" + u,
 			writeURL: func(i int) string { return fmt.Sprintf("%s/tmp/wr-%d.bin%s", base, i, u) },
-			written:  upper,
-			listURL:  base + "/bench/tree" + u,
+			written: func(i int) string {
+				if i < 0 {
+					return upper(fmt.Sprintf("wr-go-%d.bin", -i))
+				}
+				return upper(fmt.Sprintf("wr-%d.bin", i))
+			},
+			listURL: base + "/bench/tree" + u,
+			nfsAddr: addr, mountAddr: addr, export: "/nodes/n1",
+			bigPath: "bench/big.bin", treePath: "bench/tree", wdir: "tmp",
 		})
 	}
 	if len(b.servers) == 0 {
@@ -885,10 +961,14 @@ var phaseTitle = map[string]string{
 	"read-cat": "read %d MiB (nfs-cat > /dev/null)",
 	"write":    "write %d MiB (nfs-cp from tmpfs)",
 	"list":     "list %d entries (nfs-ls -R)",
+	"go-read":  "read %d MiB (Go client)",
+	"go-write": "write %d MiB (Go client)",
+	"go-list":  "list %d entries (Go client, READDIRPLUS)",
+	"go-walk":  "stat %d entries (Go client, LOOKUP+GETATTR)",
 }
 
 func (b *bench) title(ph string) string {
-	if ph == "list" {
+	if ph == "list" || ph == "go-list" || ph == "go-walk" {
 		return fmt.Sprintf(phaseTitle[ph], b.o.entries)
 	}
 	return fmt.Sprintf(phaseTitle[ph], b.o.sizeMiB)

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# make bench-all: every benchmark of bench/ from one command (as root), bounded in time.
+#   1. (BENCH_RECORD=1 only) record a real boot again: Debian's kernel under qemu (TCG)
+#      boots a node's root from `statelite serve --record` (go run ./bench record) into
+#      bench/testdata/boot-trace.jsonl; otherwise the committed trace is used
+#   2. boot storms: the trace replayed from 10, 100 and 1,000 nodes at once, the memory of
+#      1,000 idle nodes, a litetree change during a 100-node storm (go run ./bench storm)
+#   3. throughput against nfs-ganesha 4.3: read/write 200 MiB, list and stat 5,000 entries
+#      through (a) a node view with the Cookbook's litefile, (b) a single-row litefile,
+#      ganesha, with libnfs and a Go client (bench/cmd/nfsbench, in a private netns)
+#   4. bench/results/report.md and the SVG plots (go run ./bench report)
+# Installs the Debian packages it needs with apt-get when missing (as CI does).
+# Flags: BENCH_STORM_FLAGS (e.g. '-n 10,100'), BENCH_RUNS (nfsbench runs, default 5),
+# BENCH_OUT (default bench/results), BENCH_WORK (default /tmp/statelite-bench).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench-all: must run as root (namespaces, tmpfs, rpcbind; the server chowns files)" >&2
+	exit 1
+fi
+export PATH=$PATH:/usr/sbin:/sbin:/usr/local/go/bin
+missing=()
+need() { # need TOOL-OR-PATH PACKAGE
+	if [ "${1#/}" != "$1" ]; then
+		[ -e "$1" ] || missing+=("$2")
+	else
+		command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+	fi
+}
+need ganesha.nfsd nfs-ganesha
+need /usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so nfs-ganesha-vfs
+need rpcbind rpcbind
+need nfs-cp libnfs-utils
+need unshare util-linux
+need ip iproute2
+need busybox busybox-static
+if [ "${BENCH_RECORD:-0}" = 1 ]; then
+	need qemu-system-x86_64 qemu-system-x86
+	need cpio cpio
+	need depmod kmod
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "bench-all: installing ${missing[*]} (apt-get)" >&2
+	timeout 600 apt-get update -q >/dev/null
+	DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+GO=${GO:-go}
+out=${BENCH_OUT:-bench/results}
+work=${BENCH_WORK:-/tmp/statelite-bench}
+mkdir -p bin "$out"
+"$GO" build -o bin/statelite ./cmd/statelite
+"$GO" build -o bin/bench ./bench
+"$GO" build -o bin/nfsbench ./bench/cmd/nfsbench
+
+if [ "${BENCH_RECORD:-0}" = 1 ]; then
+	timeout -k 15 900 ./bin/bench record -bin bin/statelite -work "$work/record"
+fi
+# shellcheck disable=SC2086
+timeout -k 15 900 ./bin/bench storm -bin bin/statelite -work "$work/storm" -out "$out" ${BENCH_STORM_FLAGS:-}
+timeout -k 15 600 ./bin/nfsbench -statelite bin/statelite -work "$work/nfsbench" -n "${BENCH_RUNS:-5}" \
+	-out "$out/throughput.md" -json "$out/throughput.json"
+./bin/bench report -out "$out"
+echo "bench-all: done in $(($(date +%s) - start)) s; report: $out/report.md"
