@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/statelite
 DEMO    ?= demo
 
-.PHONY: build run test vet bench bench-nfs bench-all clean
+.PHONY: build run test vet bench bench-nfs e2e-debian bench-all clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/statelite
@@ -26,6 +26,14 @@ bench:
 # Results: bench/results.md. Flags for the harness: make bench-nfs NFSBENCH_FLAGS='-n 5'.
 bench-nfs:
 	bash bench/ganesha/run.sh $(NFSBENCH_FLAGS)
+
+# Images (issue 9), not part of test: it takes minutes. As root: statelite genimage
+# debootstraps a Debian 12 image from Debian's mirror, and qemu (TCG) PXE-boots it through
+# our TFTP and NFS servers to the image's systemd. Needs debootstrap, qemu-system-x86,
+# ipxe-qemu, pxelinux, syslinux-common (.ci/run installs them). STATELITE_E2E_DIR=DIR keeps
+# the image (a second run updates it instead of bootstrapping again).
+e2e-debian:
+	STATELITE_E2E_DEBIAN=1 $(GO) test -count=1 -run TestE2EDebianPXE -timeout 30m -v ./image
 
 # Everything of bench/ from one command (root; installs what it needs with apt-get):
 # boot storms of 10, 100 and 1,000 nodes replaying a recorded qemu boot, idle-node
