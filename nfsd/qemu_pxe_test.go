@@ -1,23 +1,20 @@
 package nfsd_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"statelite/cmd/cli"
 	"statelite/cmd/demo"
+	"statelite/internal/qemutest"
 )
 
 // TestQemuPXEBoot is the end-to-end acceptance of the boot package (issue 5): qemu under
@@ -26,7 +23,7 @@ import (
 // own), pxelinux loads the configuration rendered for the node's MAC
 // (pxelinux.cfg/01-<mac>), the kernel and initrd from <rootimgdir>, and the kernel
 // mounts its root from the server's nfsd through the dracut-style root=nfs:… the
-// configuration carries (testdata/qemu/init parses it). Nothing is staged by hand: the
+// configuration carries (image/initramfs/init, the initrd init shared with genimage, parses it). Nothing is staged by hand: the
 // tables get mac, noderes.nfsserver (10.0.2.2, the host as the guest sees it) and
 // linuximage.addkcmdline, then `statelite nodeset n1,n2 statelite`.
 //
@@ -48,15 +45,15 @@ func TestQemuPXEBoot(t *testing.T) {
 		}
 	}
 	const (
-		pxelinux = "/usr/lib/PXELINUX/pxelinux.0"
-		ldlinux  = "/usr/lib/syslinux/modules/bios/ldlinux.c32"
+		pxelinux = qemutest.PXELinux
+		ldlinux  = qemutest.LDLinux
 	)
 	for f, pkg := range map[string]string{pxelinux: "pxelinux", ldlinux: "syslinux-common"} {
 		if _, err := os.Stat(f); err != nil {
 			qemuSkip(t, "%s not found (install %s: see .ci/run)", f, pkg)
 		}
 	}
-	if !pxeHaveROM() {
+	if !qemutest.HaveROM() {
 		qemuSkip(t, "qemu's virtio-net boot ROM efi-virtio.rom not found (install ipxe-qemu: see .ci/run)")
 	}
 	bootFiles := qemuBuild(t)
@@ -88,7 +85,7 @@ func TestQemuPXEBoot(t *testing.T) {
 		pxelinux:         filepath.Join(tftproot, "pxelinux.0"),
 		ldlinux:          filepath.Join(tftproot, "ldlinux.c32"),
 	} {
-		if err := pxeCopy(src, dst); err != nil {
+		if err := qemutest.CopyFile(src, dst); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,13 +108,13 @@ func TestQemuPXEBoot(t *testing.T) {
 		}
 	}
 
-	srv := pxeServe(ctx, t, cl, filepath.Join(dir, "srvstate"), tftproot)
+	srv := qemutest.Serve(ctx, t, qemutest.ServeOptions{Tables: cl.Tables, Mnt: filepath.Join(cl.Dir, "mnt"), State: filepath.Join(dir, "srvstate"), TFTPRoot: tftproot})
 	defer func() {
 		if t.Failed() {
-			t.Logf("server log:\n%s", srv.text(0))
+			t.Logf("server log:\n%s", srv.Text(0))
 		}
 	}()
-	t.Logf("statelite serve: nfs 127.0.0.1:%s, tftp 127.0.0.1:%s", srv.nfsPort, srv.tftpPort)
+	t.Logf("statelite serve: nfs 127.0.0.1:%s, tftp 127.0.0.1:%s", srv.NFSPort, srv.TFTPPort)
 
 	boots := []struct {
 		node, phase string
@@ -148,18 +145,18 @@ func TestQemuPXEBoot(t *testing.T) {
 			t.Logf("waiting %.1f s: the boot window of %s's last configuration fetch", d.Seconds(), b.node)
 			time.Sleep(d)
 		}
-		mark := srv.mark()
+		mark := srv.Mark()
 		start := time.Now()
-		console, runErr := pxeBoot(ctx, srv.tftpPort, macs[b.node])
+		console, runErr := qemutest.PXEBoot(ctx, qemutest.BootOptions{TFTPPort: srv.TFTPPort, MAC: macs[b.node]})
 		wall := time.Since(start)
 		os.WriteFile(filepath.Join(dir, name+".console.log"), console, 0o644)
 		res := qemuParse(console)
 		g := pxeGuest(console)
-		ev := srv.events(mark, b.node, start)
+		ev := srv.Events(mark, b.node, start)
 
 		t.Logf("boot %d (%s, MAC %s): %.1f s wall; config %s served at +%s; kernel (%s bytes) over TFTP in %s (blksize %s, sent by +%s); initrd in %s; root mounted at guest uptime %ss, checks done at %ss; %d OK, %d FAIL",
-			i+1, name, macs[b.node], wall.Seconds(), ev.config, ev.configAt, ev.kernelSize, ev.kernelTime, ev.blksize, ev.kernelAt,
-			ev.initrdTime, res.mounted, res.done, len(res.ok), len(res.fail))
+			i+1, name, macs[b.node], wall.Seconds(), ev.Config, ev.ConfigAt, ev.KernelSize, ev.KernelTime, ev.Blksize, ev.KernelAt,
+			ev.InitrdTime, res.mounted, res.done, len(res.ok), len(res.fail))
 		t.Logf("boot %d (%s): guest mounted %s; its / in /proc/mounts: %s; its kernel command line: %s", i+1, name, g.src, g.rootLine, g.cmdline)
 
 		failed := false
@@ -185,26 +182,26 @@ func TestQemuPXEBoot(t *testing.T) {
 		// the image's kernel and initrd sent over TFTP; the guest mounted the root path
 		// with the boot's token.
 		wantCfg := "pxelinux.cfg/01-" + strings.ReplaceAll(macs[b.node], ":", "-")
-		if ev.config != wantCfg {
-			errorf("configuration served for the node: %q, want %q", ev.config, wantCfg)
+		if ev.Config != wantCfg {
+			errorf("configuration served for the node: %q, want %q", ev.Config, wantCfg)
 		}
-		if len(ev.tokens) != 1 {
-			errorf("boot events of %s on the server: %q, want exactly one", b.node, ev.tokens)
+		if len(ev.Tokens) != 1 {
+			errorf("boot events of %s on the server: %q, want exactly one", b.node, ev.Tokens)
 		}
-		if ev.kernelTime == "" || ev.initrdTime == "" {
+		if ev.KernelTime == "" || ev.InitrdTime == "" {
 			errorf("the server logged no TFTP transfer of the image's kernel and initrd")
 		}
-		if g.node != b.node || len(ev.tokens) == 0 || g.token != ev.tokens[0] {
-			errorf("guest mounted %q (node %q, token %q); the server's boot event: node %s, tokens %q", g.src, g.node, g.token, b.node, ev.tokens)
+		if g.node != b.node || len(ev.Tokens) == 0 || g.token != ev.Tokens[0] {
+			errorf("guest mounted %q (node %q, token %q); the server's boot event: node %s, tokens %q", g.src, g.node, g.token, b.node, ev.Tokens)
 		}
 		if prev, ok := tokens[b.node]; ok && prev == g.token {
 			errorf("the second boot of %s reuses the token %s", b.node, prev)
 		}
 		tokens[b.node] = g.token
-		lastCfg[b.node] = ev.lastCfg
+		lastCfg[b.node] = ev.LastCfg
 		if failed {
 			t.Logf("%s console:\n%s", name, qemuClean(console))
-			t.Logf("%s server log:\n%s", name, srv.text(mark))
+			t.Logf("%s server log:\n%s", name, srv.Text(mark))
 		}
 		if !res.alldone {
 			t.FailNow() // the next boots depend on this one
@@ -218,223 +215,6 @@ func TestQemuPXEBoot(t *testing.T) {
 			}
 		}
 	}
-}
-
-// pxeHaveROM reports whether qemu finds the virtio-net option ROM (efi-virtio.rom of
-// ipxe-qemu) in one of Debian's firmware directories.
-func pxeHaveROM() bool {
-	for _, d := range []string{"/usr/lib/ipxe/qemu", "/usr/share/qemu"} {
-		if _, err := os.Stat(filepath.Join(d, "efi-virtio.rom")); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
-func pxeCopy(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o644)
-}
-
-// pxeServer is an in-process `statelite serve --nfs 127.0.0.1:0 --tftp 127.0.0.1:0`; it
-// keeps the server's log lines with the time each arrived.
-type pxeServer struct {
-	nfsPort, tftpPort string
-	mu                sync.Mutex
-	lines             []pxeLine
-}
-
-type pxeLine struct {
-	at   time.Time
-	text string
-}
-
-func (s *pxeServer) mark() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.lines)
-}
-
-func (s *pxeServer) since(mark int) []pxeLine {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]pxeLine(nil), s.lines[mark:]...)
-}
-
-func (s *pxeServer) text(mark int) string {
-	var b strings.Builder
-	for _, l := range s.since(mark) {
-		b.WriteString(l.text + "\n")
-	}
-	return b.String()
-}
-
-var (
-	pxeServingRE = regexp.MustCompile(`msg=serving nfs=127\.0\.0\.1:(\d+)`)
-	pxeTFTPRE    = regexp.MustCompile(`msg=tftp addr=127\.0\.0\.1:(\d+)`)
-	pxeBootRE    = regexp.MustCompile(`msg=boot node=(\S+) token=(\S+)`)
-	pxeConfigRE  = regexp.MustCompile(`msg="boot config served" name=(\S+) node=(\S+)`)
-	pxeSentRE    = regexp.MustCompile(`msg="tftp sent" name=xcat/osimage/\S+/(kernel|initrd-statelite\.gz) .*duration=(\S+) blksize=(\S*) tsize=(\S*)`)
-)
-
-func pxeServe(ctx context.Context, t *testing.T, cl *demo.Cluster, state, tftproot string) *pxeServer {
-	t.Helper()
-	s := &pxeServer{}
-	pr, pw := io.Pipe()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		var once sync.Once
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.lines = append(s.lines, pxeLine{time.Now(), line})
-			if m := pxeTFTPRE.FindStringSubmatch(line); m != nil {
-				s.tftpPort = m[1]
-			}
-			if m := pxeServingRE.FindStringSubmatch(line); m != nil {
-				s.nfsPort = m[1]
-				once.Do(func() { close(ready) })
-			}
-			s.mu.Unlock()
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		root := cli.NewRoot(strings.NewReader(""), io.Discard, pw)
-		root.SetArgs([]string{"--tables", cl.Tables, "--mnt", filepath.Join(cl.Dir, "mnt"),
-			"serve", "--state", state, "--nfs", "127.0.0.1:0", "--tftp", "127.0.0.1:0", "--tftp-root", tftproot})
-		done <- root.ExecuteContext(sctx)
-		pw.Close()
-	}()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("statelite serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("statelite serve did not stop within 10 s")
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("statelite serve exited: %v\n%s", err, s.text(0))
-	case <-time.After(30 * time.Second):
-		t.Fatalf("statelite serve did not start within 30 s:\n%s", s.text(0))
-	}
-	s.mu.Lock()
-	port := s.tftpPort
-	s.mu.Unlock()
-	if port == "" {
-		t.Fatalf("statelite serve logged no TFTP address:\n%s", s.text(0))
-	}
-	return s
-}
-
-// pxeEvents is what the server logged about one boot.
-type pxeEvents struct {
-	tokens                 []string // boot events (volatile layer resets) of the node
-	config                 string   // the configuration name served for the node
-	configAt, kernelAt     string   // seconds after qemu started
-	kernelTime, initrdTime string   // TFTP transfer durations
-	kernelSize, blksize    string
-	lastCfg                time.Time // when the last configuration was served
-}
-
-func (s *pxeServer) events(mark int, node string, start time.Time) pxeEvents {
-	var ev pxeEvents
-	rel := func(at time.Time) string { return fmt.Sprintf("%.1fs", at.Sub(start).Seconds()) }
-	for _, l := range s.since(mark) {
-		if m := pxeBootRE.FindStringSubmatch(l.text); m != nil && m[1] == node {
-			ev.tokens = append(ev.tokens, m[2])
-		}
-		if m := pxeConfigRE.FindStringSubmatch(l.text); m != nil && m[2] == node {
-			if ev.config == "" {
-				ev.config, ev.configAt = m[1], rel(l.at)
-			}
-			ev.lastCfg = l.at
-		}
-		if m := pxeSentRE.FindStringSubmatch(l.text); m != nil {
-			if m[1] == "kernel" {
-				ev.kernelTime, ev.blksize, ev.kernelSize, ev.kernelAt = m[2], m[3], m[4], rel(l.at)
-			} else {
-				ev.initrdTime = m[2]
-			}
-		}
-	}
-	return ev
-}
-
-// pxeBoot PXE-boots a qemu guest with MAC mac from the TFTP server on 127.0.0.1:port
-// (10.0.2.2:port in the guest); it returns the serial console's output. A boot that
-// cannot go on (pxelinux found no configuration, the firmware found nothing to boot) is
-// stopped at once rather than at the timeout.
-func pxeBoot(ctx context.Context, port, mac string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "timeout", "-k", "5", "150",
-		"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1",
-		"-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio", "-boot", "n",
-		"-netdev", "user,id=n0,net=10.0.2.0/24,bootfile=tftp://10.0.2.2:"+port+"/pxelinux.0",
-		"-device", "virtio-net-pci,netdev=n0,mac="+mac)
-	// timeout passes SIGTERM on to qemu (SIGKILL would leave qemu running).
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	out := &pxeConsole{stop: func() {
-		if cmd.Process != nil {
-			cmd.Process.Signal(syscall.SIGTERM)
-		}
-	}}
-	cmd.Stdout = out
-	cmd.Stderr = out
-	err := cmd.Run()
-	out.mu.Lock()
-	defer out.mu.Unlock()
-	if out.fatal != "" {
-		err = fmt.Errorf("stopped early, the console shows %q (qemu exit: %v)", out.fatal, err)
-	}
-	return out.buf.Bytes(), err
-}
-
-// pxeFatal are console messages after which a PXE boot goes nowhere.
-var pxeFatal = []string{
-	"Boot failed: press a key to retry", // pxelinux: no configuration, or no kernel
-	"No bootable device",                // SeaBIOS: iPXE got no DHCP answer or boot file
-}
-
-// pxeConsole collects qemu's output and calls stop once a pxeFatal message shows.
-type pxeConsole struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	fatal string
-	stop  func()
-}
-
-func (c *pxeConsole) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	from := max(c.buf.Len()-64, 0)
-	c.buf.Write(p)
-	if c.fatal == "" {
-		for _, m := range pxeFatal {
-			if bytes.Contains(c.buf.Bytes()[from:], []byte(m)) {
-				c.fatal = m
-				c.stop()
-				break
-			}
-		}
-	}
-	return len(p), nil
 }
 
 // pxeGuestView is what the guest printed about its root and its phase.

@@ -1,22 +1,19 @@
 package nfsd_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"statelite/cmd/cli"
 	"statelite/cmd/demo"
+	"statelite/internal/qemutest"
 )
 
 // TestQemuNFSRoot is the acceptance test of the NFS server against a real Linux client:
@@ -134,19 +131,12 @@ func TestQemuNFSRoot(t *testing.T) {
 	}
 }
 
-func qemuInCI() bool {
-	v := strings.ToLower(os.Getenv("CI"))
-	return v != "" && v != "false" && v != "0"
-}
+func qemuInCI() bool { return qemutest.InCI() }
 
 // qemuSkip skips the test, or fails it under CI, where everything must be installed.
 func qemuSkip(t *testing.T, format string, a ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, a...)
-	if qemuInCI() {
-		t.Fatalf("CI=%s: %s", os.Getenv("CI"), msg)
-	}
-	t.Skip(msg)
+	qemutest.Skip(t, format, a...)
 }
 
 type qemuFiles struct{ kernel, initrd string }
@@ -173,71 +163,18 @@ func qemuBuild(t *testing.T) qemuFiles {
 	return qemuFiles{kernel: filepath.Join(cache, "vmlinuz"), initrd: filepath.Join(cache, "initrd.gz")}
 }
 
-// qemuServer is an in-process `statelite serve` on 127.0.0.1:0.
+// qemuServer is an in-process `statelite serve` on 127.0.0.1:0 (qemutest.Serve).
 type qemuServer struct {
 	port string
-	mu   sync.Mutex
-	buf  bytes.Buffer
+	srv  *qemutest.Server
 }
 
-func (s *qemuServer) log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-var qemuServingRE = regexp.MustCompile(`msg=serving nfs=127\.0\.0\.1:(\d+)`)
+func (s *qemuServer) log() string { return s.srv.Text(0) }
 
 func qemuServe(ctx context.Context, t *testing.T, cl *demo.Cluster, state string) *qemuServer {
 	t.Helper()
-	s := &qemuServer{}
-	pr, pw := io.Pipe()
-	port := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.buf.WriteString(line + "\n")
-			s.mu.Unlock()
-			if m := qemuServingRE.FindStringSubmatch(line); m != nil {
-				select {
-				case port <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		root := cli.NewRoot(strings.NewReader(""), io.Discard, pw)
-		root.SetArgs([]string{"--tables", cl.Tables, "--mnt", filepath.Join(cl.Dir, "mnt"),
-			"serve", "--state", state, "--nfs", "127.0.0.1:0"})
-		done <- root.ExecuteContext(sctx)
-		pw.Close()
-	}()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("statelite serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("statelite serve did not stop within 10 s")
-		}
-	})
-	select {
-	case s.port = <-port:
-	case err := <-done:
-		t.Fatalf("statelite serve exited: %v\n%s", err, s.log())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("statelite serve did not start within 30 s:\n%s", s.log())
-	}
-	return s
+	s := qemutest.Serve(ctx, t, qemutest.ServeOptions{Tables: cl.Tables, Mnt: filepath.Join(cl.Dir, "mnt"), State: state})
+	return &qemuServer{port: s.NFSPort, srv: s}
 }
 
 // qemuBoot boots node under qemu with its root from the server on port; it returns the
@@ -295,9 +232,5 @@ func qemuParse(console []byte) qemuResult {
 	return r
 }
 
-var qemuEscRE = regexp.MustCompile(`\x1b(\[[0-9;?]*[A-Za-z]|c)`)
-
 // qemuClean strips the terminal escapes SeaBIOS prints.
-func qemuClean(console []byte) string {
-	return strings.ReplaceAll(qemuEscRE.ReplaceAllString(string(console), ""), "\r", "")
-}
+func qemuClean(console []byte) string { return qemutest.Clean(console) }

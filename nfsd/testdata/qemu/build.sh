@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # build.sh OUTDIR: build the boot files of the qemu NFS-root test into OUTDIR:
 #   OUTDIR/vmlinuz    Debian's kernel (linux-image-6.1.*-amd64, from linux-image-amd64)
-#   OUTDIR/initrd.gz  busybox-static + the NFS and virtio-net modules + the init beside
-#                     this script, as a gzipped newc cpio archive
+#   OUTDIR/initrd.gz  busybox-static + the NFS and virtio-net modules + statelite's initrd
+#                     init and udhcpc script (image/initramfs/, shared with genimage's
+#                     initrd), as a gzipped newc cpio archive
 #   OUTDIR/kver       the kernel version
 # Idempotent: nothing is redone while OUTDIR/stamp matches this script and init; the
 # downloaded .debs are kept in OUTDIR/debs, so a rebuild needs no network.
@@ -11,6 +12,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# The init of statelite's NFS-root initrd, shared with image.BuildInitrd (genimage).
+initdir=$(cd "$here/../../../image/initramfs" && pwd)
 out=${1:?usage: build.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -23,7 +26,7 @@ done
 exec 9>"$out/.lock"
 flock 9
 
-key=$(cat "$here/build.sh" "$here/init" | sha256sum | cut -c1-16)
+key=$(cat "$here/build.sh" "$initdir/init" "$initdir/udhcpc.script" | sha256sum | cut -c1-16)
 if [[ -s $out/vmlinuz && -s $out/initrd.gz && "$(cat "$out/stamp" 2>/dev/null)" == "$key" ]]; then
 	echo "build.sh: $out is up to date"
 	exit 0
@@ -66,7 +69,7 @@ depmod -b "$kroot" "$kver"
 # The modules of the NFSv3 client and of virtio-net, with their dependencies, in
 # load order (modprobe --show-depends prints "insmod PATH" lines, dependencies first).
 r=$work/root
-mkdir -p "$r/bin" "$r/lib/modules" "$r/dev" "$r/proc" "$r/sys" "$r/newroot"
+mkdir -p "$r/bin" "$r/etc" "$r/lib/modules" "$r/dev" "$r/proc" "$r/sys" "$r/newroot" "$r/run" "$r/tmp"
 : >"$r/lib/modules/load"
 for m in virtio_pci virtio_net nfsv3; do
 	modprobe -d "$kroot" -S "$kver" --show-depends "$m" | while read -r verb path _; do
@@ -92,8 +95,9 @@ bb=$work/bb/bin/busybox
 [[ -x $bb ]] || bb=$work/bb/usr/bin/busybox
 [[ -x $bb ]] || die "no busybox in busybox-static"
 cp "$bb" "$r/bin/busybox"
-cp "$here/init" "$r/init"
-chmod 0755 "$r/init" "$r/bin/busybox"
+cp "$initdir/init" "$r/init"
+cp "$initdir/udhcpc.script" "$r/etc/udhcpc.script"
+chmod 0755 "$r/init" "$r/etc/udhcpc.script" "$r/bin/busybox"
 # /dev/console for the kernel's first open (the init re-opens it after mounting devtmpfs).
 mknod -m 0600 "$r/dev/console" c 5 1 2>/dev/null || true
 
