@@ -98,7 +98,12 @@ func writeReport(dir string) error {
 	for op := range t.Counts {
 		ops = append(ops, op)
 	}
-	sort.Slice(ops, func(i, j int) bool { return t.Counts[ops[i]] > t.Counts[ops[j]] })
+	sort.Slice(ops, func(i, j int) bool {
+		if t.Counts[ops[i]] != t.Counts[ops[j]] {
+			return t.Counts[ops[i]] > t.Counts[ops[j]]
+		}
+		return ops[i] < ops[j]
+	})
 	var parts []string
 	for _, op := range ops {
 		parts = append(parts, fmt.Sprintf("%s %d", op, t.Counts[op]))
@@ -283,7 +288,12 @@ func writePlots(dir string, rep *storm.Report, tp *Throughput) error {
 				ops = append(ops, op)
 			}
 		}
-		sort.Slice(ops, func(i, j int) bool { return big.Ops[ops[i]].Count > big.Ops[ops[j]].Count })
+		sort.Slice(ops, func(i, j int) bool {
+			if big.Ops[ops[i]].Count != big.Ops[ops[j]].Count {
+				return big.Ops[ops[i]].Count > big.Ops[ops[j]].Count
+			}
+			return ops[i] < ops[j]
+		})
 		if len(ops) > 8 {
 			ops = ops[:8]
 		}

@@ -117,7 +117,7 @@ func stormCmd(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	data, err := json.MarshalIndent(rep, "", "  ")
+	data, err := json.Marshal(rep) // compact: the CDF points are many
 	if err != nil {
 		return err
 	}
