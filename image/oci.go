@@ -140,6 +140,12 @@ func Import(ctx context.Context, src, dest string, o ImportOptions) (*ImportResu
 	if err := os.MkdirAll(partial, 0o755); err != nil {
 		return nil, err
 	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(partial) // a failed import leaves nothing behind
+		}
+	}()
 	for i, l := range layers {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -153,6 +159,7 @@ func Import(ctx context.Context, src, dest string, o ImportOptions) (*ImportResu
 	if err := os.Rename(partial, dest); err != nil {
 		return nil, err
 	}
+	done = true
 	s := res.Stats
 	fmt.Fprintf(log, "import: %s: %d layers, %d files, %d dirs, %d symlinks, %d hard links, %d whiteouts, %d opaque dirs\n",
 		dest, res.Layers, s.Files, s.Dirs, s.Symlinks, s.Hardlinks, s.Whiteouts, s.Opaque)

@@ -264,9 +264,44 @@ func TestImportOCILayout(t *testing.T) {
 	if _, err := Import(context.Background(), filepath.Join(dir, "oci"), dest, ImportOptions{}); err == nil {
 		t.Error("import over a non-empty root: no error")
 	}
-	// A tar of the layout works too, as does a corrupted blob fail.
 	if _, err := Import(context.Background(), filepath.Join(dir, "oci"), filepath.Join(dir, "img2"), ImportOptions{Ref: "v2"}); err == nil || !strings.Contains(err.Error(), `"v2"`) {
 		t.Errorf("unknown tag: %v", err)
+	}
+
+	// A tar of the layout (docker save of Docker 25+, skopeo oci-archive) imports the same.
+	var es []tentry
+	filepath.WalkDir(filepath.Join(dir, "oci"), func(p string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(filepath.Join(dir, "oci"), p)
+		if rel == "." {
+			return nil
+		}
+		if d.IsDir() {
+			es = append(es, tentry{name: rel + "/", typ: tar.TypeDir})
+		} else {
+			b, _ := os.ReadFile(p)
+			es = append(es, tentry{name: rel, body: string(b)})
+		}
+		return nil
+	})
+	archive := filepath.Join(dir, "oci.tar")
+	os.WriteFile(archive, mkTar(t, es), 0o644)
+	if _, err := Import(context.Background(), archive, filepath.Join(dir, "img3", "rootimg"), ImportOptions{}); err != nil {
+		t.Fatalf("OCI archive: %v", err)
+	}
+	compareTree(t, filepath.Join(dir, "img3", "rootimg"))
+
+	// A layer blob that does not match its digest is refused.
+	blobs, _ := filepath.Glob(filepath.Join(dir, "oci", "blobs", "sha256", "*"))
+	for _, b := range blobs {
+		if data, _ := os.ReadFile(b); len(data) > 2 && data[0] == 0x1f && data[1] == 0x8b {
+			os.WriteFile(b, gz(mkTar(t, []tentry{{name: "tampered", body: "x"}})), 0o644)
+		}
+	}
+	if _, err := Import(context.Background(), filepath.Join(dir, "oci"), filepath.Join(dir, "img4", "rootimg"), ImportOptions{}); err == nil || !strings.Contains(err.Error(), "digest") {
+		t.Errorf("tampered layer: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "img4", "rootimg.partial")); err == nil {
+		t.Error("a failed import left rootimg.partial")
 	}
 }
 
