@@ -49,11 +49,16 @@ type serverStatus struct {
 
 // statusWriter keeps a server's status file up to date.
 type statusWriter struct {
-	mu   sync.Mutex
-	path string
-	st   serverStatus
-	log  *slog.Logger
+	mu    sync.Mutex
+	path  string
+	st    serverStatus
+	log   *slog.Logger
+	later *time.Timer // a write of recorded boots is due (nil: none)
 }
+
+// bootWriteDelay gathers the boots of a rack that starts at once into few writes of the
+// status file (a boot must not wait for it: it is recorded at the node's MNT).
+const bootWriteDelay = 200 * time.Millisecond
 
 // readStatus reads a status file.
 func readStatus(path string) (*serverStatus, error) {
@@ -84,6 +89,10 @@ func openStatus(path, tablesDir string, log *slog.Logger) *statusWriter {
 
 // write saves the status; the caller holds mu.
 func (w *statusWriter) write() {
+	if w.later != nil {
+		w.later.Stop()
+		w.later = nil
+	}
 	w.st.Updated = time.Now()
 	b, err := json.MarshalIndent(&w.st, "", "  ")
 	if err != nil {
@@ -150,7 +159,18 @@ func (w *statusWriter) boot(node string, epoch uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.st.Boots[node] = bootRecord{Time: time.Now(), Epoch: epoch}
-	w.write()
+	if w.later == nil {
+		var t *time.Timer
+		t = time.AfterFunc(bootWriteDelay, func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.later == t { // not written meanwhile
+				w.later = nil
+				w.write()
+			}
+		})
+		w.later = t
+	}
 }
 
 func (w *statusWriter) served(nodes []string) {
