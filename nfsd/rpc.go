@@ -1,7 +1,6 @@
 package nfsd
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -42,7 +42,6 @@ const (
 	maxRecord      = 4 << 20
 	maxAuthBody    = 400
 	workersPerConn = 16
-	bigReply       = 64 << 10
 )
 
 // Cred is the caller of a request: AUTH_SYS identity, or nobody for AUTH_NONE.
@@ -146,7 +145,7 @@ func (s *rpcServer) serve(ctx context.Context, l net.Listener) error {
 
 // readRecord reads one record-marked RPC message (all fragments) into a pooled buffer
 // (give it back with putBuf).
-func readRecord(br *bufio.Reader) ([]byte, error) {
+func readRecord(br io.Reader) ([]byte, error) {
 	var buf []byte
 	for {
 		var hdr [4]byte
@@ -179,8 +178,8 @@ func readRecord(br *bufio.Reader) ([]byte, error) {
 
 func (s *rpcServer) handleConn(ctx context.Context, conn net.Conn) {
 	c := &rpcConn{s: s, ctx: ctx, conn: conn, remote: conn.RemoteAddr(),
-		cw:   &connWriter{conn: conn, bw: bufio.NewWriterSize(conn, 256<<10)},
-		br:   bufio.NewReaderSize(conn, 256<<10),
+		cw:   &connWriter{conn: conn},
+		br:   newConnReader(conn),
 		sem:  make(chan struct{}, workersPerConn),
 		done: make(chan struct{})}
 	s.mu.Lock()
@@ -206,7 +205,7 @@ type rpcConn struct {
 	conn     net.Conn
 	remote   net.Addr
 	cw       *connWriter
-	br       *bufio.Reader
+	br       *connReader
 	sem      chan struct{}
 	inflight sync.WaitGroup
 	done     chan struct{} // closed when the connection's input ends
@@ -324,18 +323,22 @@ func (s *rpcServer) watchdog(ctx context.Context) {
 }
 
 // connWriter sends the replies of one connection. The goroutine that served a call
-// writes its reply itself (no hand-off to a writer goroutine); replies that finish
-// meanwhile queue on the lock, and the last of them flushes, so a burst of small
-// replies still leaves in few writes.
+// sends its reply itself (no hand-off to a writer goroutine); replies that finish
+// meanwhile queue on the lock, and the last of them sends them all in one writev. It
+// holds no buffer of its own: an idle connection costs no memory here.
 type connWriter struct {
 	conn    net.Conn
 	mu      sync.Mutex
-	bw      *bufio.Writer
+	pend    [][]byte // replies to send (pooled buffers)
+	sent    [][]byte // the same, kept to give the buffers back (writev consumes pend)
 	waiting atomic.Int32
 	err     error
 }
 
-// send writes reply r (4 bytes left at its start for the record mark) and gives its
+// maxPending bounds the replies one writev sends.
+const maxPending = 64
+
+// send sends reply r (4 bytes left at its start for the record mark) and gives its
 // buffer back.
 func (cw *connWriter) send(r []byte) {
 	binary.BigEndian.PutUint32(r[:4], uint32(len(r)-4)|0x80000000)
@@ -343,22 +346,124 @@ func (cw *connWriter) send(r []byte) {
 	cw.mu.Lock()
 	defer cw.mu.Unlock()
 	cw.waiting.Add(-1)
-	defer putBuf(r)
 	if cw.err != nil {
+		putBuf(r)
 		return
 	}
-	if len(r) > bigReply && cw.bw.Buffered() > 0 {
-		cw.err = cw.bw.Flush() // then bufio writes r directly, without copying it
+	cw.pend = append(cw.pend, r)
+	if cw.waiting.Load() > 0 && len(cw.pend) < maxPending {
+		return // a reply queued behind this one sends both
 	}
-	if cw.err == nil {
-		_, cw.err = cw.bw.Write(r)
+	cw.sent = append(cw.sent[:0], cw.pend...)
+	bufs := net.Buffers(cw.pend)
+	_, cw.err = bufs.WriteTo(cw.conn)
+	for i, b := range cw.sent {
+		putBuf(b)
+		cw.sent[i], cw.pend[i] = nil, nil
 	}
-	if cw.err == nil && cw.waiting.Load() == 0 {
-		cw.err = cw.bw.Flush()
-	}
+	cw.pend = cw.pend[:0]
 	if cw.err != nil {
 		cw.conn.Close() // the reader stops too
 	}
+}
+
+// connReader reads a connection through a buffer that it takes from a pool only while
+// bytes are buffered: a connection waiting for its next call holds none (a thousand
+// booted, idle nodes keep a thousand connections open).
+type connReader struct {
+	conn net.Conn
+	rc   syscall.RawConn // nil: plain reads (not a socket)
+	buf  []byte
+	r, w int
+}
+
+const readBufSize = 64 << 10
+
+var readPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+func newConnReader(conn net.Conn) *connReader {
+	cr := &connReader{conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			cr.rc = rc
+		}
+	}
+	return cr
+}
+
+// Buffered is the number of bytes read from the connection and not yet consumed.
+func (cr *connReader) Buffered() int { return cr.w - cr.r }
+
+// release gives the buffer back once everything in it is consumed.
+func (cr *connReader) release() {
+	if cr.buf != nil && cr.r == cr.w {
+		b := cr.buf
+		readPool.Put(&b)
+		cr.buf, cr.r, cr.w = nil, 0, 0
+	}
+}
+
+// Read implements io.Reader.
+func (cr *connReader) Read(p []byte) (int, error) {
+	if cr.r == cr.w {
+		if len(p) >= readBufSize {
+			return cr.conn.Read(p) // a large payload: straight into p
+		}
+		if err := cr.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, cr.buf[cr.r:cr.w])
+	cr.r += n
+	cr.release()
+	return n, nil
+}
+
+// fill waits for bytes (holding no buffer meanwhile) and reads what has arrived.
+func (cr *connReader) fill() error {
+	if cr.rc == nil {
+		cr.buf = *readPool.Get().(*[]byte)
+		n, err := cr.conn.Read(cr.buf)
+		cr.w = n
+		if n == 0 {
+			cr.release()
+			if err == nil {
+				err = io.ErrNoProgress
+			}
+			return err
+		}
+		return nil
+	}
+	var n int
+	var rerr error
+	err := cr.rc.Read(func(fd uintptr) bool {
+		if cr.buf == nil {
+			cr.buf = *readPool.Get().(*[]byte)
+		}
+		for {
+			n, rerr = syscall.Read(int(fd), cr.buf)
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			cr.release()
+			return false // wait until readable
+		}
+		return true
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err == nil && n <= 0 {
+		err = io.EOF
+	}
+	if err != nil {
+		cr.release()
+		return err
+	}
+	cr.w = n
+	return nil
 }
 
 // dispatch decodes one call and returns the encoded reply (nil: not a call, no reply),
