@@ -233,7 +233,7 @@ func (v *Pinned) ensurePersist(o *object) error {
 		slog.Error("persistent write refused: statemnt directory missing", "node", v.node, "path", o.path, "statemnt", path.Dir(pl.PR))
 		return errno("write", o.path, syscall.EIO)
 	}
-	if err := mkdirBeneath(pl.PR, path.Dir(e.Path)); err != nil {
+	if err := v.srv.layers.mkdirBeneath(pl.PR, path.Dir(e.Path)); err != nil {
 		return errno("write", o.path, syscall.ENOTDIR)
 	}
 	if _, err := os.Lstat(dst); err == nil {
@@ -259,9 +259,15 @@ func (v *Pinned) ensurePersist(o *object) error {
 // mkdirBeneath makes directory rel (and its parents) inside root, never going through a
 // symlink: a link copied into PR from a source (a whole persistent directory) must not
 // lead the server out of PR.
-func mkdirBeneath(root, rel string) error {
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return err
+//
+// A root made anew here (an admin removed a node's persistent directory while it ran)
+// replaces the one the layers keep open, at once.
+func (c *layers) mkdirBeneath(root, rel string) error {
+	if _, err := os.Lstat(root); err != nil {
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return err
+		}
+		c.forget(root)
 	}
 	cur := root
 	for _, comp := range strings.Split(strings.Trim(rel, "/"), "/") {

@@ -288,7 +288,7 @@ func (v *Pinned) prepareCreate(p string) (string, storage, error) {
 		}
 		pl, _ := v.Plan()
 		// The entry's copy may lack the parents of a deep path: make them.
-		if err := mkdirBeneath(pl.PR, path.Dir(p)); err != nil {
+		if err := v.srv.layers.mkdirBeneath(pl.PR, path.Dir(p)); err != nil {
 			return "", 0, err
 		}
 		return pl.PR, st, nil
@@ -660,7 +660,7 @@ func (v *Pinned) Rename(a, b string) error {
 		if err := v.ensurePersist(&object{path: b, entry: eb}); err != nil {
 			return err
 		}
-		if err := mkdirBeneath(pl.PR, path.Dir(b)); err != nil {
+		if err := v.srv.layers.mkdirBeneath(pl.PR, path.Dir(b)); err != nil {
 			return err
 		}
 		if ob != nil && ob.attr.IsDir() {

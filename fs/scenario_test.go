@@ -922,3 +922,22 @@ func TestImageDirReplaced(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestPersistentDirRemoved: an admin removes a node's persistent directory while the
+// node runs; its persistent files are gone, and its next write makes the directory anew
+// and is there at once (not after the layers' periodic re-check).
+func TestPersistentDirRemoved(t *testing.T) {
+	e := newEnv(t, "/root/ persistent", "/tmp/ tmpfs")
+	v := e.view("n1")
+	mustWrite(t, v, "/root/a", "1")
+	if err := os.RemoveAll(e.PR("n1")); err != nil {
+		t.Fatal(err)
+	}
+	wantGone(t, v, "/root/a")
+	mustWrite(t, v, "/root/b", "2")
+	wantContent(t, v, "/root/b", "2")
+	wantNames(t, v, "/root", "b")
+	if s, ok := hostRead(filepath.Join(e.PR("n1"), "root/b")); !ok || s != "2" {
+		t.Fatalf("PR(n1)/root/b: %q %v", s, ok)
+	}
+}
