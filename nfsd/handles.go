@@ -309,16 +309,28 @@ func (t *pathTable) put(node string, id, parent uint64, name string) {
 	}
 }
 
-// putNew records id like put, but only when id has no record yet (for node or shared):
-// a directory listing may be older than a RENAME that re-pointed the id.
-func (t *pathTable) putNew(node string, id, parent uint64, name string) {
+// putListed records that a directory listing showed id as name in directory parent.
+// A record id already has stays if it still leads to id (valid reports whether a view
+// path does): the listing may be older than a RENAME that re-pointed the id. Otherwise
+// the listing's record replaces it: the id is a new object's whose inode number an old,
+// since removed one had (an image built anew).
+func (t *pathTable) putListed(node string, id, parent uint64, name string, valid func(p string) bool) {
+	r := pathRec{parent, name}
 	t.mu.RLock()
-	_, inNode := t.nodes[node][id]
-	_, inShared := t.shared[id]
-	t.mu.RUnlock()
-	if !inNode && !inShared {
-		t.put(node, id, parent, name)
+	cur, inNode := t.nodes[node][id]
+	if !inNode {
+		cur, inNode = t.shared[id]
 	}
+	t.mu.RUnlock()
+	if inNode && cur == r {
+		return
+	}
+	if inNode {
+		if p, ok := t.path(node, id); ok && valid(p) {
+			return
+		}
+	}
+	t.put(node, id, parent, name)
 }
 
 // path returns the view path of id in node's view.

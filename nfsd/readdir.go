@@ -153,7 +153,11 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 			w.opaque(s.handles.make(q.node, a.FileID))
 		}
 		if i >= 2 {
-			s.paths.putNew(q.node, a.FileID, dir.FileID, name)
+			id := a.FileID
+			s.paths.putListed(q.node, id, dir.FileID, name, func(p string) bool {
+				pa, err := q.v.Getattr(p)
+				return err == nil && pa.FileID == id
+			})
 		}
 		n++
 	}
