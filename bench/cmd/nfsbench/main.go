@@ -559,6 +559,7 @@ func (b *bench) makeData(ctx context.Context) error {
 	demoDir := filepath.Join(o.work, "demo")
 	os.RemoveAll(demoDir)
 	os.RemoveAll(filepath.Join(o.work, "state"))
+	os.RemoveAll(filepath.Join(o.work, "state-statelite-plain"))
 	// The demo's remote litetree source and statemnt are "127.0.0.1:/dir", read at
 	// MNT/127.0.0.1/dir: make them present, as mounted on a real server.
 	os.RemoveAll(filepath.Join(o.work, "mnt"))
