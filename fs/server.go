@@ -40,8 +40,17 @@ type Server struct {
 	layers *layers
 	lists  listCache
 
-	mu    sync.Mutex
-	views map[string]*View
+	mu      sync.Mutex
+	views   map[string]*View
+	opening map[string]*viewOpening // views being opened (their volatile layer found)
+}
+
+// viewOpening is a view being opened: its node's first request waits for it without
+// holding up other nodes' (a rack booting at once opens hundreds of views).
+type viewOpening struct {
+	done chan struct{}
+	v    *View
+	err  error
 }
 
 // New returns a server over the plans of r.
@@ -52,7 +61,7 @@ func New(cfg Config, r *resolver.Resolver) (*Server, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.State, "volatile"), 0o700); err != nil {
 		return nil, fmt.Errorf("fs: state directory: %w", err)
 	}
-	s := &Server{cfg: cfg, views: map[string]*View{}, layers: newLayers()}
+	s := &Server{cfg: cfg, views: map[string]*View{}, opening: map[string]*viewOpening{}, layers: newLayers()}
 	s.res.Store(r)
 	return s, nil
 }
@@ -66,19 +75,36 @@ func (s *Server) Resolver() *resolver.Resolver { return s.res.Load() }
 // View returns node's view (the same object on every call).
 func (s *Server) View(node string) (*View, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if v, ok := s.views[node]; ok {
+		s.mu.Unlock()
 		return v, nil
 	}
+	if op := s.opening[node]; op != nil {
+		s.mu.Unlock()
+		<-op.done
+		return op.v, op.err
+	}
 	if !s.res.Load().Snap.IsNode(node) {
+		s.mu.Unlock()
 		return nil, fmt.Errorf("node %s is not in nodelist", node)
 	}
+	op := &viewOpening{done: make(chan struct{})}
+	s.opening[node] = op
+	s.mu.Unlock()
+
 	v := &View{srv: s, node: node, voldir: filepath.Join(s.cfg.State, "volatile", node)}
-	if err := v.openVolatile(); err != nil {
-		return nil, err
+	err := v.openVolatile()
+	s.mu.Lock()
+	delete(s.opening, node)
+	if err == nil {
+		s.views[node] = v
+		op.v = v
+	} else {
+		op.err = err
 	}
-	s.views[node] = v
-	return v, nil
+	s.mu.Unlock()
+	close(op.done)
+	return op.v, op.err
 }
 
 // Nodes returns the nodes whose views were asked for since the server started, sorted.
@@ -251,18 +277,32 @@ func (v *View) openVolatile() error {
 	if err := os.MkdirAll(v.voldir, 0o700); err != nil {
 		return err
 	}
-	var epoch uint64 = 1
+	var epoch uint64
 	if b, err := os.ReadFile(filepath.Join(v.voldir, "current")); err == nil {
 		if e, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && e > 0 {
 			epoch = e
 		}
 	}
+	fresh := epoch == 0
+	if fresh {
+		epoch = 1
+	}
 	dir := filepath.Join(v.voldir, strconv.FormatUint(epoch, 10))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(v.voldir, "current"), []byte(strconv.FormatUint(epoch, 10)+"\n")); err != nil {
-		return err
+	if fresh {
+		if err := writeFileAtomic(filepath.Join(v.voldir, "current"), []byte("1\n")); err != nil {
+			return err
+		}
+	}
+	// Older epochs whose removal a stop cut short.
+	if ents, err := os.ReadDir(v.voldir); err == nil {
+		for _, e := range ents {
+			if n, err := strconv.ParseUint(e.Name(), 10, 64); err == nil && n < epoch && e.IsDir() {
+				os.RemoveAll(filepath.Join(v.voldir, e.Name()))
+			}
+		}
 	}
 	v.upper.Store(&upperLayer{dir: dir, epoch: epoch})
 	return nil
@@ -284,11 +324,13 @@ func (v *View) Reset() error {
 	}
 	v.upper.Store(&upperLayer{dir: dir, epoch: epoch})
 	v.srv.layers.forget(old.dir)
-	err := os.RemoveAll(old.dir)
+	// The old layer is out of every view from now on: removing it (it may be large)
+	// need not hold up the boot; what a stop cuts short, the next start removes.
+	go os.RemoveAll(old.dir)
 	if v.srv.cfg.OnReset != nil {
 		v.srv.cfg.OnReset(v.node, epoch)
 	}
-	return err
+	return nil
 }
 
 func writeFileAtomic(path string, data []byte) error {

@@ -86,12 +86,16 @@ func (s *Server) mountMnt(ctx context.Context, c *call, r *reader, w *writer) er
 }
 
 // bootToken resets the node's volatile layer the first time a boot token is seen
-// (DECISIONS §3 b); tokens are remembered across restarts.
+// (DECISIONS §3 b); tokens are remembered across restarts. Nodes booting at once
+// reset in parallel: only the same node's boots wait for each other.
 func (s *Server) bootToken(node, token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	l := &s.bootLocks[nodeID(node)%uint64(len(s.bootLocks))]
+	l.Lock()
+	defer l.Unlock()
 	file := filepath.Join(s.cfg.State, "tokens", node)
+	s.mu.Lock()
 	last, ok := s.tokens[node]
+	s.mu.Unlock()
 	if !ok {
 		if b, err := os.ReadFile(file); err == nil {
 			last = strings.TrimSpace(string(b))
@@ -104,7 +108,9 @@ func (s *Server) bootToken(node, token string) {
 		s.log.Error("boot reset failed", "node", node, "err", err)
 		return
 	}
+	s.mu.Lock()
 	s.tokens[node] = token
+	s.mu.Unlock()
 	os.MkdirAll(filepath.Dir(file), 0o700)
 	os.WriteFile(file, []byte(token+"\n"), 0o600)
 	s.log.Info("boot: volatile layer reset", "node", node, "token", token)

@@ -77,6 +77,8 @@ type Server struct {
 	addrs  atomic.Pointer[addrMap]
 	mounts map[string]mountRec // "remote|dirpath" -> record (DUMP)
 	tokens map[string]string   // node -> last boot token seen
+	// bootLocks serialize the boots of one node (striped by node id).
+	bootLocks [64]sync.Mutex
 
 	dirs dirCache
 
