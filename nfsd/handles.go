@@ -40,7 +40,7 @@ type handleCodec struct {
 // Only MACs the server computed itself are kept; a shard that fills up is emptied.
 const (
 	macShards   = 16
-	macShardMax = 4096
+	macShardMax = 2048
 )
 
 type macKey struct{ nid, fid uint64 }

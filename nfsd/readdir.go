@@ -52,9 +52,10 @@ func (d *dirCache) put(l *listing) uint64 {
 }
 
 // listDir returns the listing a READDIR page continues: the cached one for the client's
-// verifier, or a fresh one (cookie 0, or a verifier this server no longer knows).
-func (s *Server) listDir(q *req, cookie uint64, verf []byte) (*listing, uint64, error) {
-	v := binary.BigEndian.Uint64(verf)
+// verifier, or a fresh one (cookie 0, or a verifier this server no longer knows; v is 0
+// then: the listing is kept, and gets a verifier, only if it needs another page).
+func (s *Server) listDir(q *req, cookie uint64, verf []byte) (l *listing, v uint64, err error) {
+	v = binary.BigEndian.Uint64(verf)
 	if l := s.dirs.get(v, q.node, q.attr.FileID); l != nil && cookie != 0 {
 		return l, v, nil
 	}
@@ -62,8 +63,7 @@ func (s *Server) listDir(q *req, cookie uint64, verf []byte) (*listing, uint64, 
 	if err != nil {
 		return nil, 0, err
 	}
-	l := &listing{node: q.node, dirID: q.attr.FileID, entries: ents}
-	return l, s.dirs.put(l), nil
+	return &listing{node: q.node, dirID: q.attr.FileID, entries: ents}, 0, nil
 }
 
 func xdrStrLen(s string) int { return 4 + (len(s)+3)&^3 }
@@ -110,9 +110,8 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 	}
 	w.u32(nfs3OK)
 	postOp(w, &dir, q.fsid)
-	var vb [8]byte
-	binary.BigEndian.PutUint64(vb[:], v)
-	w.fixed(vb[:])
+	verfAt := len(w.b)
+	w.u64(v) // set below when the listing is kept for a next page
 	size := len(w.b) + 8 // + list end and eof
 	dsize := 0
 	i := int(cookie)
@@ -167,6 +166,9 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 	}
 	w.boolean(false)
 	w.boolean(i >= total)
+	if i < total && v == 0 {
+		binary.BigEndian.PutUint64(w.b[verfAt:], s.dirs.put(l))
+	}
 	return q.node, nfs3OK
 }
 
