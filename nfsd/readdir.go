@@ -110,8 +110,9 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 	}
 	w.u32(nfs3OK)
 	postOp(w, &dir, q.fsid)
+	// The cookie verifier: set below when the listing is kept for a next page.
 	verfAt := len(w.b)
-	w.u64(v) // set below when the listing is kept for a next page
+	w.u64(v)
 	size := len(w.b) + 8 // + list end and eof
 	dsize := 0
 	i := int(cookie)
