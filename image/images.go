@@ -27,31 +27,14 @@ type Record struct {
 	NetDrivers              []string
 }
 
-// setRow sets columns of the row keyed key in t (a new row when there is none; the
-// row is enabled). Empty values leave a column as it is.
-func setRow(t *tables.Table, key string, vals map[string]string) {
-	k := t.Schema.Keys[0]
-	row := -1
-	for i := range t.Rows {
-		if t.Get(i, k) == key {
-			row = i
-			break
+// nonEmpty drops the empty values of m: the columns they name stay as they are.
+func nonEmpty(m map[string]string) map[string]string {
+	for k, v := range m {
+		if v == "" {
+			delete(m, k)
 		}
 	}
-	if row < 0 {
-		r := t.NewRow()
-		r.Cells[t.Schema.Col(k)] = tables.Val(key)
-		t.Rows = append(t.Rows, r)
-		row = len(t.Rows) - 1
-	}
-	for col, v := range vals {
-		if v != "" {
-			t.Rows[row].Cells[t.Schema.Col(col)] = tables.Val(v)
-		}
-	}
-	if d := t.Schema.Col("disable"); d >= 0 {
-		t.Rows[row].Cells[d] = tables.Cell{}
-	}
+	return m
 }
 
 // Save records an image's osimage and linuximage rows (provmethod statelite, imagetype
@@ -59,15 +42,15 @@ func setRow(t *tables.Table, key string, vals map[string]string) {
 func Save(ctx context.Context, st tables.Store, r Record) (*tables.Snapshot, error) {
 	return st.Edit(ctx, func(cur *tables.Snapshot) (map[string]*tables.Table, error) {
 		oi, li := cur.Table("osimage").Clone(), cur.Table("linuximage").Clone()
-		setRow(oi, r.Name, map[string]string{
+		oi.SetRow(r.Name, nonEmpty(map[string]string{
 			"profile": r.Profile, "imagetype": "linux", "provmethod": "statelite", "rootfstype": "nfs",
 			"osname": "Linux", "osvers": r.OS, "osarch": r.Arch, "description": r.Description,
-		})
-		setRow(li, r.Name, map[string]string{
+		}))
+		li.SetRow(r.Name, nonEmpty(map[string]string{
 			"rootimgdir": r.RootImgDir, "pkglist": strings.Join(r.Pkglist, ","),
 			"otherpkglist": strings.Join(r.OtherPkglist, ","), "postinstall": strings.Join(r.Postinstall, ","),
 			"kernelver": r.KernelVer, "netdrivers": strings.Join(r.NetDrivers, ","),
-		})
+		}))
 		return map[string]*tables.Table{"osimage": oi, "linuximage": li}, nil
 	})
 }

@@ -74,6 +74,32 @@ func (t *Table) Clone() *Table {
 // NewRow returns a row of all-NULL cells for this table.
 func (t *Table) NewRow() Row { return Row{Cells: make([]Cell, len(t.Schema.Columns))} }
 
+// SetRow sets the columns vals (an empty value empties its column) of the first row
+// whose first key column is key, appending a new row when there is none, and enables
+// the row.
+func (t *Table) SetRow(key string, vals map[string]string) {
+	k := t.Schema.Keys[0]
+	row := -1
+	for i := range t.Rows {
+		if t.Get(i, k) == key {
+			row = i
+			break
+		}
+	}
+	if row < 0 {
+		r := t.NewRow()
+		r.Cells[t.Schema.Col(k)] = Val(key)
+		t.Rows = append(t.Rows, r)
+		row = len(t.Rows) - 1
+	}
+	for col, v := range vals {
+		t.Rows[row].Cells[t.Schema.Col(col)] = Val(v)
+	}
+	if d := t.Schema.Col("disable"); d >= 0 {
+		t.Rows[row].Cells[d] = Cell{}
+	}
+}
+
 // Enabled reports whether row i is enabled: disable is NULL, empty, "0" or "no" (any case),
 // DECISIONS D11 (xCAT disables on a quoted empty string, Q-14; we do not).
 func (t *Table) Enabled(i int) bool {

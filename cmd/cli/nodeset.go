@@ -49,31 +49,6 @@ A node without a chain.currstate is not served a configuration by statelite serv
 	return c
 }
 
-// setRow sets the columns vals of node's row in t (the first row keyed node; a new row
-// when there is none) and makes it enabled.
-func setRow(t *tables.Table, node string, vals map[string]string) {
-	key := t.Schema.Keys[0]
-	row := -1
-	for i := range t.Rows {
-		if t.Get(i, key) == node {
-			row = i
-			break
-		}
-	}
-	if row < 0 {
-		r := t.NewRow()
-		r.Cells[t.Schema.Col(key)] = tables.Val(node)
-		t.Rows = append(t.Rows, r)
-		row = len(t.Rows) - 1
-	}
-	for col, v := range vals {
-		t.Rows[row].Cells[t.Schema.Col(col)] = tables.Val(v)
-	}
-	if d := t.Schema.Col("disable"); d >= 0 {
-		t.Rows[row].Cells[d] = tables.Cell{}
-	}
-}
-
 // checkBootFiles checks that the node's image root, kernel and initrd exist.
 func checkBootFiles(p *boot.Params, root string) error {
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
@@ -150,7 +125,7 @@ func (e *env) nodeset(ctx context.Context, nr, action string, nfsPort int) error
 				return nil, fmt.Errorf("osimage %s: osvers, osarch and profile must be set (they are copied to nodetype)", img)
 			}
 			for _, n := range nodes {
-				setRow(nt, n, map[string]string{"os": osv, "arch": arch, "profile": prof, "provmethod": img})
+				nt.SetRow(n, map[string]string{"os": osv, "arch": arch, "profile": prof, "provmethod": img})
 			}
 			work = cur.With(cur.Gen, map[string]*tables.Table{"nodetype": nt})
 		}
@@ -162,8 +137,8 @@ func (e *env) nodeset(ctx context.Context, nr, action string, nfsPort int) error
 		for _, n := range nodes {
 			switch action {
 			case "boot", "offline":
-				setRow(chain, n, map[string]string{"currstate": action})
-				setRow(bp, n, map[string]string{"kernel": "", "initrd": "", "kcmdline": ""})
+				chain.SetRow(n, map[string]string{"currstate": action})
+				bp.SetRow(n, map[string]string{"kernel": "", "initrd": "", "kcmdline": ""})
 				lines = append(lines, n+": "+action)
 				ok++
 				continue
@@ -176,7 +151,7 @@ func (e *env) nodeset(ctx context.Context, nr, action string, nfsPort int) error
 			state := "statelite " + osv + "-" + arch + "-" + prof
 			// Render through a snapshot where the node is already set to statelite.
 			tc := chain.Clone()
-			setRow(tc, n, map[string]string{"currstate": state})
+			tc.SetRow(n, map[string]string{"currstate": state})
 			rr := resolver.New(work.With(work.Gen, map[string]*tables.Table{"chain": tc}), e.resolverConfig())
 			p, err := boot.NodeParams(rr, n, set)
 			if err != nil {
@@ -197,8 +172,8 @@ func (e *env) nodeset(ctx context.Context, nr, action string, nfsPort int) error
 					warnings = append(warnings, n+": no mac table entry and no hosts.ip: pxelinux and grub2 cannot find its configuration (iPXE can, by name: xcat/xnba/nodes/"+n+")")
 				}
 			}
-			setRow(chain, n, map[string]string{"currstate": state})
-			setRow(bp, n, map[string]string{"kernel": p.Kernel, "initrd": p.Initrd, "kcmdline": p.Kcmdline})
+			chain.SetRow(n, map[string]string{"currstate": state})
+			bp.SetRow(n, map[string]string{"kernel": p.Kernel, "initrd": p.Initrd, "kcmdline": p.Kcmdline})
 			lines = append(lines, n+": "+state)
 			ok++
 		}

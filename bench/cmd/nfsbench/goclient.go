@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"statelite/bench/storm"
 	"syscall"
 	"time"
 
@@ -231,7 +232,7 @@ type throughputRow struct {
 }
 
 func (b *bench) writeJSON(res map[string]map[string][]sample) error {
-	t := throughput{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Load: b.loadStart + " → " + loadAvg(), Runs: b.o.runs,
+	t := throughput{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Load: b.loadStart + " → " + storm.LoadAvg(), Runs: b.o.runs,
 		Labels: map[string]string{
 			"statelite":       "(a) node n1's view with the Cookbook's litefile rules",
 			"statelite-plain": "(b) the same server and image with a single `/tmp/` tmpfs litefile row (the overlay's overhead is (a) against (b))",

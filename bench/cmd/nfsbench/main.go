@@ -47,6 +47,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"statelite/bench/storm"
 	"strconv"
 	"strings"
 	"syscall"
@@ -186,19 +187,6 @@ type bench struct {
 	loadStart, loadEnd string
 }
 
-// loadAvg returns the 1, 5 and 15 minute load averages.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // server is one NFS server under test.
 type server struct {
 	name      string
@@ -286,7 +274,7 @@ func (b *bench) main(ctx context.Context) error {
 			return fmt.Errorf("%s warm-up read: %w", s.name, err)
 		}
 	}
-	b.loadStart = loadAvg()
+	b.loadStart = storm.LoadAvg()
 	res := map[string]map[string][]sample{}
 	for _, s := range b.servers {
 		res[s.name] = map[string][]sample{}
@@ -315,7 +303,7 @@ func (b *bench) main(ctx context.Context) error {
 			os.WriteFile(filepath.Join(o.work, "statelite-metrics.txt"), out, 0o644)
 		}
 	}
-	b.loadEnd = loadAvg()
+	b.loadEnd = storm.LoadAvg()
 	if o.jsonOut != "" {
 		if err := b.writeJSON(res); err != nil {
 			return err
