@@ -423,7 +423,12 @@ func (s *Server) read(c *call, r *reader, w *writer) (string, uint32) {
 	w.u32(0) // data length
 	w.grow(int(count) + 3)
 	data := w.b[len(w.b) : len(w.b)+int(count)]
-	n, err := h.ReadAt(data, int64(off))
+	var n int
+	if fd := h.Fd(); fd >= 0 {
+		n, err = readAtFd(fd, data, int64(off))
+	} else {
+		n, err = h.ReadAt(data, int64(off))
+	}
 	if err != nil && err != io.EOF {
 		w.b = w.b[:start]
 		return fail(statusOf(err))

@@ -355,8 +355,7 @@ func (cw *connWriter) send(r []byte) {
 		return // a reply queued behind this one sends both
 	}
 	cw.sent = append(cw.sent[:0], cw.pend...)
-	bufs := net.Buffers(cw.pend)
-	_, cw.err = bufs.WriteTo(cw.conn)
+	cw.err = writeBuffers(cw.conn, cw.pend)
 	for i, b := range cw.sent {
 		putBuf(b)
 		cw.sent[i], cw.pend[i] = nil, nil

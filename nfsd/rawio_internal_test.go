@@ -1,0 +1,89 @@
+package nfsd
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// readAtFd reads what there is (page cache first, then pread), stopping at the end of
+// the file with io.EOF.
+func TestReadAtFd(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 40000) // 640,000 bytes
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, c := range []struct {
+		off, size, want int
+		eof             bool
+	}{{0, 1 << 20, len(data), true}, {100, 1000, 1000, false}, {len(data) - 5, 64, 5, true}, {len(data), 64, 0, true}} {
+		b := make([]byte, c.size)
+		n, err := readAtFd(int(f.Fd()), b, int64(c.off))
+		if n != c.want || (err == io.EOF) != c.eof || (err != nil && err != io.EOF) {
+			t.Errorf("readAtFd(off %d, %d bytes) = %d, %v; want %d (eof %v)", c.off, c.size, n, err, c.want, c.eof)
+			continue
+		}
+		if !bytes.Equal(b[:n], data[c.off:c.off+n]) {
+			t.Errorf("readAtFd(off %d): other bytes", c.off)
+		}
+	}
+}
+
+// writeBuffers sends everything, in order, through partial writes (a reader slower than
+// the socket buffer) and more buffers than one writev takes.
+func TestWriteBuffers(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		time.Sleep(200 * time.Millisecond) // let the sender fill the socket buffers
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bufs [][]byte
+	var want []byte
+	for i := 0; i < 3000; i++ {
+		b := bytes.Repeat([]byte{byte(i)}, 1+i%700)
+		if i%1000 == 0 {
+			b = bytes.Repeat([]byte{byte(i)}, 3<<20) // larger than a socket buffer
+		}
+		bufs = append(bufs, b)
+		want = append(want, b...)
+	}
+	bufs = append(bufs, nil) // an empty one on the way
+	if err := writeBuffers(c, bufs); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, want) {
+			t.Fatalf("received %d bytes, want %d (equal prefix: %v)", len(b), len(want), bytes.HasPrefix(want, b))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the reader did not finish")
+	}
+}
