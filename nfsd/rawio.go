@@ -60,6 +60,15 @@ func readAtFd(fd int, b []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// rawRead is read(2) on a non-blocking socket, as a raw system call.
+func rawRead(fd uintptr, b []byte) (int, error) {
+	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
 // writeBuffers writes bufs to conn: with raw writev calls on a TCP socket, else through
 // net.Buffers. The elements of bufs are consumed.
 func writeBuffers(conn net.Conn, bufs [][]byte) error {

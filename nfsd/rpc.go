@@ -440,7 +440,7 @@ func (cr *connReader) fill() error {
 			cr.buf = *readPool.Get().(*[]byte)
 		}
 		for {
-			n, rerr = syscall.Read(int(fd), cr.buf)
+			n, rerr = rawRead(fd, cr.buf)
 			if rerr != syscall.EINTR {
 				break
 			}
