@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,7 @@ var latencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.
 // Metrics counts requests for Prometheus: per-procedure counts and latency histograms,
 // per-node request and byte counters, NFS errors by status.
 type Metrics struct {
+	calls    atomic.Uint64 // every call answered
 	mu       sync.Mutex
 	procs    map[string]*histogram // "nfs/read" -> latency
 	nodeReqs map[string]uint64
@@ -56,6 +58,7 @@ func procName(prog, proc uint32) string {
 }
 
 func (m *Metrics) observe(c *call, status uint32, d time.Duration) {
+	m.calls.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if status == acceptProgUnavail || status == acceptProgMismatch || status == acceptProcUnavail {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,10 +149,21 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	go func() {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
+		var calls uint64
+		busy := false
 		for {
 			select {
 			case <-t.C:
 				s.paths.flush()
+				// After a burst (a rack booting), once a second has passed without a
+				// call, give the memory the burst freed back to the system: Go would
+				// otherwise keep most of it for minutes.
+				if n := s.Metrics.calls.Load(); n != calls {
+					calls, busy = n, true
+				} else if busy {
+					busy = false
+					debug.FreeOSMemory()
+				}
 			case <-stop:
 				return
 			}
