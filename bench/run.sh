@@ -3,11 +3,11 @@
 #   1. (BENCH_RECORD=1 only) record a real boot again: Debian's kernel under qemu (TCG)
 #      boots a node's root from `statelite serve --record` (go run ./bench record) into
 #      bench/testdata/boot-trace.jsonl; otherwise the committed trace is used
-#   2. boot storms: the trace replayed from 10, 100 and 1,000 nodes at once, the memory of
-#      1,000 idle nodes, a litetree change during a 100-node storm (go run ./bench storm)
-#   3. throughput against nfs-ganesha 4.3: read/write 200 MiB, list and stat 5,000 entries
+#   2. throughput against nfs-ganesha 4.3: read/write 200 MiB, list and stat 5,000 entries
 #      through (a) a node view with the Cookbook's litefile, (b) a single-row litefile,
 #      ganesha, with libnfs and a Go client (bench/cmd/nfsbench, in a private netns)
+#   3. boot storms: the trace replayed from 10, 100 and 1,000 nodes at once, the memory of
+#      1,000 idle nodes, a litetree change during a 100-node storm (go run ./bench storm)
 #   4. bench/results/report.md and the SVG plots (go run ./bench report)
 # Installs the Debian packages it needs with apt-get when missing (as CI does).
 # Flags: BENCH_STORM_FLAGS (e.g. '-n 10,100'), BENCH_RUNS (nfsbench runs, default 5),
@@ -58,9 +58,11 @@ mkdir -p bin "$out"
 if [ "${BENCH_RECORD:-0}" = 1 ]; then
 	timeout -k 15 900 ./bin/bench record -bin bin/statelite -work "$work/record"
 fi
-# shellcheck disable=SC2086
-timeout -k 15 900 ./bin/bench storm -bin bin/statelite -work "$work/storm" -out "$out" ${BENCH_STORM_FLAGS:-}
+# Throughput first, on a quiet machine: after the storms, the kernel still writes back
+# their thousands of files for a while.
 timeout -k 15 600 ./bin/nfsbench -statelite bin/statelite -work "$work/nfsbench" -n "${BENCH_RUNS:-5}" \
 	-out "$out/throughput.md" -json "$out/throughput.json"
+# shellcheck disable=SC2086
+timeout -k 15 900 ./bin/bench storm -bin bin/statelite -work "$work/storm" -out "$out" ${BENCH_STORM_FLAGS:-}
 ./bin/bench report -out "$out"
 echo "bench-all: done in $(($(date +%s) - start)) s; report: $out/report.md"
