@@ -10,7 +10,7 @@
 #      1,000 idle nodes, a litetree change during a 100-node storm (go run ./bench storm)
 #   4. bench/results/report.md and the SVG plots (go run ./bench report)
 # Installs the Debian packages it needs with apt-get when missing (as CI does).
-# Flags: BENCH_STORM_FLAGS (e.g. '-n 10,100'), BENCH_RUNS (nfsbench runs, default 5),
+# Flags: BENCH_STORM_FLAGS (e.g. '-n 10,100'), BENCH_RUNS (nfsbench runs, default 9),
 # BENCH_OUT (default bench/results), BENCH_WORK (default /tmp/statelite-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +60,7 @@ if [ "${BENCH_RECORD:-0}" = 1 ]; then
 fi
 # Throughput first, on a quiet machine: after the storms, the kernel still writes back
 # their thousands of files for a while.
-timeout -k 15 600 ./bin/nfsbench -statelite bin/statelite -work "$work/nfsbench" -n "${BENCH_RUNS:-5}" \
+timeout -k 15 600 ./bin/nfsbench -statelite bin/statelite -work "$work/nfsbench" -n "${BENCH_RUNS:-9}" \
 	-out "$out/throughput.md" -json "$out/throughput.json"
 # shellcheck disable=SC2086
 timeout -k 15 900 ./bin/bench storm -bin bin/statelite -work "$work/storm" -out "$out" ${BENCH_STORM_FLAGS:-}
