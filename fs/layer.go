@@ -36,7 +36,7 @@ type roDir struct {
 	opened time.Time
 }
 
-const roDirsMax = 8192
+const roDirsMax = 1024 // open directories at most (and as many retired ones for a minute)
 
 type layerDir struct {
 	f       *os.File
