@@ -96,6 +96,8 @@ func recordCmd(ctx context.Context, args []string) error {
 	out := fs.String("out", "bench/testdata/boot-trace.jsonl", "the trace file to write")
 	work := fs.String("work", "/tmp/statelite-bench/record", "work directory")
 	bin := fs.String("bin", "", "the statelite binary (default: build bin/statelite)")
+	image := fs.String("image", "", "boot this genimage image directory (rootimg, kernel, initrd-statelite.gz) with its own init instead of the demo's busybox boot")
+	litefile := fs.String("litefile", "image/defaults/debian/litefile.csv", "with -image: the image's litefile rows (CSV)")
 	fs.Parse(args)
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("record: run as root (the server chowns files to their callers)")
@@ -111,5 +113,10 @@ func recordCmd(ctx context.Context, args []string) error {
 	o, _ := filepath.Abs(*out)
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
-	return storm.Record(ctx, storm.RecordOptions{Bin: b, Repo: repo, Work: *work, Out: o, Logf: logf})
+	ro := storm.RecordOptions{Bin: b, Repo: repo, Work: *work, Out: o, Logf: logf}
+	if *image != "" {
+		ro.Image, _ = filepath.Abs(*image)
+		ro.Litefile, _ = filepath.Abs(*litefile)
+	}
+	return storm.Record(ctx, ro)
 }

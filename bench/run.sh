@@ -9,6 +9,11 @@
 #   3. boot storms: the trace replayed from 10, 100 and 1,000 nodes at once, the memory of
 #      1,000 idle nodes, a litetree change during a 100-node storm (go run ./bench storm)
 #   4. bench/results/report.md and the SVG plots (go run ./bench report)
+#   5. (BENCH_SYSTEMD=0 skips it) a systemd boot storm: `statelite genimage` builds a
+#      Debian 12 image with debootstrap (kept in $BENCH_WORK/debian for the next run),
+#      a real boot of it under qemu (its own kernel, our initrd, systemd) is recorded
+#      through `serve --record`, and replayed from 10, 100 and 1,000 nodes at once
+#      (bench/results/systemd/); skipped with a message when the image cannot be built
 # Installs the Debian packages it needs with apt-get when missing (as CI does).
 # Flags: BENCH_STORM_FLAGS (e.g. '-n 10,100'), BENCH_RUNS (nfsbench runs, default 9),
 # BENCH_OUT (default bench/results), BENCH_WORK (default /tmp/statelite-bench).
@@ -36,10 +41,13 @@ need nfs-cp libnfs-utils
 need unshare util-linux
 need ip iproute2
 need busybox busybox-static
-if [ "${BENCH_RECORD:-0}" = 1 ]; then
+if [ "${BENCH_RECORD:-0}" = 1 ] || [ "${BENCH_SYSTEMD:-1}" = 1 ]; then
 	need qemu-system-x86_64 qemu-system-x86
 	need cpio cpio
 	need depmod kmod
+fi
+if [ "${BENCH_SYSTEMD:-1}" = 1 ]; then
+	need debootstrap debootstrap
 fi
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "bench-all: installing ${missing[*]} (apt-get)" >&2
@@ -65,4 +73,27 @@ timeout -k 15 600 ./bin/nfsbench -statelite bin/statelite -work "$work/nfsbench"
 # shellcheck disable=SC2086
 timeout -k 15 900 ./bin/bench storm -bin bin/statelite -work "$work/storm" -out "$out" ${BENCH_STORM_FLAGS:-}
 ./bin/bench report -out "$out"
+
+if [ "${BENCH_SYSTEMD:-1}" = 1 ]; then
+	img=$work/debian
+	if [ ! -x "$img/rootimg/sbin/init" ] || [ ! -s "$img/initrd-statelite.gz" ]; then
+		rm -rf "$img" "$work/debian-tables"
+		mkdir -p "$work/debian-tables"
+		./bin/statelite image defaults --overwrite "$work/debian-defaults" >/dev/null
+		if ! timeout -k 15 900 ./bin/statelite --tables "$work/debian-tables" genimage -o debian12 -p compute \
+			--postinstall "$work/debian-defaults/debian/compute.postinstall,bench/storm/record.postinstall" \
+			--rootimgdir "$img" >"$work/genimage.log" 2>&1; then
+			echo "bench-all: systemd storm skipped: genimage failed (see $work/genimage.log)" >&2
+			img=
+		fi
+	fi
+	if [ -n "$img" ]; then
+		mkdir -p "$out/systemd"
+		timeout -k 15 900 ./bin/bench record -bin bin/statelite -image "$img" -work "$work/record-systemd" \
+			-out "$out/systemd/boot-trace.jsonl"
+		# shellcheck disable=SC2086
+		timeout -k 15 1200 ./bin/bench storm -bin bin/statelite -image "$img" -trace "$out/systemd/boot-trace.jsonl" \
+			-flip-n 0 -idle-n 0 -work "$work/storm-systemd" -out "$out/systemd" ${BENCH_SYSTEMD_FLAGS:-}
+	fi
+fi
 echo "bench-all: done in $(($(date +%s) - start)) s; report: $out/report.md"

@@ -26,6 +26,8 @@ func stormCmd(ctx context.Context, args []string) error {
 	out := fs.String("out", "bench/results", "results directory (storm.json, report.md, *.svg)")
 	work := fs.String("work", "/tmp/statelite-bench/storm", "work directory (cluster, server state, logs)")
 	bin := fs.String("bin", "", "the statelite binary (default: build bin/statelite)")
+	image := fs.String("image", "", "the nodes boot this genimage image directory (for a trace recorded with record -image)")
+	litefile := fs.String("litefile", "image/defaults/debian/litefile.csv", "with -image: the image's litefile rows (CSV)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "timeout of each storm")
 	fs.Parse(args)
 	if os.Geteuid() != 0 {
@@ -62,6 +64,9 @@ func stormCmd(ctx context.Context, args []string) error {
 	logf("trace %s: %d calls of a boot of %s (%v)", *trace, len(tr.Ops), tr.Node, tr.Counts())
 	logf("building a cluster of %d nodes in %s", maxN, *work)
 	cl, err := storm.Build(ctx, filepath.Join(*work, "cluster"), maxN)
+	if err == nil && *image != "" {
+		err = cl.UseImage(ctx, *image, *litefile)
+	}
 	if err != nil {
 		return err
 	}

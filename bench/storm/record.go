@@ -19,6 +19,12 @@ type RecordOptions struct {
 	Work  string // work directory
 	Out   string // the trace file to write
 	Logf  func(format string, a ...any)
+	// Image, when set, is an image directory made by `statelite genimage` (rootimg,
+	// kernel, initrd-statelite.gz) booted with its own kernel, initrd and init (systemd)
+	// instead of the demo's busybox image and boot.sh; the boot is done when a line
+	// ALLDONE reaches the console (a unit of the image prints it, then powers off).
+	// Litefile holds that image's litefile rows (CSV).
+	Image, Litefile string
 }
 
 // QemuCache returns the qemu test's cache directory: $STATELITE_QEMU_CACHE, else the
@@ -49,18 +55,27 @@ func Record(ctx context.Context, o RecordOptions) error {
 	if o.Cache == "" {
 		o.Cache = QemuCache()
 	}
-	logf("building the kernel and initramfs into %s (nfsd/testdata/qemu/build.sh)", o.Cache)
-	bctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	out, err := exec.CommandContext(bctx, "bash", filepath.Join(o.Repo, "nfsd", "testdata", "qemu", "build.sh"), o.Cache).CombinedOutput()
-	cancel()
-	if err != nil {
-		return fmt.Errorf("build.sh: %v: %s", err, out)
+	kernel, initrd := filepath.Join(o.Cache, "vmlinuz"), filepath.Join(o.Cache, "initrd.gz")
+	if o.Image == "" {
+		logf("building the kernel and initramfs into %s (nfsd/testdata/qemu/build.sh)", o.Cache)
+		bctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		out, err := exec.CommandContext(bctx, "bash", filepath.Join(o.Repo, "nfsd", "testdata", "qemu", "build.sh"), o.Cache).CombinedOutput()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("build.sh: %v: %s", err, out)
+		}
+	} else {
+		kernel, initrd = filepath.Join(o.Image, "kernel"), filepath.Join(o.Image, "initrd-statelite.gz")
 	}
 	cl, err := Build(ctx, filepath.Join(o.Work, "cluster"), 1)
 	if err != nil {
 		return err
 	}
-	if !cl.Busybox {
+	if o.Image != "" {
+		if err := cl.UseImage(ctx, o.Image, o.Litefile); err != nil {
+			return err
+		}
+	} else if !cl.Busybox {
 		return fmt.Errorf("the bench image has no busybox userland (apt-get install busybox-static)")
 	}
 	recDir := filepath.Join(o.Work, "record")
@@ -72,17 +87,20 @@ func Record(ctx context.Context, o RecordOptions) error {
 	defer srv.Stop()
 	_, port, _ := strings.Cut(srv.Addr, ":")
 	node := cl.Names[0]
-	appendLine := strings.Join([]string{"console=ttyS0", "panic=-1", "quiet",
-		"statelite.node=" + node, "statelite.port=" + port, "statelite.token=record1",
-		"statelite.init=/sbin/statelite-boot"}, " ")
+	args := []string{"console=ttyS0", "panic=-1", "quiet",
+		"statelite.node=" + node, "statelite.port=" + port, "statelite.token=record1"}
+	if o.Image == "" {
+		args = append(args, "statelite.init=/sbin/statelite-boot")
+	}
+	appendLine := strings.Join(args, " ")
 	logf("booting %s under qemu (TCG) from %s", node, srv.Addr)
 	start := time.Now()
 	qctx, qcancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer qcancel()
 	cmd := exec.CommandContext(qctx, "timeout", "-k", "5", "180",
-		"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1",
+		"qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
 		"-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
-		"-kernel", filepath.Join(o.Cache, "vmlinuz"), "-initrd", filepath.Join(o.Cache, "initrd.gz"),
+		"-kernel", kernel, "-initrd", initrd,
 		"-append", appendLine,
 		"-netdev", "user,id=n0,net=10.0.2.0/24", "-device", "virtio-net-pci,netdev=n0,romfile=")
 	var console bytes.Buffer
