@@ -92,7 +92,7 @@ if [ "${BENCH_SYSTEMD:-1}" = 1 ]; then
 		timeout -k 15 900 ./bin/bench record -bin bin/statelite -image "$img" -work "$work/record-systemd" \
 			-out "$out/systemd/boot-trace.jsonl"
 		# shellcheck disable=SC2086
-		timeout -k 15 1200 ./bin/bench storm -bin bin/statelite -image "$img" -trace "$out/systemd/boot-trace.jsonl" \
+		timeout -k 15 1500 ./bin/bench storm -bin bin/statelite -image "$img" -trace "$out/systemd/boot-trace.jsonl" -timeout 20m \
 			-flip-n 0 -idle-n 0 -work "$work/storm-systemd" -out "$out/systemd" ${BENCH_SYSTEMD_FLAGS:-}
 	fi
 fi
