@@ -108,7 +108,12 @@ func writeReport(dir string) error {
 	for _, op := range ops {
 		parts = append(parts, fmt.Sprintf("%s %d", op, t.Counts[op]))
 	}
-	fmt.Fprintf(&w, "- the boot: `%s`, %d calls recorded from a real Linux kernel (Debian's, under qemu TCG) booting node %s's root from `statelite serve --record` and running `bench/storm/boot.sh` as init (%.1f s from MNT to the last call at the guest's pace; %d KiB read): %s\n", t.File, t.Calls, t.Node, t.Duration, t.ReadKiB, strings.Join(parts, ", "))
+	what := "Debian's, under qemu TCG) booting node " + t.Node + "'s root from `statelite serve --record` and running `bench/storm/boot.sh` as init"
+	if rep.Image != "" {
+		what = "the image's own, under qemu TCG) booting node " + t.Node + "'s root from `statelite serve --record` with statelite's initrd, the image " +
+			"`" + rep.Image + "` (`statelite genimage -o debian12`, Debian's litefile rows) and its systemd up to multi-user.target"
+	}
+	fmt.Fprintf(&w, "- the boot: `%s`, %d calls recorded from a real Linux kernel (%s (%.1f s from MNT to the last call at the guest's pace; %d KiB read): %s\n", t.File, t.Calls, what, t.Duration, t.ReadKiB, strings.Join(parts, ", "))
 	fmt.Fprintf(&w, "- the storm: N simulated nodes start at once, each on its own TCP connection from its own address (127.10.x.y, the node's `hosts.ip`), mounts `/nodes/<node>/@<new token>` (a boot: its volatile layer is dropped) and replays the calls back to back (the files of its persistent directory removed first: every boot is a first boot, as the recorded one was), without the guest's think time (the worst case), resolving handles by path; a call is an error when its status differs from the recorded one (a STALE answer after a table change is retried once after a fresh lookup, as a kernel does, and counted apart); open-file limit %d\n\n", rep.Nofile)
 
 	fmt.Fprintf(&w, "## Boot storm\n\n")

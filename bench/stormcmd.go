@@ -60,7 +60,7 @@ func stormCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	rep := &storm.Report{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Machine: machine(), Commit: commit(repo),
-		LoadStart: storm.LoadAvg(), Trace: tr.Info(*trace), Nofile: nofile}
+		LoadStart: storm.LoadAvg(), Trace: tr.Info(*trace), Nofile: nofile, Image: *image}
 	logf("trace %s: %d calls of a boot of %s (%v)", *trace, len(tr.Ops), tr.Node, tr.Counts())
 	logf("building a cluster of %d nodes in %s", maxN, *work)
 	cl, err := storm.Build(ctx, filepath.Join(*work, "cluster"), maxN)

@@ -217,6 +217,9 @@ type Report struct {
 	Flip       *FlipSummary `json:",omitempty"`
 	Nofile     uint64
 	Notes      []string `json:",omitempty"`
+	// Image is the genimage image directory the nodes booted (storm -image); empty: the
+	// demo's busybox image and boot.sh.
+	Image string `json:",omitempty"`
 }
 
 // TraceInfo describes the replayed trace.
