@@ -91,7 +91,7 @@ func stormCmd(ctx context.Context, args []string) error {
 		rep.Storms = append(rep.Storms, s)
 		if s.RSSIdle > 0 {
 			rep.IdleBooted = &storm.IdleSummary{N: n, RSSBase: s.RSSStart, RSSN: s.RSSIdle,
-				PerNode: float64(s.RSSIdle-s.RSSStart) / float64(n), HowNodes: "booted (the whole trace replayed), connections open and idle; base: the server before the storm"}
+				PerNode: float64(s.RSSIdle-s.RSSStart) / float64(n), HowNodes: "booted (the whole trace replayed), connections open and idle for 5 s; base: the server before the storm"}
 		}
 	}
 	if *idleN > 1 {
@@ -156,7 +156,7 @@ func runStorm(ctx context.Context, srv *storm.Server, cl *storm.Cluster, tr *sto
 	s.PeakRSS = st1.HWM
 	s.RSSStart = st0.RSS
 	if keepOpen {
-		time.Sleep(2 * time.Second)
+		time.Sleep(idleSettle)
 		if st2, err := storm.Stats(srv.PID); err == nil {
 			s.RSSIdle = st2.RSS
 		}
@@ -171,6 +171,10 @@ func runStorm(ctx context.Context, srv *storm.Server, cl *storm.Cluster, tr *sto
 	return s, nil
 }
 
+// idleSettle is how long nodes stay idle before the server's memory is read: the server
+// gives back what a burst freed after a quiet second.
+const idleSettle = 5 * time.Second
+
 // idleMemory: the server's RSS with one node mounted, then with n.
 func idleMemory(ctx context.Context, srv *storm.Server, cl *storm.Cluster, n int) (*storm.IdleSummary, error) {
 	first, err := storm.MountIdle(ctx, srv.Addr, cl, 0, 1)
@@ -182,7 +186,7 @@ func idleMemory(ctx context.Context, srv *storm.Server, cl *storm.Cluster, n int
 	if err != nil {
 		return nil, err
 	}
-	time.Sleep(time.Second)
+	time.Sleep(idleSettle)
 	st0, err := storm.Stats(srv.PID)
 	if err != nil {
 		return nil, err
@@ -196,13 +200,13 @@ func idleMemory(ctx context.Context, srv *storm.Server, cl *storm.Cluster, n int
 	if err != nil {
 		return nil, err
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(idleSettle)
 	st1, err := storm.Stats(srv.PID)
 	if err != nil {
 		return nil, err
 	}
 	idle := &storm.IdleSummary{N: n, RSSBase: st0.RSS, RSSN: st1.RSS, PerNode: float64(st1.RSS-st0.RSS) / float64(n-1),
-		HowNodes: "mounted (MNT, GETATTR and FSINFO of the root), connections open and idle; base: one node mounted"}
+		HowNodes: "mounted (MNT, GETATTR and FSINFO of the root), connections open and idle for 5 s; base: one node mounted"}
 	logf("idle: RSS %.1f MiB with 1 node mounted, %.1f MiB with %d: %.1f KiB per idle node (%d fds)",
 		float64(st0.RSS)/(1<<20), float64(st1.RSS)/(1<<20), n, idle.PerNode/1024, st1.FDs)
 	return idle, nil
