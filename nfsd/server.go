@@ -162,6 +162,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 					calls, busy = n, true
 				} else if busy {
 					busy = false
+					// Twice: pooled buffers (1 MiB each) survive one collection.
+					debug.FreeOSMemory()
 					debug.FreeOSMemory()
 				}
 			case <-stop:
