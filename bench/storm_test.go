@@ -1,73 +1,16 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"statelite/bench/storm"
-	"statelite/cmd/cli"
+	"statelite/internal/qemutest"
 )
-
-// startInProcess runs `statelite serve` for cluster c in the test's process.
-func startInProcess(t *testing.T, c *storm.Cluster, state string) (addr string, logs func() string) {
-	t.Helper()
-	var mu sync.Mutex
-	var buf bytes.Buffer
-	pr, pw := io.Pipe()
-	addrc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			mu.Lock()
-			buf.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if m := storm.ServingRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addrc <- m[1]:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	logs = func() string { mu.Lock(); defer mu.Unlock(); return buf.String() }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		root := cli.NewRoot(strings.NewReader(""), io.Discard, pw)
-		root.SetArgs(storm.ServeArgs(c, state, nil))
-		done <- root.ExecuteContext(ctx)
-		pw.Close()
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("statelite serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("statelite serve did not stop within 10 s")
-		}
-	})
-	select {
-	case addr = <-addrc:
-	case err := <-done:
-		t.Fatalf("statelite serve exited: %v\n%s", err, logs())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("statelite serve did not start within 30 s\n%s", logs())
-	}
-	return addr, logs
-}
 
 // TestStormShort is the short version of the boot-storm benchmark that runs in CI: the
 // committed trace of a real boot, replayed from 10 nodes at once (each its own
@@ -88,10 +31,13 @@ func TestStormShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, logs := startInProcess(t, cl, filepath.Join(dir, "state"))
+	// Only 127.0.0.1 is an admin address: each node may mount only its own view.
+	srv := qemutest.Serve(ctx, t, qemutest.ServeOptions{Tables: cl.Tables, Mnt: cl.Mnt,
+		State: filepath.Join(dir, "state"), Extra: []string{"--admin-allow", "127.0.0.1/32"}})
+	addr := "127.0.0.1:" + srv.NFSPort
 	defer func() {
 		if t.Failed() {
-			t.Logf("server log:\n%s", logs())
+			t.Logf("server log:\n%s", srv.Text(0))
 		}
 	}()
 

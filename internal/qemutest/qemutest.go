@@ -1,5 +1,6 @@
-// Package qemutest holds what the qemu tests of several packages share: an in-process
-// `statelite serve` (NFS, optionally TFTP) whose log lines are kept, a PXE boot of a qemu
+// Package qemutest holds what the qemu tests (and the short boot-storm test) of several
+// packages share: an in-process `statelite serve` (NFS, optionally TFTP) whose log lines
+// are kept, a PXE boot of a qemu
 // guest (TCG, iPXE ROM, serial console) stopped as soon as the console says it is done
 // or stuck, and the CI/skip conventions. Tests only: everything is bounded in time and
 // stopped by the test.
@@ -125,7 +126,8 @@ var (
 // ServeOptions say what to serve.
 type ServeOptions struct {
 	Tables, Mnt, State string
-	TFTPRoot           string // "" = no TFTP server
+	TFTPRoot           string   // "" = no TFTP server
+	Extra              []string // more serve flags
 }
 
 // Serve starts the server for the test; it is stopped at the test's cleanup.
@@ -159,6 +161,7 @@ func Serve(ctx context.Context, t testing.TB, o ServeOptions) *Server {
 	if o.TFTPRoot != "" {
 		args = append(args, "--tftp", "127.0.0.1:0", "--tftp-root", o.TFTPRoot)
 	}
+	args = append(args, o.Extra...)
 	go func() {
 		root := cli.NewRoot(strings.NewReader(""), io.Discard, pw)
 		root.SetArgs(args)
