@@ -77,18 +77,23 @@ func repoRoot() (string, error) {
 	}
 }
 
-// buildStatelite builds bin/statelite unless -bin names one.
-func buildStatelite(ctx context.Context, repo, bin string) (string, error) {
-	if bin != "" {
-		return filepath.Abs(bin)
+// buildStatelite returns the repository root and the statelite binary: bin when -bin
+// names one, else bin/statelite built afresh.
+func buildStatelite(ctx context.Context, bin string) (repo, b string, err error) {
+	if repo, err = repoRoot(); err != nil {
+		return "", "", err
 	}
-	bin = filepath.Join(repo, "bin", "statelite")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/statelite")
+	if bin != "" {
+		b, err = filepath.Abs(bin)
+		return repo, b, err
+	}
+	b = filepath.Join(repo, "bin", "statelite")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", b, "./cmd/statelite")
 	cmd.Dir = repo
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/statelite: %v: %s", err, out)
+		return "", "", fmt.Errorf("go build ./cmd/statelite: %v: %s", err, out)
 	}
-	return bin, nil
+	return repo, b, nil
 }
 
 func recordCmd(ctx context.Context, args []string) error {
@@ -102,11 +107,7 @@ func recordCmd(ctx context.Context, args []string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("record: run as root (the server chowns files to their callers)")
 	}
-	repo, err := repoRoot()
-	if err != nil {
-		return err
-	}
-	b, err := buildStatelite(ctx, repo, *bin)
+	repo, b, err := buildStatelite(ctx, *bin)
 	if err != nil {
 		return err
 	}

@@ -43,11 +43,7 @@ func stormCmd(ctx context.Context, args []string) error {
 		sizes = append(sizes, n)
 		maxN = max(maxN, n)
 	}
-	repo, err := repoRoot()
-	if err != nil {
-		return err
-	}
-	b, err := buildStatelite(ctx, repo, *bin)
+	repo, b, err := buildStatelite(ctx, *bin)
 	if err != nil {
 		return err
 	}
