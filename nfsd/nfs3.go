@@ -411,7 +411,13 @@ func (s *Server) read(c *call, r *reader, w *writer) (string, uint32) {
 	if err != nil {
 		return fail(statusOf(err))
 	}
-	defer h.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			h.Close()
+		}
+	}()
+	fd := h.Fd()
 	// The data is read straight into the reply: count, eof and the opaque's length
 	// are filled in once the read says how much there was.
 	start := len(w.b)
@@ -421,10 +427,26 @@ func (s *Server) read(c *call, r *reader, w *writer) (string, uint32) {
 	w.u32(0) // count
 	w.u32(0) // eof
 	w.u32(0) // data length
-	w.grow(int(count) + 3)
-	data := w.b[len(w.b) : len(w.b)+int(count)]
+	want := int(count)
+	var size int64 = -1
+	if fd >= 0 && want > lateChunk {
+		// A large READ is sent while it is read (lateData): its length must be known
+		// before the first byte leaves, so it is taken from the open file's size.
+		if size = fdSize(fd); size >= 0 {
+			want = int(max(0, min(int64(want), size-int64(off))))
+		}
+	}
+	w.grow(want + 3)
+	data := w.b[len(w.b) : len(w.b)+want]
 	var n int
-	if fd := h.Fd(); fd >= 0 {
+	if size >= 0 && want > lateChunk {
+		n, err = readAtFd(fd, data[:lateChunk], int64(off))
+		if err == nil && n == lateChunk {
+			w.late = &lateData{h: h, fd: fd, off: int64(off) + int64(lateChunk), at: len(w.b) + lateChunk, b: data[lateChunk:]}
+			keep = true
+			n = want
+		}
+	} else if fd >= 0 {
 		n, err = readAtFd(fd, data, int64(off))
 	} else {
 		n, err = h.ReadAt(data, int64(off))
@@ -433,8 +455,12 @@ func (s *Server) read(c *call, r *reader, w *writer) (string, uint32) {
 		w.b = w.b[:start]
 		return fail(statusOf(err))
 	}
+	eof := n < int(count) || off+uint64(n) >= a.Size // a short read ends at the end of the file
+	if size >= 0 {
+		eof = n < int(count) || int64(off)+int64(n) >= size
+	}
 	binary.BigEndian.PutUint32(w.b[hdr:], uint32(n))
-	if off+uint64(n) >= a.Size {
+	if eof {
 		binary.BigEndian.PutUint32(w.b[hdr+4:], 1)
 	}
 	binary.BigEndian.PutUint32(w.b[hdr+8:], uint32(n))

@@ -1,6 +1,7 @@
 package nfsd
 
 import (
+	"errors"
 	"io"
 	"net"
 	"syscall"
@@ -131,4 +132,51 @@ func writeBuffers(conn net.Conn, bufs [][]byte) error {
 		return err
 	}
 	return werr
+}
+
+// fdSize is the size of the open file fd (fstat as a raw system call: it describes an
+// open file and never waits for the disk); -1 on error.
+func fdSize(fd int) int64 {
+	var st syscall.Stat_t
+	_, _, e := syscall.RawSyscall(syscall.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(&st)), 0)
+	if e != 0 {
+		return -1
+	}
+	return st.Size
+}
+
+// lateChunk is how much of a large READ is read before its reply begins to leave
+// (lateData). Measured against ganesha (README, NFS): halves of a 1 MiB READ were the
+// fastest, 18 % less server CPU than the whole; quarters and thirds cost more than they
+// saved (a writev and a wake-up of the client each).
+const lateChunk = 512 << 10
+
+// lateData is the rest of a large READ reply's data, read while the first part is on its
+// way: the client copies that out of the socket while the rest is read from the page
+// cache, instead of waiting for all of it to be read first. b is the reply's own data
+// region from byte at of the reply on (its length was sent in the header), filled from
+// fd at off. The reply's sender owns h.
+type lateData struct {
+	h   io.Closer
+	fd  int
+	off int64
+	at  int
+	b   []byte
+}
+
+var errLateShort = errors.New("file shrank while a READ reply was sent")
+
+// send reads b and writes it to conn, then tail. A file that got shorter meanwhile
+// cannot be answered any more (the count has been sent): that is an error, on which the
+// connection is closed and the client sends the READ again.
+func (l *lateData) send(conn net.Conn, tail []byte) error {
+	defer l.h.Close()
+	n, err := readAtFd(l.fd, l.b, l.off)
+	if err == io.EOF || (err == nil && n < len(l.b)) {
+		err = errLateShort
+	}
+	if err != nil {
+		return err
+	}
+	return writeBuffers(conn, [][]byte{l.b, tail})
 }

@@ -87,3 +87,58 @@ func TestWriteBuffers(t *testing.T) {
 		t.Fatal("the reader did not finish")
 	}
 }
+
+// lateData sends the rest of a READ after reading it; a file that shrank in between is
+// an error (the count was sent already), not a reply with other bytes.
+func TestLateData(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	data := bytes.Repeat([]byte("late data "), 1000)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	conn, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() *os.File {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	f := open()
+	ld := &lateData{h: f, fd: int(f.Fd()), off: 100, b: make([]byte, 5000)}
+	if err := ld.send(conn, []byte("tail")); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if err := os.Truncate(p, 4000); err != nil {
+		t.Fatal(err)
+	}
+	f = open()
+	ld = &lateData{h: f, fd: int(f.Fd()), off: 100, b: make([]byte, 5000)}
+	if err := ld.send(conn, []byte("tail")); err != errLateShort {
+		t.Errorf("send from a shrunk file: %v, want %v", err, errLateShort)
+	}
+	conn.Close()
+	want := append(append([]byte{}, data[100:5100]...), "tail"...)
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Errorf("received %d bytes, want %d", len(b), len(want))
+	}
+}

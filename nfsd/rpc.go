@@ -261,10 +261,10 @@ func (c *rpcConn) read() {
 // serve answers one call and frees its worker slot.
 func (c *rpcConn) serve(rec []byte) {
 	defer func() { <-c.sem; c.inflight.Done() }()
-	reply := c.s.dispatch(c.ctx, rec, c.remote)
+	reply, late := c.s.dispatch(c.ctx, rec, c.remote)
 	putBuf(rec) // the call's arguments are not used after dispatch
 	if reply != nil {
-		c.cw.send(reply)
+		c.cw.send(reply, late)
 	}
 }
 
@@ -339,27 +339,47 @@ type connWriter struct {
 const maxPending = 64
 
 // send sends reply r (4 bytes left at its start for the record mark) and gives its
-// buffer back.
-func (cw *connWriter) send(r []byte) {
+// buffer back. late, when not nil, is a region of r still to be read: the reply is sent
+// up to it at once, then late is read and sent chunk by chunk.
+func (cw *connWriter) send(r []byte, late *lateData) {
 	binary.BigEndian.PutUint32(r[:4], uint32(len(r)-4)|0x80000000)
 	cw.waiting.Add(1)
 	cw.mu.Lock()
 	defer cw.mu.Unlock()
 	cw.waiting.Add(-1)
 	if cw.err != nil {
+		if late != nil {
+			late.h.Close()
+		}
 		putBuf(r)
 		return
 	}
-	cw.pend = append(cw.pend, r)
-	if cw.waiting.Load() > 0 && len(cw.pend) < maxPending {
-		return // a reply queued behind this one sends both
+	var tail []byte
+	if late != nil {
+		// r = [head][late.b][tail]: the head goes with the pending replies.
+		tail = r[late.at+len(late.b):]
+		cw.pend = append(cw.pend, r[:late.at])
+	} else {
+		cw.pend = append(cw.pend, r)
+		if cw.waiting.Load() > 0 && len(cw.pend) < maxPending {
+			return // a reply queued behind this one sends both
+		}
 	}
 	cw.sent = append(cw.sent[:0], cw.pend...)
 	cw.err = writeBuffers(cw.conn, cw.pend)
+	if late != nil {
+		if cw.err == nil {
+			cw.err = late.send(cw.conn, tail)
+		} else {
+			late.h.Close()
+		}
+		cw.sent[len(cw.sent)-1] = r
+	}
 	for i, b := range cw.sent {
 		putBuf(b)
-		cw.sent[i], cw.pend[i] = nil, nil
+		cw.sent[i] = nil
 	}
+	clear(cw.pend)
 	cw.pend = cw.pend[:0]
 	if cw.err != nil {
 		cw.conn.Close() // the reader stops too
@@ -467,14 +487,21 @@ func (cr *connReader) fill() error {
 
 // dispatch decodes one call and returns the encoded reply (nil: not a call, no reply),
 // in a pooled buffer that starts with 4 bytes left for the record mark.
-func (s *rpcServer) dispatch(ctx context.Context, rec []byte, remote net.Addr) []byte {
+func (s *rpcServer) dispatch(ctx context.Context, rec []byte, remote net.Addr) ([]byte, *lateData) {
+	var w writer
+	b := s.dispatchTo(ctx, rec, remote, &w)
+	return b, w.late
+}
+
+// dispatchTo serves call rec; the reply is written to w.
+func (s *rpcServer) dispatchTo(ctx context.Context, rec []byte, remote net.Addr, w *writer) []byte {
 	r := &reader{b: rec}
 	c := &call{remote: remote, received: time.Now()}
 	c.xid = r.u32()
 	if r.u32() != msgCall || r.err != nil {
 		return nil
 	}
-	w := &writer{b: getBuf(0)[:4]} // 4 bytes for the record mark, set when sent
+	w.b = getBuf(0)[:4] // 4 bytes for the record mark, set when sent
 	w.u32(c.xid)
 	w.u32(msgReply)
 	if rv := r.u32(); rv != 2 {
@@ -556,6 +583,10 @@ func (s *rpcServer) dispatch(ctx context.Context, rec []byte, remote net.Addr) [
 		return procs[c.proc](ctx, c, &reader{b: c.args}, w)
 	}()
 	if err != nil {
+		if w.late != nil {
+			w.late.h.Close()
+			w.late = nil
+		}
 		w.b = w.b[:head]
 		status = acceptSystemErr
 		if errors.Is(err, errGarbage) {

@@ -63,7 +63,8 @@ func (r *reader) str(max int) string { return string(r.opaque(max)) }
 
 // writer encodes XDR into a growing buffer.
 type writer struct {
-	b []byte
+	b    []byte
+	late *lateData // part of b still to be read while the reply is sent (READ)
 }
 
 func (w *writer) u32(v uint32) { w.b = binary.BigEndian.AppendUint32(w.b, v) }

@@ -1,0 +1,90 @@
+package nfsd_test
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"statelite/nfsd"
+)
+
+// Large READs are sent while they are read (the first 512 KiB, then the rest): the
+// bytes, counts and eof flags must be those of a plain read at every offset, through the
+// image and through a node's writable layer.
+func TestLargeReads(t *testing.T) {
+	tc := newTestCluster(t)
+	data := make([]byte, 2<<20+12345)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	if err := os.WriteFile(filepath.Join(tc.cl.Root, "big.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := tc.serve(t, nfsd.Config{})
+	c := newClient(t, srv.addr, "", authSys(0, 0))
+	root := c.mustMount("/nodes/n1")
+
+	// The same file in node n1's volatile /tmp, written through NFS.
+	tmp := c.mustCreate(c.walk(root, "/tmp"), "big.bin", 0o644)
+	for off := 0; off < len(data); off += 1 << 20 {
+		end := min(off+1<<20, len(data))
+		if n, _, _, st := c.write(tmp, uint64(off), data[off:end], 2); st != nfsOK || int(n) != end-off {
+			t.Fatalf("WRITE at %d: n=%d st=%d", off, n, st)
+		}
+	}
+	for name, fh := range map[string][]byte{"image": c.walk(root, "/big.bin"), "volatile": tmp} {
+		size := len(data)
+		for _, r := range []struct{ off, count int }{
+			{0, 1 << 20},              // two halves
+			{1, 1 << 20},              // unaligned
+			{100, 512<<10 + 1},        // one byte after the first half
+			{0, 512 << 10},            // exactly the first half: read at once
+			{size - 600<<10, 1 << 20}, // the second half shorter, eof
+			{size - 512<<10, 1 << 20}, // what is left fits the first half, eof
+			{size - 3, 1 << 20},       // a few bytes, eof
+			{size, 1 << 20},           // at the end
+			{size + 4096, 1 << 20},    // past the end
+			{1 << 20, 3 << 20},        // more than rtmax: 1 MiB
+		} {
+			got, eof, st := c.read(fh, uint64(r.off), uint32(r.count))
+			if st != nfsOK {
+				t.Errorf("%s: READ(%d, %d): status %d", name, r.off, r.count, st)
+				continue
+			}
+			lo := min(r.off, size)
+			hi := min(r.off+min(r.count, 1<<20), size)
+			if !bytes.Equal(got, data[lo:hi]) {
+				t.Errorf("%s: READ(%d, %d): %d bytes, want %d (equal prefix %d)", name, r.off, r.count, len(got), hi-lo, commonPrefix(got, data[lo:hi]))
+			}
+			if wantEOF := hi == size; eof != wantEOF {
+				t.Errorf("%s: READ(%d, %d): eof %v, want %v", name, r.off, r.count, eof, wantEOF)
+			}
+		}
+	}
+	// A whole-file copy in 1 MiB READs, as clients do.
+	var out []byte
+	for {
+		got, eof, st := c.read(tmp, uint64(len(out)), 1<<20)
+		if st != nfsOK {
+			t.Fatalf("READ at %d: %d", len(out), st)
+		}
+		out = append(out, got...)
+		if eof {
+			break
+		}
+	}
+	if !bytes.Equal(out, data) {
+		t.Errorf("copy: %d bytes, want %d (equal prefix %d)", len(out), len(data), commonPrefix(out, data))
+	}
+}
+
+func commonPrefix(a, b []byte) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
