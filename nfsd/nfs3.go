@@ -509,7 +509,12 @@ func (s *Server) write(c *call, r *reader, w *writer) (string, uint32) {
 	if err != nil {
 		return fail(statusOf(err))
 	}
-	defer h.Close()
+	behind := false
+	defer func() {
+		if !behind {
+			h.Close()
+		}
+	}()
 	n, err := h.WriteAt(data, int64(off))
 	if err != nil {
 		return fail(statusOf(err))
@@ -533,7 +538,44 @@ func (s *Server) write(c *call, r *reader, w *writer) (string, uint32) {
 	w.u32(committed)
 	w.fixed(s.verf[:])
 	s.Metrics.bytes(q.node, "write", n)
+	if committed == unstable && n >= writeBehindMin {
+		behind = writeBehind(h, int64(off), int64(n))
+	}
 	return q.node, nfs3OK
+}
+
+// Write-behind: the data of a large UNSTABLE WRITE (a client copying a big file) is
+// sent on to the disk at once, in the background, so that the COMMIT that follows the
+// copy finds most of it written instead of starting all of it. Small writes (logs,
+// boot-time files) are left to the kernel's own writeback. At most writeBehindMax run at
+// once; a WRITE beyond that leaves its data to the COMMIT, as without write-behind.
+const (
+	writeBehindMin = 256 << 10
+	writeBehindMax = 8
+)
+
+var writeBehindSem = make(chan struct{}, writeBehindMax)
+
+// writeBehind starts the write-out of [off, off+n) of h's file and closes h when that
+// has been submitted; false (h stays the caller's) when it did not start.
+func writeBehind(h *sfs.Handle, off, n int64) bool {
+	fd := h.Fd()
+	if fd < 0 {
+		return false
+	}
+	select {
+	case writeBehindSem <- struct{}{}:
+	default:
+		return false
+	}
+	go func() {
+		defer func() { <-writeBehindSem }()
+		defer h.Close()
+		// SYNC_FILE_RANGE_WRITE: start writing the dirty pages of the range, without
+		// waiting for them (it may wait for room in the device's queue).
+		syscall.Syscall6(syscall.SYS_SYNC_FILE_RANGE, uintptr(fd), uintptr(off), uintptr(n), 2, 0, 0)
+	}()
+	return true
 }
 
 // writtenAttr returns the attributes of a file just written through h: those of its open

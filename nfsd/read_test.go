@@ -27,13 +27,18 @@ func TestLargeReads(t *testing.T) {
 	c := newClient(t, srv.addr, "", authSys(0, 0))
 	root := c.mustMount("/nodes/n1")
 
-	// The same file in node n1's volatile /tmp, written through NFS.
+	// The same file in node n1's volatile /tmp, written through NFS as clients copy a
+	// file: UNSTABLE WRITEs of 1 MiB (their data goes on to the disk in the background,
+	// write-behind), then COMMIT.
 	tmp := c.mustCreate(c.walk(root, "/tmp"), "big.bin", 0o644)
 	for off := 0; off < len(data); off += 1 << 20 {
 		end := min(off+1<<20, len(data))
-		if n, _, _, st := c.write(tmp, uint64(off), data[off:end], 2); st != nfsOK || int(n) != end-off {
-			t.Fatalf("WRITE at %d: n=%d st=%d", off, n, st)
+		if n, committed, _, st := c.write(tmp, uint64(off), data[off:end], 0); st != nfsOK || int(n) != end-off || committed != 0 {
+			t.Fatalf("WRITE at %d: n=%d committed=%d st=%d", off, n, committed, st)
 		}
+	}
+	if _, st := c.commit(tmp); st != nfsOK {
+		t.Fatalf("COMMIT: %d", st)
 	}
 	for name, fh := range map[string][]byte{"image": c.walk(root, "/big.bin"), "volatile": tmp} {
 		size := len(data)
