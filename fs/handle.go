@@ -8,7 +8,9 @@ import (
 
 // Handle is an open file of a view.
 type Handle struct {
-	f     *os.File   // the file (nil for con and synthetic files)
+	f     *os.File // the file (nil for con and synthetic files, and with raw)
+	raw   bool     // rfd is a file opened for reading by raw system calls (openRO)
+	rfd   int
 	parts []*os.File // con: the concatenated files
 	sizes []int64
 	write bool
@@ -43,6 +45,9 @@ func (v *View) openRead(o *object) (*Handle, error) {
 		if !o.attr.IsRegular() {
 			return nil, errno("open", o.path, syscall.EINVAL)
 		}
+		if fd, ok := c.openRO(o.root, o.rel); ok {
+			return &Handle{raw: true, rfd: fd}, nil
+		}
 		f, err := c.open(o.root, o.rel, os.O_RDONLY)
 		if err != nil {
 			return nil, err
@@ -58,6 +63,9 @@ func (v *View) openRead(o *object) (*Handle, error) {
 func (h *Handle) ReadAt(b []byte, off int64) (int, error) {
 	if h.f != nil {
 		return h.f.ReadAt(b, off)
+	}
+	if h.raw {
+		return preadFull(h.rfd, b, off)
 	}
 	n := 0
 	for i, f := range h.parts {
@@ -107,6 +115,9 @@ func (h *Handle) Sync() error {
 
 // Fd returns the underlying file's descriptor, or -1 (con and synthetic files).
 func (h *Handle) Fd() int {
+	if h.raw {
+		return h.rfd
+	}
 	if h.f == nil {
 		return -1
 	}
@@ -119,8 +130,31 @@ func (h *Handle) Close() error {
 	if h.f != nil {
 		err = h.f.Close()
 	}
+	if h.raw {
+		rawClose(h.rfd)
+		h.raw = false
+	}
 	for _, f := range h.parts {
 		f.Close()
 	}
 	return err
+}
+
+// preadFull reads len(b) bytes at off from fd, fewer (and io.EOF) at the end of the file.
+func preadFull(fd int, b []byte, off int64) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := syscall.Pread(fd, b[n:], off+int64(n))
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if k == 0 {
+			return n, io.EOF
+		}
+		n += k
+	}
+	return n, nil
 }

@@ -744,13 +744,14 @@ func (v *Pinned) Statfs() (syscall.Statfs_t, error) {
 	return st, err
 }
 
-// fstatat describes name in directory dirfd without following a symlink.
+// fstatat describes name in directory dirfd without following a symlink. It is a raw
+// system call (see openRO).
 func fstatat(dirfd int, name string, st *syscall.Stat_t) error {
 	p, err := syscall.BytePtrFromString(name)
 	if err != nil {
 		return err
 	}
-	_, _, e := syscall.Syscall6(syscall.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), atSymlinkNoFollow, 0, 0)
+	_, _, e := syscall.RawSyscall6(syscall.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), atSymlinkNoFollow, 0, 0)
 	if e != 0 {
 		return e
 	}
