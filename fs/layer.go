@@ -186,15 +186,27 @@ func (c *layers) openRO(root, rel string) (fd int, ok bool) {
 	if err != nil {
 		return -1, false
 	}
-	how := openHow{flags: syscall.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_NONBLOCK | syscall.O_CLOEXEC, resolve: resolveBeneath | resolveNoMagic}
-	r, _, e := syscall.RawSyscall6(sysOpenat2, d.Fd(), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
-	if e != 0 {
-		return -1, false
-	}
-	return int(r), true
+	fd, e := rawOpenat2(int(d.Fd()), p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK)
+	return fd, e == 0
 }
 
-// rawClose closes a descriptor of openRO.
+// rawOpenat2 is openat2 (beneath dirfd, no magic links, close-on-exec) as a raw system
+// call (see openRO).
+func rawOpenat2(dirfd int, name *byte, flags int) (int, syscall.Errno) {
+	how := openHow{flags: uint64(flags | syscall.O_CLOEXEC), resolve: resolveBeneath | resolveNoMagic}
+	for {
+		r, _, e := syscall.RawSyscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+		if e == syscall.EINTR || e == syscall.EAGAIN {
+			continue
+		}
+		if e != 0 {
+			return -1, e
+		}
+		return int(r), 0
+	}
+}
+
+// rawClose closes a descriptor of openRO or rawOpenat2.
 func rawClose(fd int) {
 	syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
 }
@@ -227,8 +239,15 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := openat2(int(d.Fd()), name, oPath|syscall.O_NOFOLLOW)
-	if errors.Is(err, syscall.ENOSYS) {
+	p, err := syscall.BytePtrFromString(name)
+	if err != nil {
+		return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: err}
+	}
+	// Raw system calls, as in openRO: an O_PATH open, fstat and close of a looked-up
+	// name are CPU work (a name whose inode is not cached holds the thread's processor
+	// while it is read).
+	fd, e := rawOpenat2(int(d.Fd()), p, oPath|syscall.O_NOFOLLOW)
+	if e == syscall.ENOSYS {
 		f, err := c.open(root, rel, oPath) // falls back to os.Root
 		if err != nil {
 			return nil, err
@@ -240,13 +259,13 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 		}
 		return si, nil
 	}
-	if err != nil {
-		return nil, &iofs.PathError{Op: "open", Path: path.Join(root, name), Err: err}
+	if e != 0 {
+		return nil, &iofs.PathError{Op: "open", Path: path.Join(root, name), Err: e}
 	}
-	defer syscall.Close(fd)
+	defer rawClose(fd)
 	si := &statInfo{name: path.Base(name)}
-	if err := syscall.Fstat(fd, &si.st); err != nil {
-		return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: err}
+	if _, _, e := syscall.RawSyscall(syscall.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(&si.st)), 0); e != 0 {
+		return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: e}
 	}
 	return si, nil
 }

@@ -45,6 +45,10 @@ type listEntry struct {
 	built time.Time
 	dw    *dirWatch // the directory's watch, or nil
 	gen   uint64    // dw's generation when the listing began
+	// The listing as the views of one table switch see it (bumpDirs), made once for
+	// all their nodes.
+	bumped    []DirEntry
+	bumpedFor time.Time
 }
 
 func listKeyOf(o *object) listKey {
@@ -68,6 +72,45 @@ func (c *listCache) get(k listKey) ([]DirEntry, bool) {
 		return e.ents, age < listTTLWatched && e.dw.gen.Load() == e.gen
 	}
 	return e.ents, age < listTTL
+}
+
+// bumped returns ents (a listing get returned for k) with directory ctimes no older than
+// changed, a view's last table switch: ents itself when no directory is older, else a
+// copy, kept with the listing for the next view of the same switch.
+func (c *listCache) bumped(k listKey, ents []DirEntry, changed time.Time) []DirEntry {
+	old := false
+	for i := range ents {
+		if ents[i].Attr.IsDir() && changed.After(ents[i].Attr.Ctime) {
+			old = true
+			break
+		}
+	}
+	if !old {
+		return ents
+	}
+	c.mu.Lock()
+	e, ok := c.m[k]
+	c.mu.Unlock()
+	same := ok && len(e.ents) == len(ents) && (len(ents) == 0 || &e.ents[0] == &ents[0])
+	if same && e.bumped != nil && e.bumpedFor.Equal(changed) {
+		return e.bumped
+	}
+	out := make([]DirEntry, len(ents))
+	copy(out, ents)
+	for i := range out {
+		if out[i].Attr.IsDir() && changed.After(out[i].Attr.Ctime) {
+			out[i].Attr.Ctime = changed
+		}
+	}
+	if same {
+		c.mu.Lock()
+		if e, ok := c.m[k]; ok && len(e.ents) > 0 && &e.ents[0] == &ents[0] {
+			e.bumped, e.bumpedFor = out, changed
+			c.m[k] = e
+		}
+		c.mu.Unlock()
+	}
+	return out
 }
 
 // watch starts watching the directory open as dirfd, before its listing is read; the
@@ -198,11 +241,14 @@ func (w *dirWatcher) drain() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for {
-		n, err := syscall.Read(w.fd, w.buf)
-		if err == syscall.EINTR {
+		// A raw system call: the descriptor never blocks, and a read Go's scheduler is
+		// told of wakes its monitor thread (see layers.openRO).
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(w.fd), uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)))
+		if e == syscall.EINTR {
 			continue
 		}
-		if err != nil || n <= 0 {
+		n := int(r)
+		if e != 0 || n <= 0 {
 			return // EAGAIN: nothing more
 		}
 		for off := 0; off+16 <= n; {

@@ -80,7 +80,8 @@ func (v *Pinned) Readlink(p string) (string, error) {
 	return r.Readlink(relName(o.rel))
 }
 
-// ReadDir lists directory p: merged, sorted by name, stable across calls.
+// ReadDir lists directory p: merged, sorted by name, stable across calls. The slice may
+// be shared with other calls and views: callers must not modify it.
 func (v *Pinned) ReadDir(p string) ([]DirEntry, error) {
 	p, err := cleanPath(p)
 	if err != nil {
@@ -109,7 +110,7 @@ func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 	if imageOnly {
 		key = listKeyOf(o)
 		if ents, ok := v.srv.lists.get(key); ok {
-			return v.bumpDirs(ents), nil
+			return v.srv.lists.bumped(key, ents, v.pc.changed), nil
 		}
 	}
 	names := map[string]bool{}
@@ -180,19 +181,6 @@ func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 		v.srv.lists.put(key, out, dw, gen)
 	}
 	return out, nil
-}
-
-// bumpDirs returns a copy of a shared listing with directory ctimes no older than the
-// node's last table switch (as lookup reports them).
-func (v *Pinned) bumpDirs(ents []DirEntry) []DirEntry {
-	out := make([]DirEntry, len(ents))
-	copy(out, ents)
-	for i := range out {
-		if out[i].Attr.IsDir() && v.pc.changed.After(out[i].Attr.Ctime) {
-			out[i].Attr.Ctime = v.pc.changed
-		}
-	}
-	return out
 }
 
 // lowerOf returns the full path of the lower directory under a volatile upper directory.

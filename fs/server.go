@@ -180,7 +180,8 @@ func (v *View) Getattr(p string) (Attr, error) { return v.Pin().Getattr(p) }
 // Readlink returns the target of symbolic link p.
 func (v *View) Readlink(p string) (string, error) { return v.Pin().Readlink(p) }
 
-// ReadDir lists directory p: merged, sorted by name, stable across calls.
+// ReadDir lists directory p: merged, sorted by name, stable across calls. The slice may
+// be shared with other calls and views: callers must not modify it.
 func (v *View) ReadDir(p string) ([]DirEntry, error) { return v.Pin().ReadDir(p) }
 
 // Open opens file p with os.O_* flags (O_WRONLY, O_RDWR, O_TRUNC copy it up first).
