@@ -426,7 +426,7 @@ func (cr *connReader) release() {
 func (cr *connReader) Read(p []byte) (int, error) {
 	if cr.r == cr.w {
 		if len(p) >= readBufSize {
-			return cr.conn.Read(p) // a large payload: straight into p
+			return cr.readDirect(p) // a large payload: straight into p
 		}
 		if err := cr.fill(); err != nil {
 			return 0, err
@@ -435,6 +435,34 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	n := copy(p, cr.buf[cr.r:cr.w])
 	cr.r += n
 	cr.release()
+	return n, nil
+}
+
+// readDirect reads into p without the buffer (on a socket by raw reads, as fill does).
+func (cr *connReader) readDirect(p []byte) (int, error) {
+	if cr.rc == nil {
+		return cr.conn.Read(p)
+	}
+	var n int
+	var rerr error
+	err := cr.rc.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = rawRead(fd, p)
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		return rerr != syscall.EAGAIN // EAGAIN: wait until readable
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err == nil && n <= 0 {
+		err = io.EOF
+	}
+	if err != nil {
+		return 0, err
+	}
 	return n, nil
 }
 
