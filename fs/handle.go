@@ -45,8 +45,12 @@ func (v *View) openRead(o *object) (*Handle, error) {
 		if !o.attr.IsRegular() {
 			return nil, errno("open", o.path, syscall.EINVAL)
 		}
-		if fd, ok := c.openRO(o.root, o.rel); ok {
-			return &Handle{raw: true, rfd: fd}, nil
+		if o.fi != nil {
+			if st, ok := o.fi.Sys().(*syscall.Stat_t); ok {
+				if fd, ok := c.openRO(o.root, o.rel, st.Dev); ok {
+					return &Handle{raw: true, rfd: fd}, nil
+				}
+			}
 		}
 		f, err := c.open(o.root, o.rel, os.O_RDONLY)
 		if err != nil {
@@ -131,7 +135,7 @@ func (h *Handle) Close() error {
 		err = h.f.Close()
 	}
 	if h.raw {
-		rawClose(h.rfd)
+		closeFd(h.rfd, true)
 		h.raw = false
 	}
 	for _, f := range h.parts {

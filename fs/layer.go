@@ -34,12 +34,14 @@ type layers struct {
 type roDir struct {
 	fd     int
 	opened time.Time
+	local  bool // on a local file system (rawOK)
 }
 
 const roDirsMax = 1024 // open directories at most (and as many retired ones for a minute)
 
 type layerDir struct {
 	f       *os.File
+	local   bool // on a local file system (rawOK)
 	dev     uint64
 	ino     uint64
 	checked time.Time
@@ -87,12 +89,28 @@ func openat2Resolve(dirfd int, name string, flags int, resolve uint64) (int, err
 
 // dir returns the open directory of a layer root.
 func (c *layers) dir(root string) (*os.File, error) {
+	d, err := c.layerDir(root)
+	if err != nil {
+		return nil, err
+	}
+	return d.f, nil
+}
+
+// rawOK says whether system calls on a layer's files may be raw ones (openRO): only on
+// local file systems. On NFS, FUSE and the like (litetree sources and statemnt
+// directories are often NFS mounts, DECISIONS D9) a call may wait for a network or
+// another process, or hang with a server that is down; made the usual way, the runtime
+// then gives its processor to another thread meanwhile.
+func rawOK(dirfd int) bool { return !remoteFS(dirfd) }
+
+// layerDir returns the open directory of a layer root, checked at most once a second.
+func (c *layers) layerDir(root string) (*layerDir, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
 	d := c.dirs[root]
 	if d != nil && now.Sub(d.checked) < layerRecheckAfter {
-		return d.f, nil
+		return d, nil
 	}
 	var st syscall.Stat_t
 	if err := syscall.Stat(root, &st); err != nil {
@@ -100,7 +118,7 @@ func (c *layers) dir(root string) (*os.File, error) {
 	}
 	if d != nil && d.dev == st.Dev && d.ino == st.Ino {
 		d.checked = now
-		return d.f, nil
+		return d, nil
 	}
 	f, err := os.Open(root)
 	if err != nil {
@@ -120,8 +138,9 @@ func (c *layers) dir(root string) (*os.File, error) {
 		}
 	}
 	c.retired = kept
-	c.dirs[root] = &layerDir{f: f, dev: st.Dev, ino: st.Ino, checked: now}
-	return f, nil
+	nd := &layerDir{f: f, local: rawOK(int(f.Fd())), dev: st.Dev, ino: st.Ino, checked: now}
+	c.dirs[root] = nd
+	return nd, nil
 }
 
 // forget retires the cached directory of a root that is gone (a node's old volatile
@@ -171,31 +190,39 @@ func (c *layers) open(root, rel string, flags int) (*os.File, error) {
 // the process was idle, wakes and then polls every 20 µs while the process is busy: for
 // a stream of READs that cost 10-20 % of the server's CPU (nfsd/rawio.go). The price:
 // a lookup that must wait for the disk (an inode not in the cache) holds its thread's
-// processor meanwhile. O_NONBLOCK: a file replaced by a FIFO since it was looked up does
-// not block the open. ok is false when this cannot be done; the caller then opens the
-// usual way (and reports that way's error).
-func (c *layers) openRO(root, rel string) (fd int, ok bool) {
+// processor meanwhile. Only for files on a local file system (rawOK): the layer's, and
+// dev, the file's device as looked up, must be that of the layer's root (not a file
+// system mounted inside it). O_NONBLOCK: a file replaced by a FIFO since it was looked
+// up does not block the open. ok is false when this cannot be done; the caller then
+// opens the usual way (and reports that way's error).
+func (c *layers) openRO(root, rel string, dev uint64) (fd int, ok bool) {
 	if c.noOA2 {
 		return -1, false
 	}
-	d, err := c.dir(root)
-	if err != nil {
-		return -1, false
+	d, err := c.layerDir(root)
+	if err != nil || !d.local || dev != d.dev {
+		return -1, false // not local, or on another file system mounted inside the layer
 	}
 	p, err := syscall.BytePtrFromString(relName(rel))
 	if err != nil {
 		return -1, false
 	}
-	fd, e := rawOpenat2(int(d.Fd()), p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK)
+	fd, e := openat2Ptr(int(d.f.Fd()), p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, true)
 	return fd, e == 0
 }
 
-// rawOpenat2 is openat2 (beneath dirfd, no magic links, close-on-exec) as a raw system
-// call (see openRO).
-func rawOpenat2(dirfd int, name *byte, flags int) (int, syscall.Errno) {
+// openat2Ptr is openat2 (beneath dirfd, no magic links, close-on-exec); raw: as a raw
+// system call (see openRO).
+func openat2Ptr(dirfd int, name *byte, flags int, raw bool) (int, syscall.Errno) {
 	how := openHow{flags: uint64(flags | syscall.O_CLOEXEC), resolve: resolveBeneath | resolveNoMagic}
 	for {
-		r, _, e := syscall.RawSyscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+		var r uintptr
+		var e syscall.Errno
+		if raw {
+			r, _, e = syscall.RawSyscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+		} else {
+			r, _, e = syscall.Syscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+		}
 		if e == syscall.EINTR || e == syscall.EAGAIN {
 			continue
 		}
@@ -206,9 +233,24 @@ func rawOpenat2(dirfd int, name *byte, flags int) (int, syscall.Errno) {
 	}
 }
 
-// rawClose closes a descriptor of openRO or rawOpenat2.
-func rawClose(fd int) {
-	syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
+// closeFd closes fd; raw: as a raw system call.
+func closeFd(fd int, raw bool) {
+	if raw {
+		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
+	} else {
+		syscall.Close(fd)
+	}
+}
+
+// fstatFd describes the open file fd; raw: as a raw system call.
+func fstatFd(fd int, st *syscall.Stat_t, raw bool) syscall.Errno {
+	var e syscall.Errno
+	if raw {
+		_, _, e = syscall.RawSyscall(syscall.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(st)), 0)
+	} else {
+		_, _, e = syscall.Syscall(syscall.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(st)), 0)
+	}
+	return e
 }
 
 type statInfo struct {
@@ -235,7 +277,7 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 		return r.Lstat(name)
 	}
 	// A bare descriptor: an *os.File would cost an fcntl, a finalizer and allocations.
-	d, err := c.dir(root)
+	d, err := c.layerDir(root)
 	if err != nil {
 		return nil, err
 	}
@@ -243,10 +285,11 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 	if err != nil {
 		return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: err}
 	}
-	// Raw system calls, as in openRO: an O_PATH open, fstat and close of a looked-up
-	// name are CPU work (a name whose inode is not cached holds the thread's processor
-	// while it is read).
-	fd, e := rawOpenat2(int(d.Fd()), p, oPath|syscall.O_NOFOLLOW)
+	// On a local layer, raw system calls, as in openRO: an O_PATH open, fstat and close
+	// of a looked-up name are CPU work (a name whose inode is not cached holds the
+	// thread's processor while it is read).
+	raw := d.local
+	fd, e := openat2Ptr(int(d.f.Fd()), p, oPath|syscall.O_NOFOLLOW, raw)
 	if e == syscall.ENOSYS {
 		f, err := c.open(root, rel, oPath) // falls back to os.Root
 		if err != nil {
@@ -262,9 +305,9 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 	if e != 0 {
 		return nil, &iofs.PathError{Op: "open", Path: path.Join(root, name), Err: e}
 	}
-	defer rawClose(fd)
+	defer closeFd(fd, raw)
 	si := &statInfo{name: path.Base(name)}
-	if _, _, e := syscall.RawSyscall(syscall.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(&si.st)), 0); e != 0 {
+	if e := fstatFd(fd, &si.st, raw); e != 0 {
 		return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: e}
 	}
 	return si, nil
@@ -283,15 +326,16 @@ func (c *layers) lstatRO(root, rel string) (iofs.FileInfo, error) {
 		dir, base = name[:i], name[i+1:]
 	}
 	var dfd int
+	var raw bool
 	if dir == "." {
-		d, err := c.dir(root)
+		d, err := c.layerDir(root)
 		if err != nil {
 			return nil, err
 		}
-		dfd = int(d.Fd())
+		dfd, raw = int(d.f.Fd()), d.local
 	} else {
 		var err error
-		if dfd, err = c.roDir(root, dir); err != nil {
+		if dfd, raw, err = c.roDir(root, dir); err != nil {
 			if errors.Is(err, syscall.ENOSYS) {
 				return c.lstat(root, rel)
 			}
@@ -300,7 +344,7 @@ func (c *layers) lstatRO(root, rel string) (iofs.FileInfo, error) {
 	}
 	si := &statInfo{name: path.Base(name)}
 	for {
-		err := fstatat(dfd, base, &si.st)
+		err := fstatat(dfd, base, &si.st, raw)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -312,23 +356,24 @@ func (c *layers) lstatRO(root, rel string) (iofs.FileInfo, error) {
 }
 
 // roDir returns an O_PATH descriptor of directory dir inside read-only layer root.
-func (c *layers) roDir(root, dir string) (int, error) {
+func (c *layers) roDir(root, dir string) (fd int, local bool, err error) {
 	key := root + "\x00" + dir
 	now := time.Now()
 	c.roMu.RLock()
 	d, ok := c.roDirs[key]
 	c.roMu.RUnlock()
 	if ok && now.Sub(d.opened) < layerRecheckAfter {
-		return d.fd, nil
+		return d.fd, d.local, nil
 	}
 	rd, err := c.dir(root)
 	if err != nil {
-		return -1, err
+		return -1, false, err
 	}
-	fd, err := openat2(int(rd.Fd()), dir, oPath|syscall.O_DIRECTORY)
+	fd, err = openat2(int(rd.Fd()), dir, oPath|syscall.O_DIRECTORY)
 	if err != nil {
-		return -1, err
+		return -1, false, err
 	}
+	local = rawOK(fd)
 	c.roMu.Lock()
 	defer c.roMu.Unlock()
 	if old, ok := c.roDirs[key]; ok {
@@ -351,8 +396,8 @@ func (c *layers) roDir(root, dir string) (int, error) {
 		}
 	}
 	c.roRetired = kept
-	c.roDirs[key] = roDir{fd: fd, opened: now}
-	return fd, nil
+	c.roDirs[key] = roDir{fd: fd, opened: now, local: local}
+	return fd, local, nil
 }
 
 // lstatNoLinks is lstat for the node's own tree PR: no symlink is followed on the way,

@@ -145,12 +145,14 @@ func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 	// entry is at or below them, that image's own files: stat them relative to the open
 	// directory, one fstatat each, instead of a lookup from the view's root.
 	dfd := -1
+	raw := false
 	var dw *dirWatch
 	var gen uint64
 	if o.kind == kLayer && o.entry == nil && o.root == pl.Root {
 		if f, err := v.srv.layers.open(o.root, o.rel, syscall.O_RDONLY|syscall.O_DIRECTORY); err == nil {
 			defer f.Close()
 			dfd = int(f.Fd())
+			raw = rawOK(dfd)
 			if imageOnly {
 				dw, gen = v.srv.lists.watch(dfd) // before anything is read
 			}
@@ -160,7 +162,7 @@ func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 		c := path.Join(p, n)
 		if dfd >= 0 && c != "/etc/mtab" && pl.Lookup(c) == nil && !pl.Below(c) {
 			si := &statInfo{name: n}
-			if err := fstatat(dfd, n, &si.st); err == nil {
+			if err := fstatat(dfd, n, &si.st, raw); err == nil {
 				a := statAttr(si)
 				a.FileID = layerID(resolver.Layer{Kind: "image", Root: o.root, Rel: c}, si)
 				if a.IsDir() && v.pc.changed.After(a.Ctime) {
@@ -732,14 +734,19 @@ func (v *Pinned) Statfs() (syscall.Statfs_t, error) {
 	return st, err
 }
 
-// fstatat describes name in directory dirfd without following a symlink. It is a raw
-// system call (see openRO).
-func fstatat(dirfd int, name string, st *syscall.Stat_t) error {
+// fstatat describes name in directory dirfd without following a symlink; raw: as a raw
+// system call (see layers.openRO).
+func fstatat(dirfd int, name string, st *syscall.Stat_t, raw bool) error {
 	p, err := syscall.BytePtrFromString(name)
 	if err != nil {
 		return err
 	}
-	_, _, e := syscall.RawSyscall6(syscall.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), atSymlinkNoFollow, 0, 0)
+	var e syscall.Errno
+	if raw {
+		_, _, e = syscall.RawSyscall6(syscall.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), atSymlinkNoFollow, 0, 0)
+	} else {
+		_, _, e = syscall.Syscall6(syscall.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), atSymlinkNoFollow, 0, 0)
+	}
 	if e != 0 {
 		return e
 	}
