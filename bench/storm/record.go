@@ -80,7 +80,14 @@ func Record(ctx context.Context, o RecordOptions) error {
 	}
 	recDir := filepath.Join(o.Work, "record")
 	os.RemoveAll(recDir)
-	srv, err := StartProcess(ctx, o.Bin, cl, filepath.Join(o.Work, "state"), filepath.Join(o.Work, "record-server.log"), "--record", recDir)
+	// A fresh server state: with the state of an earlier recording, the node's boot
+	// token would be a used one, its mount no boot, and its volatile files (systemd's
+	// random-seed…) those of the earlier boot, which the trace would then expect.
+	state := filepath.Join(o.Work, "state")
+	if err := os.RemoveAll(state); err != nil {
+		return err
+	}
+	srv, err := StartProcess(ctx, o.Bin, cl, state, filepath.Join(o.Work, "record-server.log"), "--record", recDir)
 	if err != nil {
 		return err
 	}
