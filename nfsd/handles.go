@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"hash/fnv"
 	"io"
 	"os"
 	"path"
@@ -18,12 +17,21 @@ import (
 	"sync"
 )
 
-// Handle layout (36 bytes, a multiple of 4): version, 3 reserved bytes, 8-byte node id
-// (FNV-64 of the node name), 8-byte file id, 16 bytes of HMAC-SHA256 over the first 20
-// bytes and the node name, keyed with a secret kept in the state directory.
+// Handle layout (20 bytes, a multiple of 4): version 2, the node's tag (the low 24 bits
+// of its node id, FNV-64 of the node name), the 8-byte file id, and 8 bytes of
+// HMAC-SHA256 over the first 12 bytes and the node name, keyed with a secret kept in the
+// state directory (a client cannot check a guess offline; each wrong one is refused and
+// logged). Small handles matter for READDIRPLUS: each entry carries one, and libnfs asks
+// for 8 KiB pages: a directory of 49 files fits one page with 20-byte handles, 46 files
+// with 36-byte ones. Several nodes may share a tag; the MAC tells which one a handle is
+// for. Version 1 handles (36 bytes: version, 3 reserved bytes, the 8-byte node id, the
+// file id, 16 bytes of MAC over the first 20 bytes and the node name), made by earlier
+// servers, are still accepted.
 const (
-	handleVersion = 1
-	handleLen     = 36
+	handleVersion = 2
+	handleLen     = 20
+	handleV1      = 1
+	handleV1Len   = 36
 )
 
 var errBadHandle = errors.New("bad handle")
@@ -47,7 +55,7 @@ type macKey struct{ nid, fid uint64 }
 
 type macShard struct {
 	mu sync.Mutex
-	m  map[macKey][16]byte
+	m  map[macKey][8]byte
 }
 
 // loadSecret reads the server secret from dir, creating it on first use.
@@ -77,12 +85,17 @@ func loadSecret(dir string) ([]byte, error) {
 	return b, nil
 }
 
+// nodeID is FNV-64a of the node name.
 func nodeID(node string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(node))
-	return h.Sum64()
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(node); i++ {
+		h ^= uint64(node[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
+// mac is the HMAC of b and the node name.
 func (hc *handleCodec) mac(b []byte, node string) []byte {
 	m, _ := hc.macs.Get().(hash.Hash)
 	if m == nil {
@@ -90,15 +103,16 @@ func (hc *handleCodec) mac(b []byte, node string) []byte {
 	} else {
 		m.Reset() // back to the keyed state, without hashing the key again
 	}
-	m.Write(b[:20])
+	m.Write(b)
 	io.WriteString(m, node)
 	sum := m.Sum(make([]byte, 0, sha256.Size))
 	hc.macs.Put(m)
-	return sum[:16]
+	return sum
 }
 
-// knownMAC returns the MAC of the handle (nid, fid) of node, from the cache or computed.
-func (hc *handleCodec) knownMAC(b []byte, nid, fid uint64, node string) [16]byte {
+// knownMAC returns the 8-byte MAC of node's handle of fid (b: the handle's first 12
+// bytes), from the cache or computed.
+func (hc *handleCodec) knownMAC(b []byte, nid, fid uint64, node string) [8]byte {
 	k := macKey{nid, fid}
 	sh := &hc.known[(nid^fid*0x9e3779b97f4a7c15)>>60]
 	sh.mu.Lock()
@@ -107,48 +121,89 @@ func (hc *handleCodec) knownMAC(b []byte, nid, fid uint64, node string) [16]byte
 	if ok {
 		return m
 	}
-	copy(m[:], hc.mac(b, node))
+	copy(m[:], hc.mac(b[:12], node))
 	sh.mu.Lock()
 	if sh.m == nil || len(sh.m) >= macShardMax {
-		sh.m = make(map[macKey][16]byte, 256)
+		sh.m = make(map[macKey][8]byte, 256)
 	}
 	sh.m[k] = m
 	sh.mu.Unlock()
 	return m
 }
 
+// nodeTag is the node's tag in its handles.
+func nodeTag(nid uint64) uint32 { return uint32(nid) & 0xffffff }
+
 // make returns the handle of file id in node's view.
 func (hc *handleCodec) make(node string, fileid uint64) []byte {
-	b := make([]byte, handleLen)
-	b[0] = handleVersion
-	nid := nodeID(node)
-	binary.BigEndian.PutUint64(b[4:12], nid)
-	binary.BigEndian.PutUint64(b[12:20], fileid)
-	m := hc.knownMAC(b, nid, fileid, node)
-	copy(b[20:], m[:])
-	return b
+	return hc.appendHandle(make([]byte, 0, handleLen), node, nodeID(node), fileid)
 }
 
-// parse checks a handle and returns its node id and file id; the caller looks the node
-// up and then calls verify with its name.
-func (hc *handleCodec) parse(b []byte) (nid, fileid uint64, err error) {
-	if len(b) != handleLen || b[0] != handleVersion {
-		return 0, 0, errBadHandle
+// appendHandle appends the handle of file id in the view of node (node id nid) to b.
+func (hc *handleCodec) appendHandle(b []byte, node string, nid, fileid uint64) []byte {
+	b = binary.BigEndian.AppendUint32(b, handleVersion<<24|nodeTag(nid))
+	b = binary.BigEndian.AppendUint64(b, fileid)
+	m := hc.knownMAC(b[len(b)-12:], nid, fileid, node)
+	return append(b, m[:]...)
+}
+
+// parsedHandle is a handle of a well-formed shape: which node it names is found by the
+// caller (byID for version 1, byTag for version 2) and checked with verify.
+type parsedHandle struct {
+	v1     bool
+	nid    uint64 // version 1: the node id
+	tag    uint32 // version 2: the node's tag
+	fileid uint64
+}
+
+// parse checks a handle's shape and returns what it names.
+func (hc *handleCodec) parse(b []byte) (parsedHandle, error) {
+	switch {
+	case len(b) == handleLen && b[0] == handleVersion:
+		return parsedHandle{tag: binary.BigEndian.Uint32(b[0:4]) & 0xffffff, fileid: binary.BigEndian.Uint64(b[4:12])}, nil
+	case len(b) == handleV1Len && b[0] == handleV1:
+		return parsedHandle{v1: true, nid: binary.BigEndian.Uint64(b[4:12]), fileid: binary.BigEndian.Uint64(b[12:20])}, nil
 	}
-	return binary.BigEndian.Uint64(b[4:12]), binary.BigEndian.Uint64(b[12:20]), nil
+	return parsedHandle{}, errBadHandle
 }
 
 // verify reports whether the handle's MAC is right for node.
 func (hc *handleCodec) verify(b []byte, node string) bool {
-	if b[1]|b[2]|b[3] != 0 {
-		return false // reserved bytes: not part of the cache key
+	nid := nodeID(node)
+	if len(b) == handleV1Len {
+		if b[1]|b[2]|b[3] != 0 || binary.BigEndian.Uint64(b[4:12]) != nid {
+			return false
+		}
+		return hmac.Equal(b[20:], hc.mac(b[:20], node)[:16])
 	}
-	nid := binary.BigEndian.Uint64(b[4:12])
-	if nid != nodeID(node) {
-		return hmac.Equal(b[20:], hc.mac(b, node)) // the cache is keyed by node id
+	if len(b) != handleLen || binary.BigEndian.Uint32(b[0:4])&0xffffff != nodeTag(nid) {
+		return false
 	}
-	m := hc.knownMAC(b, nid, binary.BigEndian.Uint64(b[12:20]), node)
-	return hmac.Equal(b[20:], m[:])
+	m := hc.knownMAC(b, nid, binary.BigEndian.Uint64(b[4:12]), node)
+	return hmac.Equal(b[12:], m[:])
+}
+
+// node finds the node a parsed handle is for, in m, and checks the handle's MAC: ok is
+// false when no node of the tables has the handle's node id or tag (a removed node:
+// STALE), forged when one does but the MAC is wrong for every such node.
+func (hc *handleCodec) node(m *addrMap, b []byte, ph parsedHandle) (node string, ok, forged bool) {
+	if ph.v1 {
+		node, ok = m.byID[ph.nid]
+		if !ok {
+			return "", false, false
+		}
+		return node, true, !hc.verify(b, node)
+	}
+	cands := m.byTag[ph.tag]
+	if len(cands) == 0 {
+		return "", false, false
+	}
+	for _, n := range cands {
+		if hc.verify(b, n) {
+			return n, true, false
+		}
+	}
+	return cands[0], true, true
 }
 
 // pathTable maps file ids back to (parent id, name), so a handle resolves to a path in

@@ -24,7 +24,7 @@ func TestMetrics(t *testing.T) {
 	c.lookup(root, "nosuch")                        // NOENT
 	c.lookup(root, "nosuch2")                       // NOENT
 	c.create(c.walk(root, "usr"), "x", 1, sattr{})  // ROFS
-	c.getattr(flip(c.walk(root, "etc"), 30))        // BADHANDLE
+	c.getattr(flip(c.walk(root, "etc"), 15))        // BADHANDLE
 	c.rc.call(progNFS, 3, 99, c.cred, nil)          // PROC_UNAVAIL
 	c.rc.call(progNFS, 3, procGetattr, c.cred, nil) // GARBAGE_ARGS
 	n2 := c.mustMount("/nodes/n2")

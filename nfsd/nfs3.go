@@ -34,16 +34,16 @@ func (s *Server) cred(c *call) Cred {
 // resolveFH checks a handle (format, MAC, node binding, client address) and finds the
 // object's current path.
 func (s *Server) resolveFH(c *call, fh []byte) (*req, uint32) {
-	nid, fileid, err := s.handles.parse(fh)
+	ph, err := s.handles.parse(fh)
 	if err != nil {
 		return nil, nfs3BadHandle
 	}
-	m := s.addrMap()
-	node, ok := m.byID[nid]
+	fileid := ph.fileid
+	node, ok, forged := s.handles.node(s.addrMap(), fh, ph)
 	if !ok {
 		return nil, nfs3Stale
 	}
-	if !s.handles.verify(fh, node) {
+	if forged {
 		s.log.Warn("forged or foreign file handle refused", "node", node, "remote", c.remote.String())
 		return nil, nfs3BadHandle
 	}
@@ -70,7 +70,7 @@ func (s *Server) resolveFH(c *call, fh []byte) (*req, uint32) {
 			return nil, nfs3Stale
 		}
 	}
-	return &req{node: node, v: v, path: p, attr: a, fsid: nid, cred: s.cred(c)}, nfs3OK
+	return &req{node: node, v: v, path: p, attr: a, fsid: nodeID(node), cred: s.cred(c)}, nfs3OK
 }
 
 // noObj writes the reply of a procedure whose handle failed: the status and no attributes.

@@ -659,17 +659,22 @@ func TestErrorMapping(t *testing.T) {
 		} else if st != nfsBadHandle && st != nfsStale {
 			t.Errorf("handle with byte %d flipped: %d", i, st)
 		}
-		if (i < 4 || i >= 12) && st != nfsBadHandle {
+		// Bytes 1-3 are the node's tag: no node has the changed one (STALE), or another
+		// node has it and the MAC is not that node's (BADHANDLE).
+		if (i == 0 || i >= 4) && st != nfsBadHandle {
 			t.Errorf("handle with byte %d flipped: %d, want BADHANDLE", i, st)
 		}
 	}
-	for _, fh := range [][]byte{nil, passwd[:35], append(append([]byte(nil), passwd...), 0, 0, 0, 0)} {
+	if len(passwd) != 20 {
+		t.Errorf("handle of %d bytes, want 20", len(passwd))
+	}
+	for _, fh := range [][]byte{nil, passwd[:len(passwd)-1], append(append([]byte(nil), passwd...), 0, 0, 0, 0)} {
 		if _, st := c.getattr(fh); st != nfsBadHandle {
 			t.Errorf("handle of %d bytes: %d, want BADHANDLE", len(fh), st)
 		}
 	}
-	// A handle of a well-formed shape for another node id is refused too.
-	other := flip(passwd, 5)
+	// A handle of a well-formed shape for another node's tag is refused too.
+	other := flip(passwd, 2)
 	if _, st := c.getattr(other); st == nfsOK {
 		t.Error("handle with another node id accepted")
 	}

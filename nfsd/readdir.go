@@ -113,7 +113,7 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 	// The cookie verifier: set below when the listing is kept for a next page.
 	verfAt := len(w.b)
 	w.u64(v)
-	size := len(w.b) + 8 // + list end and eof
+	size := len(w.b) - start + 8 // the result so far (maxcount does not count the RPC header), + list end and eof
 	dsize := 0
 	i := int(cookie)
 	n := 0
@@ -150,7 +150,8 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 		if plus {
 			postOp(w, &a, q.fsid)
 			w.boolean(true)
-			w.opaque(s.handles.make(q.node, a.FileID))
+			w.u32(handleLen)
+			w.b = s.handles.appendHandle(w.b, q.node, q.fsid, a.FileID) // fsid: the node id
 		}
 		if i >= 2 {
 			id := a.FileID

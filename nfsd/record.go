@@ -152,15 +152,15 @@ func (s *Server) recordCall(c *call, accept uint32, res []byte) {
 // recordFH reads a handle and returns its node and current view path.
 func (s *Server) recordFH(r *reader) (node, p string, ok bool) {
 	fh := r.opaque(64)
-	nid, fileid, err := s.handles.parse(fh)
+	ph, err := s.handles.parse(fh)
 	if r.err != nil || err != nil {
 		return "", "", false
 	}
-	node, ok = s.addrMap().byID[nid]
-	if !ok {
+	node, ok, forged := s.handles.node(s.addrMap(), fh, ph)
+	if !ok || forged {
 		return "", "", false
 	}
-	p, ok = s.paths.path(node, fileid)
+	p, ok = s.paths.path(node, ph.fileid)
 	if !ok {
 		p = "?"
 	}

@@ -94,8 +94,9 @@ type mountRec struct {
 type addrMap struct {
 	res    *resolver.Resolver
 	byAddr map[netip.Addr]string
-	byID   map[uint64]string
-	images map[string]bool // image-style export paths
+	byID   map[uint64]string   // node id -> node (version 1 handles)
+	byTag  map[uint32][]string // node tag -> nodes (handles)
+	images map[string]bool     // image-style export paths
 }
 
 // New returns a server; it loads (or creates) the handle secret and handle table.
@@ -193,10 +194,12 @@ func (s *Server) addrMap() *addrMap {
 	if m := s.addrs.Load(); m != nil && m.res == r {
 		return m
 	}
-	m := &addrMap{res: r, byAddr: map[netip.Addr]string{}, byID: map[uint64]string{}, images: map[string]bool{}}
+	m := &addrMap{res: r, byAddr: map[netip.Addr]string{}, byID: map[uint64]string{}, byTag: map[uint32][]string{}, images: map[string]bool{}}
 	snap := r.Snap
 	for _, n := range snap.Nodes() {
-		m.byID[nodeID(n)] = n
+		nid := nodeID(n)
+		m.byID[nid] = n
+		m.byTag[nodeTag(nid)] = append(m.byTag[nodeTag(nid)], n)
 		if ip, _, ok := snap.NodeAttr(n, "hosts", "ip"); ok {
 			if a, err := netip.ParseAddr(ip); err == nil {
 				m.byAddr[a.Unmap()] = n
