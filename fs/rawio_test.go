@@ -79,7 +79,7 @@ func TestRawOnlyOnLocalLayers(t *testing.T) {
 			}
 			if ok {
 				b := make([]byte, 16)
-				n, _ := preadFull(fd, b, 0)
+				n, _ := ReadAtFd(fd, b, 0)
 				closeFd(fd, true)
 				if string(b[:n]) != "hello\n" {
 					t.Errorf("%s: read %q through openRO", l.root, b[:n])

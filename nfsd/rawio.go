@@ -6,6 +6,8 @@ import (
 	"net"
 	"syscall"
 	"unsafe"
+
+	sfs "statelite/fs"
 )
 
 // Copies between the page cache and sockets without telling Go's scheduler. A system
@@ -17,49 +19,9 @@ import (
 // and preadv2 with RWF_NOWAIT, which fails instead of waiting for the disk (the rest is
 // then read the usual way).
 
-const (
-	sysPreadv2 = 327 // x86_64
-	rwfNowait  = 0x8
-)
-
-// preadCached reads what of b at off is in the page cache without sleeping; it returns
-// how many bytes it read (0 when it could not: read the rest the usual way).
-func preadCached(fd int, b []byte, off int64) int {
-	if len(b) == 0 {
-		return 0
-	}
-	iov := syscall.Iovec{Base: &b[0]}
-	iov.SetLen(len(b))
-	n, _, e := syscall.RawSyscall6(sysPreadv2, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1, uintptr(off), 0, rwfNowait)
-	if e != 0 {
-		return 0
-	}
-	return int(n)
-}
-
-// readAtFd reads len(b) bytes at off from fd (fewer at the end of the file): from the
-// page cache with preadCached, the rest with pread.
-func readAtFd(fd int, b []byte, off int64) (int, error) {
-	n := 0
-	for n < len(b) {
-		m := preadCached(fd, b[n:], off+int64(n))
-		if m == 0 {
-			k, err := syscall.Pread(fd, b[n:], off+int64(n))
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil {
-				return n, err
-			}
-			if k == 0 {
-				return n, io.EOF
-			}
-			m = k
-		}
-		n += m
-	}
-	return n, nil
-}
+// readAtFd reads len(b) bytes at off from fd (fewer, and io.EOF, at the end of the
+// file): from the page cache without sleeping, the rest with pread (fs.ReadAtFd).
+func readAtFd(fd int, b []byte, off int64) (int, error) { return sfs.ReadAtFd(fd, b, off) }
 
 // rawRead is read(2) on a non-blocking socket, as a raw system call.
 func rawRead(fd uintptr, b []byte) (int, error) {

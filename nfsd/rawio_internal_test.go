@@ -42,27 +42,7 @@ func TestReadAtFd(t *testing.T) {
 // writeBuffers sends everything, in order, through partial writes (a reader slower than
 // the socket buffer) and more buffers than one writev takes.
 func TestWriteBuffers(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	got := make(chan []byte, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			got <- nil
-			return
-		}
-		defer c.Close()
-		time.Sleep(200 * time.Millisecond) // let the sender fill the socket buffers
-		b, _ := io.ReadAll(c)
-		got <- b
-	}()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, got := loopbackSink(t, 200*time.Millisecond) // let the sender fill the socket buffers
 	var bufs [][]byte
 	var want []byte
 	for i := 0; i < 3000; i++ {
@@ -96,26 +76,7 @@ func TestLateData(t *testing.T) {
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	got := make(chan []byte, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			got <- nil
-			return
-		}
-		defer c.Close()
-		b, _ := io.ReadAll(c)
-		got <- b
-	}()
-	conn, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, got := loopbackSink(t, 0)
 	open := func() *os.File {
 		f, err := os.Open(p)
 		if err != nil {
@@ -141,4 +102,31 @@ func TestLateData(t *testing.T) {
 	if b := <-got; !bytes.Equal(b, want) {
 		t.Errorf("received %d bytes, want %d", len(b), len(want))
 	}
+}
+
+// loopbackSink returns a connection to a loopback listener that, after delay, reads
+// everything sent until the connection is closed and then delivers it on got.
+func loopbackSink(t *testing.T, delay time.Duration) (net.Conn, <-chan []byte) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		time.Sleep(delay)
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, got
 }
