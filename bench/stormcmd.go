@@ -29,6 +29,8 @@ func stormCmd(ctx context.Context, args []string) error {
 	image := fs.String("image", "", "the nodes boot this genimage image directory (for a trace recorded with record -image)")
 	litefile := fs.String("litefile", "image/defaults/debian/litefile.csv", "with -image: the image's litefile rows (CSV)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "timeout of each storm")
+	serverFlags := fs.String("server-flags", "", "more flags for `statelite serve` (space-separated; e.g. --metrics 127.0.0.1:19100 for /debug/pprof)")
+	fs.DurationVar(&holdIdle, "hold", 0, "after the memory of the booted idle nodes is read, keep their connections open this long (to profile the server meanwhile)")
 	fs.Parse(args)
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("storm: run as root (the server chowns files to their callers)")
@@ -71,7 +73,7 @@ func stormCmd(ctx context.Context, args []string) error {
 		serverRun++
 		state := filepath.Join(*work, fmt.Sprintf("state%d", serverRun))
 		os.RemoveAll(state)
-		return storm.StartProcess(ctx, b, cl, state, filepath.Join(*work, fmt.Sprintf("server%d.log", serverRun)))
+		return storm.StartProcess(ctx, b, cl, state, filepath.Join(*work, fmt.Sprintf("server%d.log", serverRun)), strings.Fields(*serverFlags)...)
 	}
 	for _, n := range sizes {
 		srv, err := start()
@@ -156,6 +158,10 @@ func runStorm(ctx context.Context, srv *storm.Server, cl *storm.Cluster, tr *sto
 		if st2, err := storm.Stats(srv.PID); err == nil {
 			s.RSSIdle = st2.RSS
 		}
+		if holdIdle > 0 {
+			logf("storm: holding %d idle nodes for %v (-hold)", n, holdIdle)
+			time.Sleep(holdIdle)
+		}
 		res.Close()
 	}
 	all := s.Ops["ALL"]
@@ -166,6 +172,9 @@ func runStorm(ctx context.Context, srv *storm.Server, cl *storm.Cluster, tr *sto
 	}
 	return s, nil
 }
+
+// holdIdle is -hold.
+var holdIdle time.Duration
 
 // idleSettle is how long nodes stay idle before the server's memory is read: the server
 // gives back what a burst freed after a quiet second.
