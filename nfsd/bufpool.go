@@ -1,6 +1,9 @@
 package nfsd
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+)
 
 // Request records and replies live in reused buffers: a 1 MiB READ or WRITE would
 // otherwise allocate (and fault in) megabytes per call and keep the garbage collector
@@ -14,6 +17,20 @@ var (
 	smallPool = sync.Pool{New: func() any { b := make([]byte, 0, smallBuf); return &b }}
 	bigPool   = sync.Pool{New: func() any { b := make([]byte, 0, bigBuf); return &b }}
 )
+
+// Big work: at most bigWorkMax calls hold a big buffer at once while they are read and
+// served (a WRITE's request record, a READ's reply); another waits for its turn before
+// its record's body is read (its client waits on TCP meanwhile). A boot storm of
+// hundreds of nodes each sending 1 MiB WRITEs would otherwise hold a buffer per node
+// (1.7 GB of server memory at 1,000 systemd boots), and the memory the runtime keeps for
+// the garbage collector after such a peak stays. The turn ends before the reply is sent,
+// so a client that does not read its replies holds no turn.
+var bigTurns = make(chan struct{}, bigWorkMax())
+
+func bigWorkMax() int { return max(32, 8*runtime.GOMAXPROCS(0)) }
+
+func acquireBig() { bigTurns <- struct{}{} }
+func releaseBig() { <-bigTurns }
 
 // getBuf returns an empty buffer with room for n bytes.
 func getBuf(n int) []byte {

@@ -436,6 +436,10 @@ func (s *Server) read(c *call, r *reader, w *writer) (string, uint32) {
 			want = int(max(0, min(int64(want), size-int64(off))))
 		}
 	}
+	if len(w.b)+want+3 > smallBuf && !w.bigTurn {
+		acquireBig()
+		w.bigTurn = true
+	}
 	w.grow(want + 3)
 	data := w.b[len(w.b) : len(w.b)+want]
 	var n int

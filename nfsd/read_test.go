@@ -2,10 +2,13 @@ package nfsd_test
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"statelite/nfsd"
 )
@@ -92,4 +95,55 @@ func commonPrefix(a, b []byte) int {
 		n++
 	}
 	return n
+}
+
+// More clients than there are turns of big work write and read 1 MiB at once: every call
+// is answered (waiting for a turn never deadlocks) and every turn is given back.
+func TestBigWorkTurns(t *testing.T) {
+	tc := newTestCluster(t)
+	srv := tc.serve(t, nfsd.Config{})
+	n := nfsd.BigTurnsMax() + 8
+	data := make([]byte, 1<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	setup := newClient(t, srv.addr, "", authSys(0, 0))
+	tmp := setup.walk(setup.mustMount("/nodes/n1"), "/tmp")
+	fhs := make([][]byte, n)
+	for i := range fhs {
+		fhs[i] = setup.mustCreate(tmp, fmt.Sprintf("big%d", i), 0o644)
+	}
+	errs := make(chan string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		c := newClient(t, srv.addr, "", authSys(0, 0))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for off := 0; off < 2<<20; off += 1 << 20 {
+				if k, _, _, st := c.write(fhs[i], uint64(off), data, 0); st != nfsOK || int(k) != len(data) {
+					errs <- fmt.Sprintf("client %d: WRITE at %d: %d bytes, status %d", i, off, k, st)
+					return
+				}
+			}
+			got, _, st := c.read(fhs[i], 1<<20, 1<<20)
+			if st != nfsOK || !bytes.Equal(got, data) {
+				errs <- fmt.Sprintf("client %d: READ: status %d, %d bytes", i, st, len(got))
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%d clients writing 1 MiB at once did not finish in 60 s (turns in use: %d)", n, nfsd.BigTurnsInUse())
+	}
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if u := nfsd.BigTurnsInUse(); u != 0 {
+		t.Errorf("%d turns of big work still taken after every call was answered", u)
+	}
 }

@@ -132,56 +132,63 @@ func (s *rpcServer) serve(ctx context.Context, l net.Listener) error {
 		}
 		s.conns[conn] = struct{}{}
 		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.handleConn(ctx, conn)
-			s.mu.Lock()
-			delete(s.conns, conn)
-			s.mu.Unlock()
-		}()
+		s.wg.Add(1) // done by the connection's last reader (rpcConn.end)
+		go s.handleConn(ctx, conn)
 	}
 }
 
 // readRecord reads one record-marked RPC message (all fragments) into a pooled buffer
 // (give it back with putBuf).
-func readRecord(br io.Reader) ([]byte, error) {
+// A record that needs a big buffer waits for a turn of big work first (acquireBig); big
+// says it has one, to be released once the call is served.
+func readRecord(br io.Reader) (rec []byte, big bool, err error) {
 	var buf []byte
+	fail := func(err error) ([]byte, bool, error) {
+		putBuf(buf)
+		if big {
+			releaseBig()
+		}
+		return nil, false, err
+	}
 	for {
 		var hdr [4]byte
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			putBuf(buf)
-			return nil, err
+			return fail(err)
 		}
 		h := binary.BigEndian.Uint32(hdr[:])
 		n := int(h & 0x7fffffff)
 		if len(buf)+n > maxRecord {
-			putBuf(buf)
-			return nil, fmt.Errorf("rpc record of more than %d bytes", maxRecord)
+			return fail(fmt.Errorf("rpc record of more than %d bytes", maxRecord))
 		}
 		start := len(buf)
 		if cap(buf) < start+n {
+			if start+n > smallBuf && !big {
+				acquireBig()
+				big = true
+			}
 			nb := append(getBuf(start+n), buf...)
 			putBuf(buf)
 			buf = nb
 		}
 		buf = buf[:start+n]
 		if _, err := io.ReadFull(br, buf[start:]); err != nil {
-			putBuf(buf)
-			return nil, err
+			return fail(err)
 		}
 		if h&0x80000000 != 0 {
-			return buf, nil
+			return buf, big, nil
 		}
 	}
 }
 
+// handleConn starts reading conn's calls. It returns when its reading ends or is handed
+// to another goroutine; the connection is closed by whichever reader sees its input end
+// (no goroutine per connection waits for that: an idle connection costs one parked
+// reader and its stack).
 func (s *rpcServer) handleConn(ctx context.Context, conn net.Conn) {
 	c := &rpcConn{s: s, ctx: ctx, conn: conn, remote: conn.RemoteAddr(),
-		cw:   &connWriter{conn: conn},
-		br:   newConnReader(conn),
-		sem:  make(chan struct{}, workersPerConn),
-		done: make(chan struct{})}
+		cw:  &connWriter{conn: conn},
+		br:  newConnReader(conn),
+		sem: make(chan struct{}, workersPerConn)}
 	s.mu.Lock()
 	if s.live == nil {
 		s.live = map[*rpcConn]struct{}{}
@@ -189,12 +196,17 @@ func (s *rpcServer) handleConn(ctx context.Context, conn net.Conn) {
 	s.live[c] = struct{}{}
 	s.mu.Unlock()
 	c.read()
-	<-c.done
+}
+
+// end closes the connection once its calls in flight are answered.
+func (c *rpcConn) end() {
 	c.inflight.Wait()
-	conn.Close()
-	s.mu.Lock()
-	delete(s.live, c)
-	s.mu.Unlock()
+	c.conn.Close()
+	c.s.mu.Lock()
+	delete(c.s.live, c)
+	delete(c.s.conns, c.conn)
+	c.s.mu.Unlock()
+	c.s.wg.Done()
 }
 
 // rpcConn is one client connection. One goroutine at a time reads calls from it (the
@@ -208,8 +220,7 @@ type rpcConn struct {
 	br       *connReader
 	sem      chan struct{}
 	inflight sync.WaitGroup
-	done     chan struct{} // closed when the connection's input ends
-	inline   atomic.Int64  // when (mono) the reader began serving a call itself; 0: it isn't
+	inline   atomic.Int64 // when (mono) the reader began serving a call itself; 0: it isn't
 }
 
 // Inline serving: a reader may serve a call itself for up to inlineBudget (checked
@@ -233,24 +244,24 @@ func mono() int64 { return int64(time.Since(monoBase)) + 1 }
 // reader, so a slow call never holds up the calls behind it for long.
 func (c *rpcConn) read() {
 	for {
-		rec, err := readRecord(c.br)
+		rec, big, err := readRecord(c.br)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && c.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				c.s.log.Debug("rpc connection closed", "remote", c.remote.String(), "err", err)
 			}
-			close(c.done)
+			c.end()
 			return
 		}
 		c.sem <- struct{}{}
 		c.inflight.Add(1)
 		if c.br.Buffered() > 0 {
-			go c.serve(rec)
+			go c.serve(rec, big)
 			continue
 		}
 		start := mono()
 		c.inline.Store(start)
 		c.s.inlineBegins()
-		c.serve(rec)
+		c.serve(rec, big)
 		c.s.inlineN.Add(-1)
 		if !c.inline.CompareAndSwap(start, 0) {
 			return // the watchdog's reader reads now
@@ -258,11 +269,18 @@ func (c *rpcConn) read() {
 	}
 }
 
-// serve answers one call and frees its worker slot.
-func (c *rpcConn) serve(rec []byte) {
+// serve answers one call and frees its worker slot; big: the record holds a turn of big
+// work.
+func (c *rpcConn) serve(rec []byte, big bool) {
 	defer func() { <-c.sem; c.inflight.Done() }()
-	reply, late := c.s.dispatch(c.ctx, rec, c.remote)
+	reply, late, bigReply := c.s.dispatch(c.ctx, rec, c.remote)
 	putBuf(rec) // the call's arguments are not used after dispatch
+	if big {
+		releaseBig()
+	}
+	if bigReply {
+		releaseBig() // the reply is made; sending it takes no turn
+	}
 	if reply != nil {
 		c.cw.send(reply, late)
 	}
@@ -515,10 +533,10 @@ func (cr *connReader) fill() error {
 
 // dispatch decodes one call and returns the encoded reply (nil: not a call, no reply),
 // in a pooled buffer that starts with 4 bytes left for the record mark.
-func (s *rpcServer) dispatch(ctx context.Context, rec []byte, remote net.Addr) ([]byte, *lateData) {
+func (s *rpcServer) dispatch(ctx context.Context, rec []byte, remote net.Addr) ([]byte, *lateData, bool) {
 	var w writer
 	b := s.dispatchTo(ctx, rec, remote, &w)
-	return b, w.late
+	return b, w.late, w.bigTurn
 }
 
 // dispatchTo serves call rec; the reply is written to w.

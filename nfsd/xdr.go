@@ -65,6 +65,8 @@ func (r *reader) str(max int) string { return string(r.opaque(max)) }
 type writer struct {
 	b    []byte
 	late *lateData // part of b still to be read while the reply is sent (READ)
+	// bigTurn: the reply took a turn of big work (acquireBig), released once it is made
+	bigTurn bool
 }
 
 func (w *writer) u32(v uint32) { w.b = binary.BigEndian.AppendUint32(w.b, v) }
