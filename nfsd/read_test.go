@@ -113,7 +113,7 @@ func TestBigWorkTurns(t *testing.T) {
 	for i := range fhs {
 		fhs[i] = setup.mustCreate(tmp, fmt.Sprintf("big%d", i), 0o644)
 	}
-	errs := make(chan string, n)
+	errs := make(chan string, n*30)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		c := newClient(t, srv.addr, "", authSys(0, 0))
@@ -138,6 +138,40 @@ func TestBigWorkTurns(t *testing.T) {
 	case <-done:
 	case <-time.After(60 * time.Second):
 		t.Fatalf("%d clients writing 1 MiB at once did not finish in 60 s (turns in use: %d)", n, nfsd.BigTurnsInUse())
+	}
+	// Clients that send many calls without waiting, large WRITEs and READs mixed, as the
+	// kernel does: readers holding a turn while calls waiting for one hold the
+	// connections' worker slots would deadlock.
+	pipes := make([]*nfsClient, n)
+	for i := range pipes {
+		pipes[i] = newClient(t, srv.addr, "", authSys(0, 0))
+	}
+	const depth = 24
+	var wg2 sync.WaitGroup
+	for i, c := range pipes {
+		wg2.Add(1)
+		go func() {
+			defer wg2.Done()
+			for k := 0; k < depth; k++ {
+				if k%2 == 0 {
+					c.rc.send(progNFS, 3, procWrite, c.cred, new(xw).opaque(fhs[i]).u64(0).u32(uint32(len(data))).u32(0).opaque(data).b)
+				} else {
+					c.rc.send(progNFS, 3, procRead, c.cred, new(xw).opaque(fhs[i]).u64(0).u32(1<<20).b)
+				}
+			}
+			for k := 0; k < depth; k++ {
+				if rp := c.rc.recv(); rp.denied || rp.acceptStat != acceptSuccess || rp.body.u32() != nfsOK {
+					errs <- fmt.Sprintf("pipelining client %d: reply %d failed", i, rp.xid)
+				}
+			}
+		}()
+	}
+	done2 := make(chan struct{})
+	go func() { wg2.Wait(); close(done2) }()
+	select {
+	case <-done2:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%d clients with %d calls in flight each did not finish in 60 s (turns in use: %d)", n, depth, nfsd.BigTurnsInUse())
 	}
 	close(errs)
 	for e := range errs {

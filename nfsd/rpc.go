@@ -244,15 +244,19 @@ func mono() int64 { return int64(time.Since(monoBase)) + 1 }
 // reader, so a slow call never holds up the calls behind it for long.
 func (c *rpcConn) read() {
 	for {
+		// The worker slot is taken before the record is read: a reader holding a turn
+		// of big work (readRecord) must not wait for a slot that calls waiting for a
+		// turn hold.
+		c.sem <- struct{}{}
 		rec, big, err := readRecord(c.br)
 		if err != nil {
+			<-c.sem
 			if !errors.Is(err, io.EOF) && c.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				c.s.log.Debug("rpc connection closed", "remote", c.remote.String(), "err", err)
 			}
 			c.end()
 			return
 		}
-		c.sem <- struct{}{}
 		c.inflight.Add(1)
 		if c.br.Buffered() > 0 {
 			go c.serve(rec, big)
