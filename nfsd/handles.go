@@ -22,11 +22,11 @@ import (
 // HMAC-SHA256 over the first 12 bytes and the node name, keyed with a secret kept in the
 // state directory (a client cannot check a guess offline; each wrong one is refused and
 // logged). Small handles matter for READDIRPLUS: each entry carries one, and libnfs asks
-// for 8 KiB pages: a directory of 49 files fits one page with 20-byte handles, 46 files
-// with 36-byte ones. Several nodes may share a tag; the MAC tells which one a handle is
-// for. Version 1 handles (36 bytes: version, 3 reserved bytes, the 8-byte node id, the
-// file id, 16 bytes of MAC over the first 20 bytes and the node name), made by earlier
-// servers, are still accepted.
+// for 8 KiB pages: a directory of 49 files (51 entries with . and ..) fits one page with
+// 20-byte handles; with 36-byte ones a page held 46 entries. Several nodes may share a
+// tag; the MAC tells which one a handle is for. Version 1 handles (36 bytes: version, 3
+// reserved bytes, the 8-byte node id, the file id, 16 bytes of MAC over the first 20
+// bytes and the node name), made by earlier servers, are still accepted.
 const (
 	handleVersion = 2
 	handleLen     = 20
