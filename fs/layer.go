@@ -74,17 +74,11 @@ func openat2Resolve(dirfd int, name string, flags int, resolve uint64) (int, err
 	if err != nil {
 		return -1, err
 	}
-	how := openHow{flags: uint64(flags | syscall.O_CLOEXEC), resolve: resolve}
-	for {
-		fd, _, e := syscall.Syscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
-		if e == syscall.EINTR || e == syscall.EAGAIN {
-			continue
-		}
-		if e != 0 {
-			return -1, e
-		}
-		return int(fd), nil
+	fd, e := openat2How(dirfd, p, flags, resolve, false)
+	if e != 0 {
+		return -1, e
 	}
+	return fd, nil
 }
 
 // dir returns the open directory of a layer root.
@@ -207,14 +201,14 @@ func (c *layers) openRO(root, rel string, dev uint64) (fd int, ok bool) {
 	if err != nil {
 		return -1, false
 	}
-	fd, e := openat2Ptr(int(d.f.Fd()), p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, true)
+	fd, e := openat2How(int(d.f.Fd()), p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, resolveBeneath|resolveNoMagic, true)
 	return fd, e == 0
 }
 
-// openat2Ptr is openat2 (beneath dirfd, no magic links, close-on-exec); raw: as a raw
-// system call (see openRO).
-func openat2Ptr(dirfd int, name *byte, flags int, raw bool) (int, syscall.Errno) {
-	how := openHow{flags: uint64(flags | syscall.O_CLOEXEC), resolve: resolveBeneath | resolveNoMagic}
+// openat2How is openat2 with close-on-exec and the resolve flags, retried on EINTR and
+// EAGAIN; raw: as a raw system call (see openRO).
+func openat2How(dirfd int, name *byte, flags int, resolve uint64, raw bool) (int, syscall.Errno) {
+	how := openHow{flags: uint64(flags | syscall.O_CLOEXEC), resolve: resolve}
 	for {
 		var r uintptr
 		var e syscall.Errno
@@ -289,7 +283,7 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 	// of a looked-up name are CPU work (a name whose inode is not cached holds the
 	// thread's processor while it is read).
 	raw := d.local
-	fd, e := openat2Ptr(int(d.f.Fd()), p, oPath|syscall.O_NOFOLLOW, raw)
+	fd, e := openat2How(int(d.f.Fd()), p, oPath|syscall.O_NOFOLLOW, resolveBeneath|resolveNoMagic, raw)
 	if e == syscall.ENOSYS {
 		f, err := c.open(root, rel, oPath) // falls back to os.Root
 		if err != nil {

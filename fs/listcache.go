@@ -59,7 +59,12 @@ func listKeyOf(o *object) listKey {
 	return k
 }
 
-func (c *listCache) get(k listKey) ([]DirEntry, bool) {
+// get returns the listing kept for k, as the views of a table switch at changed see it:
+// directory ctimes no older than changed (a view's last table switch, as lookup reports
+// them). That is the listing itself when no directory is older, else a copy, made once
+// and kept with the listing for the other views of the same switch. ok is false when the
+// listing is missing or no longer valid.
+func (c *listCache) get(k listKey, changed time.Time) ([]DirEntry, bool) {
 	c.mu.Lock()
 	e, ok := c.m[k]
 	c.mu.Unlock()
@@ -69,48 +74,39 @@ func (c *listCache) get(k listKey) ([]DirEntry, bool) {
 	age := time.Since(e.built)
 	if e.dw != nil {
 		dirWatches.drain() // every change made before this call is counted
-		return e.ents, age < listTTLWatched && e.dw.gen.Load() == e.gen
+		if age >= listTTLWatched || e.dw.gen.Load() != e.gen {
+			return nil, false
+		}
+	} else if age >= listTTL {
+		return nil, false
 	}
-	return e.ents, age < listTTL
-}
-
-// bumped returns ents (a listing get returned for k) with directory ctimes no older than
-// changed, a view's last table switch: ents itself when no directory is older, else a
-// copy, kept with the listing for the next view of the same switch.
-func (c *listCache) bumped(k listKey, ents []DirEntry, changed time.Time) []DirEntry {
+	if e.bumped != nil && e.bumpedFor.Equal(changed) {
+		return e.bumped, true
+	}
 	old := false
-	for i := range ents {
-		if ents[i].Attr.IsDir() && changed.After(ents[i].Attr.Ctime) {
+	for i := range e.ents {
+		if e.ents[i].Attr.IsDir() && changed.After(e.ents[i].Attr.Ctime) {
 			old = true
 			break
 		}
 	}
 	if !old {
-		return ents
+		return e.ents, true
 	}
-	c.mu.Lock()
-	e, ok := c.m[k]
-	c.mu.Unlock()
-	same := ok && len(e.ents) == len(ents) && (len(ents) == 0 || &e.ents[0] == &ents[0])
-	if same && e.bumped != nil && e.bumpedFor.Equal(changed) {
-		return e.bumped
-	}
-	out := make([]DirEntry, len(ents))
-	copy(out, ents)
+	out := make([]DirEntry, len(e.ents))
+	copy(out, e.ents)
 	for i := range out {
 		if out[i].Attr.IsDir() && changed.After(out[i].Attr.Ctime) {
 			out[i].Attr.Ctime = changed
 		}
 	}
-	if same {
-		c.mu.Lock()
-		if e, ok := c.m[k]; ok && len(e.ents) > 0 && &e.ents[0] == &ents[0] {
-			e.bumped, e.bumpedFor = out, changed
-			c.m[k] = e
-		}
-		c.mu.Unlock()
+	c.mu.Lock()
+	if cur, ok := c.m[k]; ok && cur.built.Equal(e.built) {
+		cur.bumped, cur.bumpedFor = out, changed
+		c.m[k] = cur
 	}
-	return out
+	c.mu.Unlock()
+	return out, true
 }
 
 // watch starts watching the directory open as dirfd, before its listing is read; the

@@ -109,8 +109,8 @@ func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 	var key listKey
 	if imageOnly {
 		key = listKeyOf(o)
-		if ents, ok := v.srv.lists.get(key); ok {
-			return v.srv.lists.bumped(key, ents, v.pc.changed), nil
+		if ents, ok := v.srv.lists.get(key, v.pc.changed); ok {
+			return ents, nil
 		}
 	}
 	names := map[string]bool{}
