@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"statelite/resolver"
-	"statelite/tables"
+	"strconv"
 )
 
 // ErrTraversal is returned for a requested name that tries to leave the TFTP root.
@@ -38,56 +38,6 @@ func CleanName(name string) (string, error) {
 	return strings.Join(out, "/"), nil
 }
 
-// NormalizeMAC returns a MAC address as 12 lower-case hex digits (any of : - . separators,
-// or none), or "" when v is not a MAC.
-func NormalizeMAC(v string) string {
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c == ':' || c == '-' || c == '.':
-			continue
-		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
-			b.WriteByte(c)
-		case c >= 'A' && c <= 'F':
-			b.WriteByte(c + 'a' - 'A')
-		default:
-			return ""
-		}
-	}
-	if b.Len() != 12 {
-		return ""
-	}
-	return b.String()
-}
-
-// MACs parses a mac table value (reference §2.7): a plain MAC or "mac!host|mac2!host2…".
-// primary is the node's MAC (the entry whose !host is node, else the last entry without
-// "!"); all lists every MAC of the value (all of them are the node's interfaces).
-// MACs are normalized (NormalizeMAC); unparsable items are skipped.
-func MACs(v, node string) (primary string, all []string) {
-	var plain string
-	for _, item := range strings.Split(v, "|") {
-		item = strings.TrimSpace(item)
-		m, host, hasHost := strings.Cut(item, "!")
-		n := NormalizeMAC(strings.TrimSpace(m))
-		if n == "" {
-			continue
-		}
-		all = append(all, n)
-		switch {
-		case hasHost && strings.TrimSpace(host) == node && primary == "":
-			primary = n
-		case !hasHost:
-			plain = n
-		}
-	}
-	if primary == "" {
-		primary = plain
-	}
-	return primary, all
-}
-
 // PXEMAC formats a normalized MAC the pxelinux/grub2 way: 01-aa-bb-cc-dd-ee-ff.
 func PXEMAC(mac string) string {
 	var b strings.Builder
@@ -113,54 +63,6 @@ func HexIP(ip string) string {
 	return fmt.Sprintf("%02X%02X%02X%02X", b[0], b[1], b[2], b[3])
 }
 
-// index maps MACs, addresses and images of one snapshot to nodes and directories.
-type index struct {
-	snap   *tables.Snapshot
-	mac    map[string][]string // normalized MAC -> nodes
-	ip     map[string][]string // HEXIP -> nodes (hosts.ip)
-	images map[string]string   // image -> <rootimgdir>
-}
-
-func buildIndex(r *resolver.Resolver) *index {
-	s := r.Snap
-	ix := &index{snap: s, mac: map[string][]string{}, ip: map[string][]string{}, images: map[string]string{}}
-	for _, n := range s.Nodes() {
-		if v, _, ok := s.NodeAttr(n, "mac", "mac"); ok {
-			_, all := MACs(v, n)
-			seen := map[string]bool{}
-			for _, m := range all {
-				if !seen[m] {
-					seen[m] = true
-					ix.mac[m] = append(ix.mac[m], n)
-				}
-			}
-		}
-		if v, _, ok := s.NodeAttr(n, "hosts", "ip"); ok {
-			if h := HexIP(v); h != "" {
-				ix.ip[h] = append(ix.ip[h], n)
-			}
-		}
-		if img, _, _, _, err := resolver.ImageOf(s, n); err == nil {
-			if _, done := ix.images[img]; !done {
-				if d, err := ImageDir(s, img, n); err == nil {
-					ix.images[img] = d
-				}
-			}
-		}
-	}
-	oi := s.Table("osimage")
-	for i := range oi.Rows {
-		img := oi.Get(i, "imagename")
-		if _, done := ix.images[img]; done || !oi.Enabled(i) || img == "" {
-			continue
-		}
-		if d, err := ImageDir(s, img, ""); err == nil {
-			ix.images[img] = d
-		}
-	}
-	return ix
-}
-
 // one returns the single node of list, or an error naming the ambiguity.
 func one(list []string, what string) (string, error) {
 	switch len(list) {
@@ -174,19 +76,24 @@ func one(list []string, what string) (string, error) {
 	return "", fmt.Errorf("%s belongs to several nodes (%s): no configuration is served for it", what, strings.Join(l, ","))
 }
 
-// byMAC returns the node with MAC mac (normalized), "" when none.
-func (ix *index) byMAC(mac string) (string, error) {
-	return one(ix.mac[mac], "MAC "+mac)
+// nodeByMAC returns the node with MAC mac (normalized), "" when none.
+func nodeByMAC(ix *resolver.Index, mac string) (string, error) {
+	return one(ix.NodesByMAC(mac), "MAC "+mac)
 }
 
-// byHexIP returns the node a pxelinux/grub2 HEXIP name (8 hex digits, or a shorter prefix
-// of them) stands for. A full HEXIP is the node whose hosts.ip it is. A prefix (asked for
-// after the full name failed) is the node of the requesting address remote, when remote's
-// HEXIP starts with it: a prefix never hands one node's configuration to another client.
-func (ix *index) byHexIP(hex string, remote netip.Addr) (string, error) {
+// nodeByHexIP returns the node a pxelinux/grub2 HEXIP name (8 hex digits, or a shorter
+// prefix of them) stands for. A full HEXIP is the node whose hosts.ip it is. A prefix
+// (asked for after the full name failed) is the node of the requesting address remote,
+// when remote's HEXIP starts with it: a prefix never hands one node's configuration to
+// another client.
+func nodeByHexIP(ix *resolver.Index, hex string, remote netip.Addr) (string, error) {
 	hex = strings.ToUpper(hex)
 	if len(hex) == 8 {
-		return one(ix.ip[hex], "address "+hex)
+		a, ok := hexAddr(hex)
+		if !ok {
+			return "", nil
+		}
+		return one(ix.HostsIP(a), "address "+hex)
 	}
 	if !remote.IsValid() {
 		return "", nil
@@ -195,7 +102,20 @@ func (ix *index) byHexIP(hex string, remote netip.Addr) (string, error) {
 	if rh == "" || !strings.HasPrefix(rh, hex) {
 		return "", nil
 	}
-	return one(ix.ip[rh], "address "+rh)
+	return one(ix.HostsIP(remote), "address "+rh)
+}
+
+// hexAddr parses a HEXIP (8 hex digits) into an IPv4 address.
+func hexAddr(hex string) (netip.Addr, bool) {
+	var b [4]byte
+	for i := 0; i < 4; i++ {
+		v, err := strconv.ParseUint(hex[2*i:2*i+2], 16, 8)
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		b[i] = byte(v)
+	}
+	return netip.AddrFrom4(b), true
 }
 
 func isHex(s string) bool {
@@ -233,7 +153,7 @@ func classify(name string, isNode func(string) bool) request {
 	dir, base := path2(name)
 	macName := func(b string) (string, bool) {
 		if len(b) == 20 && strings.HasPrefix(b, "01-") {
-			if m := NormalizeMAC(b[3:]); m != "" {
+			if m := resolver.NormalizeMAC(b[3:]); m != "" {
 				return m, true
 			}
 		}

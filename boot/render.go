@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path"
 	"strconv"
 	"strings"
 
@@ -94,45 +93,6 @@ const (
 
 // ImageFile returns the TFTP/HTTP name of an image's boot file.
 func ImageFile(image, file string) string { return "xcat/osimage/" + image + "/" + file }
-
-// ImageDir returns <rootimgdir> of image: linuximage.rootimgdir, else
-// <site.installdir>/netboot/<osvers>/<osarch>/<profile> from the osimage row; for an image
-// without an osimage row (the legacy <os>-<arch>-statelite-<profile> name of a node whose
-// nodetype.provmethod is statelite), node's nodetype values. node may be "" when unknown.
-func ImageDir(s *tables.Snapshot, image, node string) (string, error) {
-	li := s.Table("linuximage")
-	for _, i := range s.RowsByKey("linuximage", image) {
-		if d := li.Get(i, "rootimgdir"); d != "" {
-			return path.Clean(d), nil
-		}
-	}
-	var os_, arch, profile string
-	if node != "" {
-		os_, _, _ = s.NodeAttr(node, "nodetype", "os")
-		arch, _, _ = s.NodeAttr(node, "nodetype", "arch")
-		profile, _, _ = s.NodeAttr(node, "nodetype", "profile")
-	}
-	oi := s.Table("osimage")
-	rows := s.RowsByKey("osimage", image)
-	for _, i := range rows {
-		if v := oi.Get(i, "osvers"); v != "" {
-			os_ = v
-		}
-		if v := oi.Get(i, "osarch"); v != "" {
-			arch = v
-		}
-		if v := oi.Get(i, "profile"); v != "" {
-			profile = v
-		}
-	}
-	if len(rows) == 0 && node == "" {
-		return "", fmt.Errorf("osimage %s: not in the osimage table", image)
-	}
-	if os_ == "" || arch == "" || profile == "" {
-		return "", fmt.Errorf("osimage %s: no linuximage.rootimgdir, and osvers, osarch or profile is not set", image)
-	}
-	return path.Join(s.SiteOr("installdir", "/install"), "netboot", os_, arch, profile), nil
-}
 
 // CheckNFSRootOpts validates osimage.nfsrootopts (reference §2.8): a comma list without
 // blanks or empty items; rw and defaults are refused. xCAT forces ro first and accepts a
@@ -298,7 +258,7 @@ func NodeParams(r *resolver.Resolver, node string, set Settings) (*Params, error
 		return nil, err
 	}
 	p.Image = plan.Image
-	if p.ImageDir, err = ImageDir(s, p.Image, node); err != nil {
+	if p.ImageDir, err = resolver.ImageDir(s, p.Image, node); err != nil {
 		return nil, fmt.Errorf("node %s: %v", node, err)
 	}
 	p.Kernel, p.Initrd = ImageFile(p.Image, KernelName), ImageFile(p.Image, InitrdName)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"statelite/resolver"
 )
 
 var goldenSettings = Settings{ServerIP: "10.0.0.1", NFSPort: 2049, HTTPPort: 8080, TFTPPort: 69, Token: "20261125T210305Z"}
@@ -149,11 +151,11 @@ func TestNFSRootOpts(t *testing.T) {
 }
 
 func TestMACs(t *testing.T) {
-	p, all := MACs("52:54:00:AB:CD:EF!n2|5254000000EE!n2-ib0", "n2")
+	p, all := resolver.MACs("52:54:00:AB:CD:EF!n2|5254000000EE!n2-ib0", "n2")
 	if p != "525400abcdef" || strings.Join(all, ",") != "525400abcdef,5254000000ee" {
 		t.Errorf("got %s %v", p, all)
 	}
-	p, _ = MACs("aa:bb:cc:dd:ee:01!x|aa-bb-cc-dd-ee-02|AA:BB:CC:DD:EE:03", "n1")
+	p, _ = resolver.MACs("aa:bb:cc:dd:ee:01!x|aa-bb-cc-dd-ee-02|AA:BB:CC:DD:EE:03", "n1")
 	if p != "aabbccddee03" {
 		t.Errorf("last plain entry: got %s", p)
 	}

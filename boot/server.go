@@ -11,7 +11,6 @@ import (
 	"os"
 	"path"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"statelite/resolver"
@@ -48,7 +47,6 @@ type Config struct {
 type Server struct {
 	cfg Config
 	log *slog.Logger
-	ix  atomic.Pointer[index]
 
 	mu    sync.Mutex
 	boots map[string]*bootRec
@@ -83,16 +81,6 @@ func New(cfg Config) (*Server, error) {
 // token it has not seen before exactly when a node boots through us; a node re-mounting
 // during its run (autofs, a second mount) reuses its token and keeps its state.
 func Token(t time.Time) string { return t.UTC().Format("20060102T150405Z") }
-
-// index returns the lookup index of the current tables.
-func (s *Server) index(r *resolver.Resolver) *index {
-	if ix := s.ix.Load(); ix != nil && ix.snap == r.Snap {
-		return ix
-	}
-	ix := buildIndex(r)
-	s.ix.Store(ix)
-	return ix
-}
 
 // TFTPRoot returns the TFTP root in force: the override, else site.tftpdir, else /tftpboot.
 func (s *Server) TFTPRoot() string {
@@ -140,8 +128,7 @@ func (s *Server) open(name string, remote, local netip.Addr) (*content, error) {
 			return c, err
 		}
 	case reqImage:
-		ix := s.index(r)
-		if dir, ok := ix.images[req.image]; ok {
+		if dir, ok := r.Index().ImageDir(req.image); ok {
 			c, err := openIn(dir, req.file)
 			if err == nil {
 				return c, nil
@@ -190,11 +177,11 @@ func openIn(dir, rel string) (*content, error) {
 func (s *Server) config(r *resolver.Resolver, clean string, req request, remote, local netip.Addr) (c *content, handled bool, err error) {
 	node := req.key
 	if req.by != "name" {
-		ix := s.index(r)
+		ix := r.Index()
 		if req.by == "mac" {
-			node, err = ix.byMAC(req.key)
+			node, err = nodeByMAC(ix, req.key)
 		} else {
-			node, err = ix.byHexIP(req.key, remote)
+			node, err = nodeByHexIP(ix, req.key, remote)
 		}
 		if err != nil {
 			s.log.Error("boot config", "name", clean, "err", err)

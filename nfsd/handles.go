@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"statelite/resolver"
 )
 
 // Handle layout (20 bytes, a multiple of 4): version 2, the node's tag (the low 24 bits
@@ -86,14 +88,7 @@ func loadSecret(dir string) ([]byte, error) {
 }
 
 // nodeID is FNV-64a of the node name.
-func nodeID(node string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(node); i++ {
-		h ^= uint64(node[i])
-		h *= 1099511628211
-	}
-	return h
-}
+func nodeID(node string) uint64 { return resolver.NodeID(node) }
 
 // mac is the HMAC of b and the node name.
 func (hc *handleCodec) mac(b []byte, node string) []byte {
@@ -132,7 +127,7 @@ func (hc *handleCodec) knownMAC(b []byte, nid, fid uint64, node string) [8]byte 
 }
 
 // nodeTag is the node's tag in its handles.
-func nodeTag(nid uint64) uint32 { return uint32(nid) & 0xffffff }
+func nodeTag(nid uint64) uint32 { return resolver.NodeTag(nid) }
 
 // make returns the handle of file id in node's view.
 func (hc *handleCodec) make(node string, fileid uint64) []byte {
@@ -183,18 +178,24 @@ func (hc *handleCodec) verify(b []byte, node string) bool {
 	return hmac.Equal(b[12:], m[:])
 }
 
+// handleNodes finds the nodes of handles (the cluster index, resolver.Index).
+type handleNodes interface {
+	NodeByID(id uint64) (string, bool)
+	NodesByTag(tag uint32) []string
+}
+
 // node finds the node a parsed handle is for, in m, and checks the handle's MAC: ok is
 // false when no node of the tables has the handle's node id or tag (a removed node:
 // STALE), forged when one does but the MAC is wrong for every such node.
-func (hc *handleCodec) node(m *addrMap, b []byte, ph parsedHandle) (node string, ok, forged bool) {
+func (hc *handleCodec) node(m handleNodes, b []byte, ph parsedHandle) (node string, ok, forged bool) {
 	if ph.v1 {
-		node, ok = m.byID[ph.nid]
+		node, ok = m.NodeByID(ph.nid)
 		if !ok {
 			return "", false, false
 		}
 		return node, true, !hc.verify(b, node)
 	}
-	cands := m.byTag[ph.tag]
+	cands := m.NodesByTag(ph.tag)
 	if len(cands) == 0 {
 		return "", false, false
 	}

@@ -30,7 +30,7 @@ func TestHandleFormats(t *testing.T) {
 		}
 		byTag[tag] = n
 	}
-	m := &addrMap{byID: map[uint64]string{}, byTag: map[uint32][]string{}}
+	m := testNodes{byID: map[uint64]string{}, byTag: map[uint32][]string{}}
 	for _, n := range []string{a, b, "other"} {
 		m.byID[nodeID(n)] = n
 		m.byTag[nodeTag(nodeID(n))] = append(m.byTag[nodeTag(nodeID(n))], n)
@@ -86,3 +86,12 @@ func TestHandleFormats(t *testing.T) {
 		}
 	}
 }
+
+// testNodes finds handles' nodes from two maps (the cluster index does it from tables).
+type testNodes struct {
+	byID  map[uint64]string
+	byTag map[uint32][]string
+}
+
+func (m testNodes) NodeByID(id uint64) (string, bool) { n, ok := m.byID[id]; return n, ok }
+func (m testNodes) NodesByTag(tag uint32) []string    { return m.byTag[tag] }

@@ -182,11 +182,14 @@ func (s *Server) mountUmntAll(ctx context.Context, c *call, r *reader, w *writer
 // mountExport lists /nodes/<node> for every node the caller may mount (all for admins).
 func (s *Server) mountExport(ctx context.Context, c *call, r *reader, w *writer) error {
 	addr := remoteAddr(c.remote)
-	m := s.addrMap()
-	for _, n := range m.res.Snap.Nodes() {
-		if !s.mayAccess(addr, n) {
-			continue
+	nodes := s.cfg.FS.Resolver().Snap.Nodes()
+	if !s.isAdmin(addr) {
+		nodes = nil
+		if n := s.nodeForAddr(addr); n != "" {
+			nodes = []string{n}
 		}
+	}
+	for _, n := range nodes {
 		w.boolean(true)
 		w.str("/nodes/" + n)
 		w.boolean(false) // no groups

@@ -39,7 +39,7 @@ func (s *Server) resolveFH(c *call, fh []byte) (*req, uint32) {
 		return nil, nfs3BadHandle
 	}
 	fileid := ph.fileid
-	node, ok, forged := s.handles.node(s.addrMap(), fh, ph)
+	node, ok, forged := s.handles.node(s.index(), fh, ph)
 	if !ok {
 		return nil, nfs3Stale
 	}

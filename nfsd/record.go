@@ -156,7 +156,7 @@ func (s *Server) recordFH(r *reader) (node, p string, ok bool) {
 	if r.err != nil || err != nil {
 		return "", "", false
 	}
-	node, ok, forged := s.handles.node(s.addrMap(), fh, ph)
+	node, ok, forged := s.handles.node(s.index(), fh, ph)
 	if !ok || forged {
 		return "", "", false
 	}

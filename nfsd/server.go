@@ -10,18 +10,15 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"path"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"statelite/fs"
 	"statelite/resolver"
-	"statelite/tables"
 )
 
 // Config holds the settings of an NFS server.
@@ -75,7 +72,6 @@ type Server struct {
 	Metrics *Metrics
 
 	mu     sync.Mutex
-	addrs  atomic.Pointer[addrMap]
 	mounts map[string]mountRec // "remote|dirpath" -> record (DUMP)
 	tokens map[string]string   // node -> last boot token seen
 	// bootLocks serialize the boots of one node (striped by node id).
@@ -88,15 +84,6 @@ type Server struct {
 
 type mountRec struct {
 	host, dir string
-}
-
-// addrMap maps client addresses to nodes for one table snapshot.
-type addrMap struct {
-	res    *resolver.Resolver
-	byAddr map[netip.Addr]string
-	byID   map[uint64]string   // node id -> node (version 1 handles)
-	byTag  map[uint32][]string // node tag -> nodes (handles)
-	images map[string]bool     // image-style export paths
 }
 
 // New returns a server; it loads (or creates) the handle secret and handle table.
@@ -188,32 +175,8 @@ func (s *Server) addProgram(prog, vers uint32, procs []procFunc) {
 	s.rpc.progs[prog] = &program{low: vers, high: vers, procs: map[uint32][]procFunc{vers: procs}}
 }
 
-// addrs returns the address map of the current tables.
-func (s *Server) addrMap() *addrMap {
-	r := s.cfg.FS.Resolver()
-	if m := s.addrs.Load(); m != nil && m.res == r {
-		return m
-	}
-	m := &addrMap{res: r, byAddr: map[netip.Addr]string{}, byID: map[uint64]string{}, byTag: map[uint32][]string{}, images: map[string]bool{}}
-	snap := r.Snap
-	for _, n := range snap.Nodes() {
-		nid := nodeID(n)
-		m.byID[nid] = n
-		m.byTag[nodeTag(nid)] = append(m.byTag[nodeTag(nid)], n)
-		if ip, _, ok := snap.NodeAttr(n, "hosts", "ip"); ok {
-			if a, err := netip.ParseAddr(ip); err == nil {
-				m.byAddr[a.Unmap()] = n
-			}
-		} else if a, err := netip.ParseAddr(n); err == nil {
-			m.byAddr[a.Unmap()] = n
-		}
-		if p, err := r.Plan(n); err == nil {
-			m.images[p.Root] = true
-		}
-	}
-	s.addrs.Store(m)
-	return m
-}
+// index returns the cluster index of the current tables (built once per snapshot).
+func (s *Server) index() *resolver.Index { return s.cfg.FS.Resolver().Index() }
 
 func remoteAddr(a net.Addr) netip.Addr {
 	if ta, ok := a.(*net.TCPAddr); ok {
@@ -243,33 +206,22 @@ func (s *Server) mayAccess(addr netip.Addr, node string) bool {
 	if s.isAdmin(addr) {
 		return true
 	}
-	return s.addrMap().byAddr[addr] == node
+	n, _, _ := s.index().NodeAt(addr)
+	return n == node
 }
 
-// nodeForAddr returns the node a client address belongs to ("" when none).
+// nodeForAddr returns the node a client address belongs to ("" when none): a map lookup
+// in the cluster index, never a DNS query (the index's Names resolves node names in the
+// background). Why no node was found is logged (rate-limited by the caller's refusal).
 func (s *Server) nodeForAddr(addr netip.Addr) string {
-	m := s.addrMap()
-	if n := m.byAddr[addr]; n != "" {
-		return n
+	n, amb, pending := s.index().NodeAt(addr)
+	switch {
+	case len(amb) > 0:
+		s.log.Warn("the address belongs to several nodes (hosts.ip): none of them is served to it", "remote", addr.String(), "nodes", strings.Join(amb, ","))
+	case n == "" && pending > 0:
+		s.log.Warn("no node known at this address yet: node names are still being resolved", "remote", addr.String(), "unresolved_names", pending)
 	}
-	// Fall back to the addresses node names resolve to (hosts table unset).
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	for _, n := range m.res.Snap.Nodes() {
-		if _, _, ok := m.res.Snap.NodeAttr(n, "hosts", "ip"); ok {
-			continue
-		}
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", n)
-		if err != nil {
-			continue
-		}
-		for _, ip := range ips {
-			if ip.Unmap() == addr {
-				return n
-			}
-		}
-	}
-	return ""
+	return n
 }
 
 // export is a parsed MOUNT path.
@@ -296,48 +248,22 @@ func (s *Server) parseExport(dirpath string, addr netip.Addr) (export, uint32) {
 		}
 		return e, mnt3OK
 	}
-	m := s.addrMap()
-	for root := range m.images {
-		if p == root || strings.HasPrefix(p, root+"/") {
-			node := s.nodeForAddr(addr)
-			if node == "" {
-				return export{}, mnt3ErrAcces
-			}
-			return export{node: node, sub: path.Clean("/" + strings.TrimPrefix(p, root))}, mnt3OK
+	if root, ok := s.index().ImageRoot(p); ok {
+		node := s.nodeForAddr(addr)
+		if node == "" {
+			return export{}, mnt3ErrAcces
 		}
+		return export{node: node, sub: path.Clean("/" + strings.TrimPrefix(p, root))}, mnt3OK
 	}
 	return export{}, mnt3ErrNoEnt
 }
 
 // ServerOf returns the server(s) node is assigned to in the current tables: its
 // noderes.servicenode, else its noderes.nfsserver ("" when neither is set).
-func (s *Server) ServerOf(node string) string {
-	snap := s.cfg.FS.Resolver().Snap
-	if v, _, ok := snap.NodeAttr(node, "noderes", "servicenode"); ok && strings.TrimSpace(v) != "" {
-		return v
-	}
-	v, _, _ := snap.NodeAttr(node, "noderes", "nfsserver")
-	return strings.TrimSpace(v)
-}
+func (s *Server) ServerOf(node string) string { return s.index().ServerOf(node) }
 
 // Serves reports whether this server serves node (Config.Names).
-func (s *Server) Serves(node string) bool {
-	if len(s.cfg.Names) == 0 {
-		return true
-	}
-	srv := s.ServerOf(node)
-	if srv == "" {
-		return true
-	}
-	for _, n := range tables.SplitList(srv) {
-		for _, mine := range s.cfg.Names {
-			if n == mine {
-				return true
-			}
-		}
-	}
-	return false
-}
+func (s *Server) Serves(node string) bool { return s.index().Serves(s.cfg.Names, node) }
 
 func orNone(s string) string {
 	if s == "" {
@@ -348,6 +274,3 @@ func orNone(s string) string {
 
 // Reset drops the volatile layer of a node (an explicit boot event).
 func (s *Server) Reset(node string) error { return s.cfg.FS.Reset(node) }
-
-var _ = os.Getpid
-var _ = tables.SplitList

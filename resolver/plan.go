@@ -10,6 +10,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"statelite/tables"
 )
@@ -22,6 +23,10 @@ type Config struct {
 	// LocalNames are the serving host's own names and addresses: "server:/dir" with such a
 	// server is read at /dir. site.master, "localhost" and the host name are always local.
 	LocalNames []string
+	// Names, when set, resolves the DNS names of nodes without hosts.ip off the request
+	// path, so the cluster index knows their addresses (a server's; nil: such nodes are
+	// known by address only when their name is one).
+	Names *Names
 }
 
 // Entry is one effective litefile entry of a plan.
@@ -113,6 +118,12 @@ type Resolver struct {
 
 	mu     sync.Mutex
 	images map[string]*imagePlan
+	plans  sync.Map // node -> *planSlot: each node's plan, computed once
+
+	indexOnce   sync.Once
+	index       *Index
+	indexBuilds atomic.Int64
+	planBuilds  atomic.Int64
 }
 
 // New returns a resolver over snap.
@@ -152,8 +163,26 @@ func ImageOf(s *tables.Snapshot, node string) (image, os_, arch, profile string,
 	return image, os_, arch, profile, nil
 }
 
-// Plan compiles node's view plan.
+// Plan returns node's view plan, compiled once per resolver (snapshot) and shared by
+// every caller.
 func (r *Resolver) Plan(node string) (*Plan, error) {
+	v, ok := r.plans.Load(node)
+	if !ok {
+		if !r.Snap.IsNode(node) {
+			return nil, fmt.Errorf("node %s is not in nodelist", node)
+		}
+		v, _ = r.plans.LoadOrStore(node, &planSlot{})
+	}
+	ps := v.(*planSlot)
+	ps.once.Do(func() {
+		r.planBuilds.Add(1)
+		ps.p, ps.err = r.compile(node)
+	})
+	return ps.p, ps.err
+}
+
+// compile computes node's view plan.
+func (r *Resolver) compile(node string) (*Plan, error) {
 	s := r.Snap
 	if !s.IsNode(node) {
 		return nil, fmt.Errorf("node %s is not in nodelist", node)

@@ -93,7 +93,11 @@ func (l *liveTables) apply(c tables.Change) {
 		l.log.Warn("table warning", "problem", p.String())
 	}
 	s := l.adopt(c.Snap, c.Who)
-	l.switchTo(resolver.New(s, l.cfg))
+	r := resolver.New(s, l.cfg)
+	// The new snapshot's cluster index is built before the switch: requests keep the
+	// old tables for those milliseconds instead of all waiting for the build.
+	r.Index()
+	l.switchTo(r)
 	l.log.Info("tables switched", "generation", s.Gen, "who", c.Who, "after", time.Since(c.Since).Round(time.Millisecond).String())
 }
 

@@ -111,7 +111,14 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 		}
 		return exitError{1}
 	}
+	started := time.Now()
 	cfg := e.resolverConfig()
+	// The DNS names of nodes without hosts.ip are resolved in the background, never on
+	// a request's path (the cluster index asks for them).
+	cfg.Names = &resolver.Names{Log: log}
+	nctx, ncancel := context.WithCancel(ctx)
+	defer ncancel()
+	go cfg.Names.Run(nctx)
 	live, snap, err := e.startLive(o.state, snap, cfg, log)
 	if err != nil {
 		return err
@@ -149,6 +156,7 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 		return err
 	}
 	live.switchTo = fsrv.SetResolver
+	fsrv.Resolver().Index() // the cluster index, before the first request
 	for _, n := range snap.Nodes() {
 		if p, err := fsrv.Resolver().Plan(n); err == nil {
 			for _, w := range p.Warnings {
@@ -212,7 +220,8 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 	go live.run(ctx, snap)
 	go live.trackServed(ctx, fsrv.Nodes)
 	go fsrv.WatchResets(ctx, 100*time.Millisecond, log)
-	log.Info("serving", "nfs", l.Addr().String(), "tables", storeName(e.tablesDir), "name", o.name, "state", o.state)
+	log.Info("serving", "nfs", l.Addr().String(), "tables", storeName(e.tablesDir), "name", o.name, "state", o.state,
+		"nodes", len(snap.Nodes()), "startup", time.Since(started).Round(time.Millisecond).String())
 	if ready != nil {
 		ready(l.Addr())
 	}
