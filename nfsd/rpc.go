@@ -107,6 +107,8 @@ func (s *rpcServer) serve(ctx context.Context, l net.Listener) error {
 		}
 		s.mu.Unlock()
 	}()
+	var backoff time.Duration
+	var lastLog time.Time
 	for {
 		conn, err := l.Accept()
 		if err != nil {
@@ -114,13 +116,26 @@ func (s *rpcServer) serve(ctx context.Context, l net.Listener) error {
 				s.wg.Wait()
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Out of file descriptors (EMFILE, ENFILE), buffers or a connection reset
+			// before it was accepted: the nodes already connected go on being served,
+			// and accepting resumes when the condition passes (as net/http does), with
+			// a log line a minute.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			if time.Since(lastLog) >= time.Minute {
+				lastLog = time.Now()
+				s.log.Error("accepting connections failed: retrying", "err", err, "retry_in", backoff.String(),
+					"hint", "raise the open-file limit (LimitNOFILE) when this says too many open files")
+			}
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			continue
 		}
+		backoff = 0
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
