@@ -117,6 +117,9 @@ func writeReport(dir string) error {
 	fmt.Fprintf(&w, "- the storm: N simulated nodes start at once, each on its own TCP connection from its own address (127.10.x.y, the node's `hosts.ip`), mounts `/nodes/<node>/@<new token>` (a boot: its volatile layer is dropped) and replays the calls back to back (the files of its persistent directory removed first: every boot is a first boot, as the recorded one was), without the guest's think time (the worst case), resolving handles by path; a call is an error when its status differs from the recorded one (a STALE answer after a table change is retried once after a fresh lookup, as a kernel does, and counted apart); open-file limit %d\n\n", rep.Nofile)
 
 	fmt.Fprintf(&w, "## Boot storm\n\n")
+	if rep.Cluster > 0 {
+		fmt.Fprintf(&w, "%d nodes in the tables; each storm against a cold server (just started on a fresh state), booting the first N of them.\n\n", rep.Cluster)
+	}
 	fmt.Fprintf(&w, "| nodes | all booted (s) | median node done (s) | calls | calls/s | errors | p50 / p99 / max latency, all calls (ms) | server CPU (s) | server peak RSS (MiB) | load avg before |\n")
 	fmt.Fprintf(&w, "|---:|---:|---:|---:|---:|---:|---|---:|---:|---|\n")
 	for _, s := range rep.Storms {
@@ -167,6 +170,13 @@ func writeReport(dir string) error {
 	fmt.Fprintf(&w, "\n(in parentheses: the number of calls)\n\n")
 	fmt.Fprintf(&w, "![boot completion vs N](storm-boot-vs-n.svg)\n\n![latency CDF per operation](storm-latency-cdf.svg)\n\n![latency CDF per N](storm-latency-cdf-by-n.svg)\n\n")
 
+	if r := rep.Restart; r != nil {
+		fmt.Fprintf(&w, "**Start-up** with %d nodes in the tables: %.2f s on a fresh state; %.2f s on the state the %d-node storm left (handle log %.1f MiB), RSS %.1f MiB after start.\n\n",
+			rep.Cluster, r.Fresh, r.Startup, r.Nodes, mib(r.HandleLogBytes), mib(r.RSS))
+	}
+	if err := writeClusterComparison(&w, dir, &rep); err != nil {
+		return err
+	}
 	fmt.Fprintf(&w, "## Memory per idle node\n\n")
 	if i := rep.Idle; i != nil {
 		fmt.Fprintf(&w, "- %d nodes %s: RSS %.1f MiB → %.1f MiB, **%.1f KiB per idle node**\n", i.N, i.HowNodes, mib(i.RSSBase), mib(i.RSSN), i.PerNode/1024)
@@ -231,6 +241,72 @@ func writeReport(dir string) error {
 		return err
 	}
 	return writePlots(dir, &rep, tp)
+}
+
+// clusterDir is the subdirectory of the results with the storms in a whole cluster
+// (bench-all: 10,000 nodes in the tables).
+const clusterDir = "cluster"
+
+// writeClusterComparison compares the storms of dir/cluster (many nodes in the tables)
+// with those of rep (as many nodes in the tables as boot): the same N in both clusters,
+// and the server CPU per boot of the largest storm against the 1,000-node storm's.
+func writeClusterComparison(w *strings.Builder, dir string, rep *storm.Report) error {
+	data, err := os.ReadFile(filepath.Join(dir, clusterDir, "storm.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var big storm.Report
+	if err := json.Unmarshal(data, &big); err != nil {
+		return fmt.Errorf("%s/storm.json: %w", clusterDir, err)
+	}
+	fmt.Fprintf(w, "## A whole cluster in the tables\n\n")
+	fmt.Fprintf(w, "[`%s/report.md`](%s/report.md): %d nodes in the tables (%s, commit %s), storms of a part or all of them against a cold server; the targets compare them with the storms above, whose tables hold only the nodes that boot.\n\n",
+		clusterDir, clusterDir, big.Cluster, big.Date, big.Commit)
+	fmt.Fprintf(w, "| storm | nodes in the tables | all booted (s) | errors | server CPU (s) | CPU per boot (ms) | peak RSS (MiB) | server start-up (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	row := func(s storm.StormSummary, cluster int) {
+		if s.Cluster > 0 {
+			cluster = s.Cluster
+		}
+		fmt.Fprintf(w, "| %d nodes | %d | %.2f | %d | %.2f | %.2f | %.1f | %.2f |\n", s.N, cluster, s.Wall, s.Errors, s.ServerCPU,
+			1000*s.ServerCPU/float64(s.N*max(s.Boots, 1)), mib(s.PeakRSS), s.Startup)
+	}
+	small := map[int]storm.StormSummary{}
+	for _, s := range rep.Storms {
+		small[s.N] = s
+		if s.N >= 1000 {
+			row(s, rep.Cluster)
+		}
+	}
+	for _, s := range big.Storms {
+		row(s, big.Cluster)
+	}
+	fmt.Fprintln(w)
+	perBoot := func(s storm.StormSummary) float64 { return s.ServerCPU / float64(s.N*max(s.Boots, 1)) }
+	base, ok := small[1000]
+	for _, s := range big.Storms {
+		if b, same := small[s.N]; same {
+			r := s.ServerCPU / b.ServerCPU
+			fmt.Fprintf(w, "- %d nodes booting in a cluster of %d cost %.2f× the server CPU of %d in a cluster of %d (all booted in %.2f× the time): target ≤ 1.2, %s\n",
+				s.N, big.Cluster, r, b.N, max(b.Cluster, rep.Cluster), s.Wall/b.Wall, metStr(r <= 1.2))
+		} else if ok {
+			r := perBoot(s) / perBoot(base)
+			fmt.Fprintf(w, "- %d nodes booting: %d errors (%s), peak RSS %.0f MiB (≤ 1 GiB: %s), server CPU per boot %.2f× the 1,000-node storm's (≤ 1.2: %s)\n",
+				s.N, s.Errors, metStr(s.Errors == 0), mib(s.PeakRSS), metStr(s.PeakRSS <= 1<<30), r, metStr(r <= 1.2))
+		}
+	}
+	if r := big.Restart; r != nil {
+		fmt.Fprintf(w, "- start-up with %d nodes in the tables: %.2f s on a fresh state, %.2f s on the state of the %d-node storm (handle log %.1f MiB)\n",
+			big.Cluster, r.Fresh, r.Startup, r.Nodes, mib(r.HandleLogBytes))
+	}
+	if f := big.Flip; f != nil {
+		fmt.Fprintf(w, "- table change during a %d-node storm: %d errors, %d mixed boots, the change seen %.0f ms after the edit (≤ 1 s: %s)\n",
+			f.N, f.Errors, f.Mixed, f.SwitchLagSec*1000, metStr(f.SwitchLagSec <= 1 && f.Mixed == 0 && f.Errors == 0))
+	}
+	fmt.Fprintln(w)
+	return nil
 }
 
 func writeThroughput(w *strings.Builder, tp *Throughput) {

@@ -8,8 +8,11 @@
 #      ganesha, with libnfs and a Go client (bench/cmd/nfsbench, in a private netns)
 #   3. boot storms: the trace replayed from 10, 100 and 1,000 nodes at once, the memory of
 #      1,000 idle nodes, a litetree change during a 100-node storm (go run ./bench storm)
-#   4. bench/results/report.md and the SVG plots (go run ./bench report)
-#   5. (BENCH_SYSTEMD=0 skips it) a systemd boot storm: `statelite genimage` builds a
+#   4. the whole cluster (BENCH_CLUSTER=0 skips it): 10,000 nodes in the tables, storms of
+#      1,000 and 10,000 of them against a cold server, a server restarted on the handle log
+#      the 10,000 left, a litetree change during a 10,000-node storm (bench/results/cluster/)
+#   5. bench/results/report.md and the SVG plots (go run ./bench report)
+#   6. (BENCH_SYSTEMD=0 skips it) a systemd boot storm: `statelite genimage` builds a
 #      Debian 12 image with debootstrap (kept in $BENCH_WORK/debian for the next run),
 #      a real boot of it under qemu (its own kernel, our initrd, systemd) is recorded
 #      through `serve --record`, and replayed from 10, 100 and 1,000 nodes at once
@@ -72,6 +75,13 @@ timeout -k 15 600 ./bin/nfsbench -statelite bin/statelite -work "$work/nfsbench"
 	-out "$out/throughput.md" -json "$out/throughput.json"
 # shellcheck disable=SC2086
 timeout -k 15 900 ./bin/bench storm -bin bin/statelite -work "$work/storm" -out "$out" ${BENCH_STORM_FLAGS:-}
+if [ "${BENCH_CLUSTER:-1}" = 1 ]; then
+	mkdir -p "$out/cluster"
+	# shellcheck disable=SC2086
+	timeout -k 15 2400 ./bin/bench storm -bin bin/statelite -work "$work/storm-cluster" -out "$out/cluster" \
+		-cluster 10000 -n 1000,10000 -restart -flip-n 10000 -flip-boots 1 -idle-n 0 -timeout 15m ${BENCH_CLUSTER_FLAGS:-}
+	./bin/bench report -out "$out/cluster"
+fi
 ./bin/bench report -out "$out"
 
 if [ "${BENCH_SYSTEMD:-1}" = 1 ]; then

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,8 @@ func stormCmd(ctx context.Context, args []string) error {
 	flipN := fs.Int("flip-n", 100, "nodes of the live-change storm (0: skip it)")
 	flipBoots := fs.Int("flip-boots", 3, "boots per node in the live-change storm")
 	idleN := fs.Int("idle-n", 1000, "nodes mounted idle for the memory figure (0: skip)")
+	clusterN := fs.Int("cluster", 0, "nodes in the tables (0: the largest of -n, -flip-n, -idle-n); the storms boot the first N of them")
+	restart := fs.Bool("restart", false, "after the largest storm, start a server on the state it left (its handle log) and report the start-up time")
 	trace := fs.String("trace", "bench/testdata/boot-trace.jsonl", "the recorded boot")
 	out := fs.String("out", "bench/results", "results directory (storm.json, report.md, *.svg)")
 	work := fs.String("work", "/tmp/statelite-bench/storm", "work directory (cluster, server state, logs)")
@@ -36,7 +39,7 @@ func stormCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("storm: run as root (the server chowns files to their callers)")
 	}
 	var sizes []int
-	maxN := max(*flipN, *idleN)
+	maxN := max(*flipN, *idleN, *clusterN)
 	for _, f := range strings.Split(*ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
@@ -58,7 +61,7 @@ func stormCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	rep := &storm.Report{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Machine: machine(), Commit: commit(repo),
-		LoadStart: storm.LoadAvg(), Trace: tr.Info(*trace), Nofile: nofile, Image: *image}
+		LoadStart: storm.LoadAvg(), Trace: tr.Info(*trace), Nofile: nofile, Image: *image, Cluster: maxN}
 	logf("trace %s: %d calls of a boot of %s (%v)", *trace, len(tr.Ops), tr.Node, tr.Counts())
 	logf("building a cluster of %d nodes in %s", maxN, *work)
 	cl, err := storm.Build(ctx, filepath.Join(*work, "cluster"), maxN)
@@ -69,22 +72,36 @@ func stormCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	serverRun := 0
-	start := func() (*storm.Server, error) {
+	var lastState string
+	startOn := func(state string) (*storm.Server, error) {
 		serverRun++
-		state := filepath.Join(*work, fmt.Sprintf("state%d", serverRun))
-		os.RemoveAll(state)
 		return storm.StartProcess(ctx, b, cl, state, filepath.Join(*work, fmt.Sprintf("server%d.log", serverRun)), strings.Fields(*serverFlags)...)
 	}
+	start := func() (*storm.Server, error) {
+		lastState = filepath.Join(*work, fmt.Sprintf("state%d", serverRun+1))
+		os.RemoveAll(lastState)
+		return startOn(lastState)
+	}
+	maxSize := slices.Max(sizes)
 	for _, n := range sizes {
 		srv, err := start()
 		if err != nil {
 			return err
 		}
+		logf("server started in %.2f s (%d nodes in the tables, a fresh state)", srv.Startup.Seconds(), maxN)
 		keep := n == maxN
 		s, err := runStorm(ctx, srv, cl, tr, n, 1, *timeout, keep)
 		srv.Stop()
 		if err != nil {
 			return err
+		}
+		s.Cluster, s.Startup = maxN, srv.Startup.Seconds()
+		if *restart && n == maxSize {
+			r, err := restartOn(startOn, lastState, n, srv.Startup)
+			if err != nil {
+				return err
+			}
+			rep.Restart = r
 		}
 		rep.Storms = append(rep.Storms, s)
 		if s.RSSIdle > 0 {
@@ -171,6 +188,27 @@ func runStorm(ctx context.Context, srv *storm.Server, cl *storm.Cluster, tr *sto
 		logf("  error: %s", m)
 	}
 	return s, nil
+}
+
+// restartOn starts a server on the state a storm of n nodes left and measures its
+// start-up (fresh: the start-up of the storm's server on a fresh state).
+func restartOn(startOn func(string) (*storm.Server, error), state string, n int, fresh time.Duration) (*storm.RestartSummary, error) {
+	var size int64
+	if fi, err := os.Stat(filepath.Join(state, "handles")); err == nil {
+		size = fi.Size()
+	}
+	srv, err := startOn(state)
+	if err != nil {
+		return nil, fmt.Errorf("restart on the state of the %d-node storm: %w", n, err)
+	}
+	defer srv.Stop()
+	r := &storm.RestartSummary{Nodes: n, HandleLogBytes: size, Startup: srv.Startup.Seconds(), Fresh: fresh.Seconds()}
+	if st, err := storm.Stats(srv.PID); err == nil {
+		r.RSS = st.RSS
+	}
+	logf("restart: a server on the state of the %d-node storm (handle log %.1f MiB) started in %.2f s (fresh state: %.2f s), RSS %.1f MiB",
+		n, float64(size)/(1<<20), r.Startup, r.Fresh, float64(r.RSS)/(1<<20))
+	return r, nil
 }
 
 // holdIdle is -hold.

@@ -19,7 +19,10 @@ type Server struct {
 	Addr string // NFS address (127.0.0.1:port)
 	PID  int    // 0 when in-process
 	Log  string // log file (separate process)
-	stop func() error
+	// Startup is the time from exec to the "serving" log line (separate process): loading
+	// the tables and the handle log, the cluster index, every node's plan checked.
+	Startup time.Duration
+	stop    func() error
 }
 
 // Stop stops the server (a process: SIGTERM, then SIGKILL after 10 s) and waits for it.
@@ -50,6 +53,7 @@ func StartProcess(ctx context.Context, bin string, c *Cluster, state, logfile st
 		return nil, err
 	}
 	cmd := exec.Command(bin, ServeArgs(c, state, extra)...)
+	t0 := time.Now()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout = lf
 	pr, err := cmd.StderrPipe()
@@ -99,6 +103,7 @@ func StartProcess(ctx context.Context, bin string, c *Cluster, state, logfile st
 	}
 	select {
 	case s.Addr = <-addr:
+		s.Startup = time.Since(t0)
 		return s, nil
 	case err := <-exited:
 		return nil, fmt.Errorf("statelite serve exited (%v); see %s", err, logfile)

@@ -27,6 +27,8 @@ type StormSummary struct {
 	PeakRSS     int64   // bytes (VmHWM)
 	RSSStart    int64   // bytes, before the storm
 	RSSIdle     int64   `json:",omitempty"` // bytes, after the storm with every node's connection open and idle
+	Cluster     int     `json:",omitempty"` // nodes in the tables (0: N)
+	Startup     float64 `json:",omitempty"` // seconds from the server's exec to serving (a fresh state)
 	Ops         map[string]OpStats
 	CDF         map[string][][2]float64 // op -> (latency ms, fraction) points
 	Load        string
@@ -217,9 +219,23 @@ type Report struct {
 	Flip       *FlipSummary `json:",omitempty"`
 	Nofile     uint64
 	Notes      []string `json:",omitempty"`
+	// Cluster is the number of nodes in the tables (the storms boot some or all of them).
+	Cluster int `json:",omitempty"`
+	// Restart is the start-up of a server on the state the largest storm left.
+	Restart *RestartSummary `json:",omitempty"`
 	// Image is the genimage image directory the nodes booted (storm -image); empty: the
 	// demo's busybox image and boot.sh.
 	Image string `json:",omitempty"`
+}
+
+// RestartSummary is a server started on the state of a storm: its handle log holds a
+// record of every object the booted nodes looked up or made.
+type RestartSummary struct {
+	Nodes          int     // nodes booted in the storm before
+	HandleLogBytes int64   // the handle log's size
+	Startup        float64 // seconds from exec to serving
+	Fresh          float64 // seconds, the same server on a fresh state (for comparison)
+	RSS            int64   // bytes, after start
 }
 
 // TraceInfo describes the replayed trace.

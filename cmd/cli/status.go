@@ -53,7 +53,12 @@ type statusWriter struct {
 	path  string
 	st    serverStatus
 	log   *slog.Logger
-	later *time.Timer // a write of recorded boots is due (nil: none)
+
+	// Boots are gathered apart (bmu), so that recording one (at a node's MNT) never
+	// waits for a write of the whole status, whose size grows with the cluster.
+	bmu     sync.Mutex
+	pending map[string]bootRecord
+	later   *time.Timer // a write of the pending boots is due (nil: none)
 }
 
 // bootWriteDelay gathers the boots of a rack that starts at once into few writes of the
@@ -87,12 +92,14 @@ func openStatus(path, tablesDir string, log *slog.Logger) *statusWriter {
 	return w
 }
 
-// write saves the status; the caller holds mu.
+// write saves the status with the boots recorded so far; the caller holds mu.
 func (w *statusWriter) write() {
-	if w.later != nil {
-		w.later.Stop()
-		w.later = nil
+	w.bmu.Lock()
+	for n, b := range w.pending {
+		w.st.Boots[n] = b
 	}
+	w.pending = nil
+	w.bmu.Unlock()
 	w.st.Updated = time.Now()
 	b, err := json.MarshalIndent(&w.st, "", "  ")
 	if err != nil {
@@ -156,20 +163,24 @@ func (w *statusWriter) settled() {
 }
 
 func (w *statusWriter) boot(node string, epoch uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.st.Boots[node] = bootRecord{Time: time.Now(), Epoch: epoch}
+	w.bmu.Lock()
+	defer w.bmu.Unlock()
+	if w.pending == nil {
+		w.pending = map[string]bootRecord{}
+	}
+	w.pending[node] = bootRecord{Time: time.Now(), Epoch: epoch}
 	if w.later == nil {
-		var t *time.Timer
-		t = time.AfterFunc(bootWriteDelay, func() {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			if w.later == t { // not written meanwhile
-				w.later = nil
+		w.later = time.AfterFunc(bootWriteDelay, func() {
+			w.bmu.Lock()
+			w.later = nil
+			due := len(w.pending) > 0 // else written meanwhile
+			w.bmu.Unlock()
+			if due {
+				w.mu.Lock()
+				defer w.mu.Unlock()
 				w.write()
 			}
 		})
-		w.later = t
 	}
 }
 
