@@ -56,7 +56,7 @@ func (s *Server) mountMnt(ctx context.Context, c *call, r *reader, w *writer) er
 		st = mnt3ErrAcces
 	}
 	if st != mnt3OK {
-		s.log.Warn("mount refused", "node", e.node, "path", dirpath, "remote", addr.String(), "status", st)
+		s.log.Warn("mount refused", "node", e.node, "path", dirpath, "remote", addr.String(), "status", st, "address_of", s.addressOf(addr))
 		w.u32(st)
 		return nil
 	}

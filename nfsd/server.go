@@ -224,6 +224,20 @@ func (s *Server) nodeForAddr(addr netip.Addr) string {
 	return n
 }
 
+// addressOf says whose address addr is, for the log of a refused mount.
+func (s *Server) addressOf(addr netip.Addr) string {
+	n, amb, pending := s.index().NodeAt(addr)
+	switch {
+	case n != "":
+		return n
+	case len(amb) > 0:
+		return "several nodes (" + strings.Join(amb, ",") + "): none of them"
+	case pending > 0:
+		return fmt.Sprintf("no node known yet (%d node names are still being resolved)", pending)
+	}
+	return "no node"
+}
+
 // export is a parsed MOUNT path.
 type export struct {
 	node  string
