@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"container/list"
 	"errors"
 	"io"
 	iofs "io/fs"
@@ -8,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -18,10 +20,11 @@ import (
 // lookups through openat2 with RESOLVE_BENEATH — one syscall per path, where os.Root
 // walks every component. Without openat2 it falls back to os.Root.
 type layers struct {
-	mu      sync.Mutex
-	dirs    map[string]*layerDir
-	retired []*layerDir
-	noOA2   bool
+	mu    sync.Mutex
+	dirs  map[string]*layerDir
+	lru   list.List // of *layerDir, most recently used first
+	max   int       // open layer directories at most (see maxLayerDirs)
+	noOA2 bool
 
 	// Directories inside read-only layers (image roots, litetree sources), opened with
 	// O_PATH through openat2 and kept for up to a second, so that describing a file there
@@ -39,17 +42,47 @@ type roDir struct {
 
 const roDirsMax = 1024 // open directories at most (and as many retired ones for a minute)
 
+// layerDir is the open directory of a layer root. A caller of layers.layerDir holds a
+// reference until it calls release: a directory that leaves the cache (evicted, replaced
+// or forgotten) is closed when its last user is done, never under a system call that
+// uses it (its number could otherwise be reused by another open).
 type layerDir struct {
 	f       *os.File
+	root    string
 	local   bool // on a local file system (rawOK)
 	dev     uint64
 	ino     uint64
 	checked time.Time
-	retired time.Time
+	elem    *list.Element
+	refs    atomic.Int32
+	gone    atomic.Bool
+	once    sync.Once
+}
+
+// release gives back a reference taken by layers.layerDir.
+func (d *layerDir) release() {
+	if d.refs.Add(-1) == 0 && d.gone.Load() {
+		d.close()
+	}
+}
+
+func (d *layerDir) close() { d.once.Do(func() { d.f.Close() }) }
+
+// maxLayerDirs bounds the open layer directories: each node has two roots (its volatile
+// epoch and its persistent directory), and a server of 10,000 nodes must keep
+// descriptors for their connections within the open-file limit (a hard limit of 20,000
+// is common where it cannot be raised). A quarter of the limit, between 256 and 65,536:
+// 5,000 under a limit of 20,000, 65,536 under systemd's usual 524,288.
+func maxLayerDirs() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 4096
+	}
+	return int(min(max(rl.Cur/4, 256), 1<<16))
 }
 
 func newLayers() *layers {
-	return &layers{dirs: map[string]*layerDir{}, roDirs: map[string]roDir{}}
+	return &layers{dirs: map[string]*layerDir{}, roDirs: map[string]roDir{}, max: maxLayerDirs()}
 }
 
 const (
@@ -81,15 +114,6 @@ func openat2Resolve(dirfd int, name string, flags int, resolve uint64) (int, err
 	return fd, nil
 }
 
-// dir returns the open directory of a layer root.
-func (c *layers) dir(root string) (*os.File, error) {
-	d, err := c.layerDir(root)
-	if err != nil {
-		return nil, err
-	}
-	return d.f, nil
-}
-
 // rawOK says whether system calls on a layer's files may be raw ones (openRO): only on
 // local file systems. On NFS, FUSE and the like (litetree sources and statemnt
 // directories are often NFS mounts, DECISIONS D9) a call may wait for a network or
@@ -97,13 +121,17 @@ func (c *layers) dir(root string) (*os.File, error) {
 // then gives its processor to another thread meanwhile.
 func rawOK(dirfd int) bool { return !remoteFS(dirfd) }
 
-// layerDir returns the open directory of a layer root, checked at most once a second.
+// layerDir returns the open directory of a layer root, checked at most once a second,
+// with a reference the caller gives back with release. The least recently used
+// directories beyond c.max are closed once their users are done.
 func (c *layers) layerDir(root string) (*layerDir, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
 	d := c.dirs[root]
 	if d != nil && now.Sub(d.checked) < layerRecheckAfter {
+		c.lru.MoveToFront(d.elem)
+		d.refs.Add(1)
 		return d, nil
 	}
 	var st syscall.Stat_t
@@ -112,6 +140,8 @@ func (c *layers) layerDir(root string) (*layerDir, error) {
 	}
 	if d != nil && d.dev == st.Dev && d.ino == st.Ino {
 		d.checked = now
+		c.lru.MoveToFront(d.elem)
+		d.refs.Add(1)
 		return d, nil
 	}
 	f, err := os.Open(root)
@@ -119,34 +149,43 @@ func (c *layers) layerDir(root string) (*layerDir, error) {
 		return nil, err
 	}
 	if d != nil {
-		// Requests may still use the old descriptor: close it a minute later.
-		d.retired = now
-		c.retired = append(c.retired, d)
+		c.retire(d) // replaced: its users finish with the old directory
 	}
-	kept := c.retired[:0]
-	for _, r := range c.retired {
-		if now.Sub(r.retired) > time.Minute {
-			r.f.Close()
-		} else {
-			kept = append(kept, r)
-		}
-	}
-	c.retired = kept
-	nd := &layerDir{f: f, local: rawOK(int(f.Fd())), dev: st.Dev, ino: st.Ino, checked: now}
+	nd := &layerDir{f: f, root: root, local: rawOK(int(f.Fd())), dev: st.Dev, ino: st.Ino, checked: now}
+	nd.refs.Add(1)
+	nd.elem = c.lru.PushFront(nd)
 	c.dirs[root] = nd
+	for len(c.dirs) > max(c.max, 1) {
+		c.retire(c.lru.Back().Value.(*layerDir))
+	}
 	return nd, nil
 }
 
+// retire takes d out of the cache and closes it once no request uses it; the caller
+// holds c.mu.
+func (c *layers) retire(d *layerDir) {
+	c.lru.Remove(d.elem)
+	delete(c.dirs, d.root)
+	d.gone.Store(true)
+	if d.refs.Load() == 0 {
+		d.close()
+	}
+}
+
+// openDirs is the number of layer directories the cache holds open (tests).
+func (c *layers) openDirs() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.dirs)
+}
+
 // forget retires the cached directory of a root that is gone (a node's old volatile
-// epoch after a reset), so it does not stay open for good; requests still using it have
-// a minute.
+// epoch after a reset), so it does not stay open for good.
 func (c *layers) forget(root string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if d := c.dirs[root]; d != nil {
-		delete(c.dirs, root)
-		d.retired = time.Now()
-		c.retired = append(c.retired, d)
+		c.retire(d)
 	}
 }
 
@@ -154,11 +193,12 @@ func (c *layers) forget(root string) {
 func (c *layers) open(root, rel string, flags int) (*os.File, error) {
 	name := relName(rel)
 	if !c.noOA2 {
-		d, err := c.dir(root)
+		d, err := c.layerDir(root)
 		if err != nil {
 			return nil, err
 		}
-		fd, err := openat2(int(d.Fd()), name, flags|syscall.O_NOFOLLOW)
+		fd, err := openat2(int(d.f.Fd()), name, flags|syscall.O_NOFOLLOW)
+		d.release()
 		if err == nil {
 			return os.NewFile(uintptr(fd), path.Join(root, name)), nil
 		}
@@ -194,7 +234,11 @@ func (c *layers) openRO(root, rel string, dev uint64) (fd int, ok bool) {
 		return -1, false
 	}
 	d, err := c.layerDir(root)
-	if err != nil || !d.local || dev != d.dev {
+	if err != nil {
+		return -1, false
+	}
+	defer d.release()
+	if !d.local || dev != d.dev {
 		return -1, false // not local, or on another file system mounted inside the layer
 	}
 	p, err := syscall.BytePtrFromString(relName(rel))
@@ -277,6 +321,7 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 	}
 	p, err := syscall.BytePtrFromString(name)
 	if err != nil {
+		d.release()
 		return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: err}
 	}
 	// On a local layer, raw system calls, as in openRO: an O_PATH open, fstat and close
@@ -284,6 +329,7 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 	// thread's processor while it is read).
 	raw := d.local
 	fd, e := openat2How(int(d.f.Fd()), p, oPath|syscall.O_NOFOLLOW, resolveBeneath|resolveNoMagic, raw)
+	d.release()
 	if e == syscall.ENOSYS {
 		f, err := c.open(root, rel, oPath) // falls back to os.Root
 		if err != nil {
@@ -326,6 +372,7 @@ func (c *layers) lstatRO(root, rel string) (iofs.FileInfo, error) {
 		if err != nil {
 			return nil, err
 		}
+		defer d.release()
 		dfd, raw = int(d.f.Fd()), d.local
 	} else {
 		var err error
@@ -359,11 +406,12 @@ func (c *layers) roDir(root, dir string) (fd int, local bool, err error) {
 	if ok && now.Sub(d.opened) < layerRecheckAfter {
 		return d.fd, d.local, nil
 	}
-	rd, err := c.dir(root)
+	rd, err := c.layerDir(root)
 	if err != nil {
 		return -1, false, err
 	}
-	fd, err = openat2(int(rd.Fd()), dir, oPath|syscall.O_DIRECTORY)
+	fd, err = openat2(int(rd.f.Fd()), dir, oPath|syscall.O_DIRECTORY)
+	rd.release()
 	if err != nil {
 		return -1, false, err
 	}
@@ -401,11 +449,12 @@ func (c *layers) roDir(root, dir string) (fd int, local bool, err error) {
 func (c *layers) lstatNoLinks(root, rel string) (iofs.FileInfo, error) {
 	name := relName(rel)
 	if !c.noOA2 {
-		d, err := c.dir(root)
+		d, err := c.layerDir(root)
 		if err != nil {
 			return nil, err
 		}
-		fd, err := openat2Resolve(int(d.Fd()), name, oPath|syscall.O_NOFOLLOW, resolveBeneath|resolveNoMagic|resolveNoSymlinks)
+		fd, err := openat2Resolve(int(d.f.Fd()), name, oPath|syscall.O_NOFOLLOW, resolveBeneath|resolveNoMagic|resolveNoSymlinks)
+		d.release()
 		if err == nil {
 			defer syscall.Close(fd)
 			si := &statInfo{name: path.Base(name)}

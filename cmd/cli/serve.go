@@ -157,6 +157,7 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 	}
 	live.switchTo = fsrv.SetResolver
 	fsrv.Resolver().Index() // the cluster index, before the first request
+	warnNofile(log, len(snap.Nodes()))
 	for _, n := range snap.Nodes() {
 		if p, err := fsrv.Resolver().Plan(n); err == nil {
 			for _, w := range p.Warnings {
@@ -231,6 +232,20 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 	}
 	log.Info("stopped")
 	return err
+}
+
+// warnNofile warns when the open-file limit is low for a cluster of nodes: a booted node
+// holds a descriptor for its connection, and the server keeps up to a quarter of the
+// limit for the nodes' layer directories (fewer make it reopen them more often).
+func warnNofile(log *slog.Logger, nodes int) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return
+	}
+	if need := uint64(2*nodes + 4096); rl.Cur < need {
+		log.Warn("the open-file limit is low for this cluster: each booted node holds a connection, and its layer directories share a quarter of the limit",
+			"limit", rl.Cur, "nodes", nodes, "advised", need, "hint", "raise LimitNOFILE= (systemd) or ulimit -n")
+	}
 }
 
 func resetCmd(e *env) *cobra.Command {
