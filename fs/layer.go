@@ -35,9 +35,10 @@ type layers struct {
 }
 
 type roDir struct {
-	fd     int
-	opened time.Time
-	local  bool // on a local file system (rawOK)
+	fd       int
+	opened   time.Time // when it was opened or last found unchanged
+	local    bool      // on a local file system (rawOK)
+	dev, ino uint64
 }
 
 const roDirsMax = 1024 // open directories at most (and as many retired ones for a minute)
@@ -415,13 +416,30 @@ func (c *layers) roDir(root, dir string) (fd int, local bool, err error) {
 	if err != nil {
 		return -1, false, err
 	}
-	local = rawOK(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		syscall.Close(fd)
+		return -1, false, err
+	}
 	c.roMu.Lock()
 	defer c.roMu.Unlock()
 	if old, ok := c.roDirs[key]; ok {
-		old.opened = now // requests may still use it: closed a minute from now
+		if old.dev == st.Dev && old.ino == st.Ino {
+			// The same directory (or another request reopened it meanwhile): keep the
+			// descriptor in use. Reopening it every second, with the old one kept a
+			// minute for the requests using it, held 60 descriptors per directory
+			// (thousands under a boot storm, where many requests reopened it at once).
+			syscall.Close(fd)
+			if now.After(old.opened) {
+				old.opened = now
+				c.roDirs[key] = old
+			}
+			return old.fd, old.local, nil
+		}
+		old.opened = now // replaced: requests may still use it, closed a minute from now
 		c.roRetired = append(c.roRetired, old)
 	}
+	local = rawOK(fd)
 	if len(c.roDirs) >= roDirsMax {
 		for k, old := range c.roDirs {
 			old.opened = now
@@ -438,7 +456,7 @@ func (c *layers) roDir(root, dir string) (fd int, local bool, err error) {
 		}
 	}
 	c.roRetired = kept
-	c.roDirs[key] = roDir{fd: fd, opened: now, local: local}
+	c.roDirs[key] = roDir{fd: fd, opened: now, local: local, dev: st.Dev, ino: st.Ino}
 	return fd, local, nil
 }
 

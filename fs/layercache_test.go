@@ -88,3 +88,55 @@ func TestLayerDirsBounded(t *testing.T) {
 		}
 	}
 }
+
+// A read-only layer's directory is re-checked every second, and reopened only when it
+// was replaced: re-checks under load do not pile up descriptors (each reopen used to
+// keep the old one for a minute), and a replaced directory is seen.
+func TestRODirRecheck(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "bin", "sh"), []byte("old"), 0o755)
+	c := newLayers()
+	age := func() {
+		c.roMu.Lock()
+		for k, d := range c.roDirs {
+			d.opened = d.opened.Add(-2 * layerRecheckAfter)
+			c.roDirs[k] = d
+		}
+		c.roMu.Unlock()
+	}
+	if _, err := c.lstatRO(root, "/bin/sh"); err != nil {
+		t.Fatal(err)
+	}
+	before := openFDs(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		age()
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if fi, err := c.lstatRO(root, "/bin/sh"); err != nil || fi.Size() != 3 {
+					t.Errorf("lstatRO: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if after := openFDs(t); after > before+1 {
+		t.Errorf("%d descriptors after 50 re-checks, %d before", after, before)
+	}
+	// The admin replaces /bin: the next re-check sees the new directory.
+	os.MkdirAll(filepath.Join(root, "bin.new"), 0o755)
+	os.WriteFile(filepath.Join(root, "bin.new", "sh"), []byte("newer"), 0o755)
+	os.Rename(filepath.Join(root, "bin"), filepath.Join(root, "bin.old"))
+	os.Rename(filepath.Join(root, "bin.new"), filepath.Join(root, "bin"))
+	age()
+	if fi, err := c.lstatRO(root, "/bin/sh"); err != nil {
+		t.Errorf("after /bin was replaced: %v", err)
+	} else if fi.Size() != 5 {
+		t.Errorf("after /bin was replaced: the old /bin/sh (size %d)", fi.Size())
+	}
+}
