@@ -193,10 +193,15 @@ func runStorm(ctx context.Context, srv *storm.Server, cl *storm.Cluster, tr *sto
 // restartOn starts a server on the state a storm of n nodes left and measures its
 // start-up (fresh: the start-up of the storm's server on a fresh state).
 func restartOn(startOn func(string) (*storm.Server, error), state string, n int, fresh time.Duration) (*storm.RestartSummary, error) {
-	var size int64
-	if fi, err := os.Stat(filepath.Join(state, "handles")); err == nil {
-		size = fi.Size()
-	}
+	var size int64 // the handle log: the files of <state>/handles
+	filepath.WalkDir(filepath.Join(state, "handles"), func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				size += fi.Size()
+			}
+		}
+		return nil
+	})
 	srv, err := startOn(state)
 	if err != nil {
 		return nil, fmt.Errorf("restart on the state of the %d-node storm: %w", n, err)

@@ -89,6 +89,11 @@ type rpcServer struct {
 
 	live     map[*rpcConn]struct{} // open connections (under mu)
 	inlineN  atomic.Int32          // calls being served by their connection's reader
+	// inl holds the connections whose reader serves a call itself, with when it began:
+	// the watchdog looks at these only (looking at every connection each millisecond
+	// cost a fifth of a core with 10,000 nodes connected).
+	inlMu sync.Mutex
+	inl   map[*rpcConn]int64
 	wdAsleep atomic.Bool
 	wdKick   chan struct{}
 	wdOnce   sync.Once
@@ -279,9 +284,9 @@ func (c *rpcConn) read() {
 		}
 		start := mono()
 		c.inline.Store(start)
-		c.s.inlineBegins()
+		c.s.inlineBegins(c, start)
 		c.serve(rec, big)
-		c.s.inlineN.Add(-1)
+		c.s.inlineEnds(c, start)
 		if !c.inline.CompareAndSwap(start, 0) {
 			return // the watchdog's reader reads now
 		}
@@ -305,8 +310,15 @@ func (c *rpcConn) serve(rec []byte, big bool) {
 	}
 }
 
-// inlineBegins counts an inline call and wakes the watchdog if it sleeps.
-func (s *rpcServer) inlineBegins() {
+// inlineBegins counts an inline call of c that began at start and wakes the watchdog if
+// it sleeps.
+func (s *rpcServer) inlineBegins(c *rpcConn, start int64) {
+	s.inlMu.Lock()
+	if s.inl == nil {
+		s.inl = map[*rpcConn]int64{}
+	}
+	s.inl[c] = start
+	s.inlMu.Unlock()
 	s.inlineN.Add(1)
 	if s.wdAsleep.Load() && s.wdAsleep.CompareAndSwap(true, false) {
 		select {
@@ -314,6 +326,17 @@ func (s *rpcServer) inlineBegins() {
 		default:
 		}
 	}
+}
+
+// inlineEnds counts the end of an inline call of c that began at start (a later reader
+// of c may have begun its own meanwhile).
+func (s *rpcServer) inlineEnds(c *rpcConn, start int64) {
+	s.inlMu.Lock()
+	if s.inl[c] == start {
+		delete(s.inl, c)
+	}
+	s.inlMu.Unlock()
+	s.inlineN.Add(-1)
 }
 
 // watchdog hands reading to a new goroutine on every connection whose reader has been
@@ -349,13 +372,16 @@ func (s *rpcServer) watchdog(ctx context.Context) {
 		}
 		idle = 0
 		now := mono()
-		s.mu.Lock()
-		for c := range s.live {
-			if v := c.inline.Load(); v != 0 && now-v > int64(inlineBudget) && c.inline.CompareAndSwap(v, 0) {
-				go c.read()
+		s.inlMu.Lock()
+		for c, v := range s.inl {
+			if now-v > int64(inlineBudget) {
+				delete(s.inl, c)
+				if c.inline.CompareAndSwap(v, 0) {
+					go c.read()
+				}
 			}
 		}
-		s.mu.Unlock()
+		s.inlMu.Unlock()
 	}
 }
 
