@@ -25,6 +25,10 @@ type layers struct {
 	lru   list.List // of *layerDir, most recently used first
 	max   int       // open layer directories at most (see maxLayerDirs)
 	noOA2 bool
+	// owned is the directory of the roots this server makes and removes itself (the
+	// volatile epochs, "<state>/volatile/"): nobody else replaces them, so they are not
+	// re-checked every second (a node's reset forgets its old one).
+	owned string
 
 	// Directories inside read-only layers (image roots, litetree sources), opened with
 	// O_PATH through openat2 and kept for up to a second, so that describing a file there
@@ -130,7 +134,7 @@ func (c *layers) layerDir(root string) (*layerDir, error) {
 	defer c.mu.Unlock()
 	now := time.Now()
 	d := c.dirs[root]
-	if d != nil && now.Sub(d.checked) < layerRecheckAfter {
+	if d != nil && (now.Sub(d.checked) < layerRecheckAfter || c.owned != "" && strings.HasPrefix(root, c.owned)) {
 		c.lru.MoveToFront(d.elem)
 		d.refs.Add(1)
 		return d, nil

@@ -62,6 +62,7 @@ func New(cfg Config, r *resolver.Resolver) (*Server, error) {
 		return nil, fmt.Errorf("fs: state directory: %w", err)
 	}
 	s := &Server{cfg: cfg, views: map[string]*View{}, opening: map[string]*viewOpening{}, layers: newLayers()}
+	s.layers.owned = filepath.Join(cfg.State, "volatile") + "/"
 	s.res.Store(r)
 	return s, nil
 }
