@@ -302,8 +302,9 @@ func writeClusterComparison(w *strings.Builder, dir string, rep *storm.Report) e
 			big.Cluster, r.Fresh, r.Startup, r.Nodes, mib(r.HandleLogBytes))
 	}
 	if f := big.Flip; f != nil {
-		fmt.Fprintf(w, "- table change during a %d-node storm: %d errors, %d mixed boots, the change seen %.0f ms after the edit (≤ 1 s: %s)\n",
-			f.N, f.Errors, f.Mixed, f.SwitchLagSec*1000, metStr(f.SwitchLagSec <= 1 && f.Mixed == 0 && f.Errors == 0))
+		seen := f.FirstNewAt >= 0 && f.AllNew+f.Crossed > 0
+		fmt.Fprintf(w, "- table change during a %d-node storm: %d errors, %d mixed boots, %d boots saw the new generation (%d crossed the switch); the change seen %.0f ms after the edit (≤ 1 s: %s)\n",
+			f.N, f.Errors, f.Mixed, f.AllNew, f.Crossed, f.SwitchLagSec*1000, metStr(seen && f.SwitchLagSec <= 1 && f.Mixed == 0 && f.Errors == 0))
 	}
 	fmt.Fprintln(w)
 	return nil

@@ -283,11 +283,19 @@ func flipStorm(ctx context.Context, srv *storm.Server, cl *storm.Cluster, tr *st
 	}()
 	var once sync.Once
 	fired := false
-	logf("live change: %d nodes × %d boots; the litetree row flips after %d boots", n, boots, total/3)
+	logf("live change: %d nodes × %d boots; the litetree row flips after %d boots or %d probe reads", n, boots, total/3, total*len(storm.ProbeFiles)/3)
 	res, err := storm.Run(ctx, storm.Options{Addr: srv.Addr, Trace: tr, Cluster: cl, N: n, Boots: boots, Timeout: timeout,
 		BeforeBoot: cl.FreshPersistent,
 		OnBoot: func(done int) {
 			if done >= total/3 {
+				once.Do(func() { fired = true; close(trigger) })
+			}
+		},
+		// Or once a third of the probe reads are done: with one boot per node, nodes
+		// read the probe files at about the same point of their boots, long before a
+		// third of the boots are done.
+		OnProbe: func(reads int) {
+			if reads >= total*len(storm.ProbeFiles)/3 {
 				once.Do(func() { fired = true; close(trigger) })
 			}
 		}})

@@ -112,6 +112,7 @@ type replayer struct {
 	wdata    []byte
 	boot     *BootResult
 	probe    map[uint64]string // probe file sizes -> generation
+	onProbe  func()            // after each probe read (Options.OnProbe)
 	relooked bool
 }
 
@@ -401,6 +402,9 @@ func (rp *replayer) nfsOp(r *nfsd.OpRecord) (uint32, error) {
 		data := rd.Opaque()
 		if path.Dir(r.Path) == ProbeDir {
 			rp.probeRead(data)
+			if rp.onProbe != nil {
+				rp.onProbe()
+			}
 		}
 	case nfsclient.ProcReaddirplus:
 		ents, verf, eof := nfsclient.ParseReaddirplus(rd)
@@ -468,6 +472,9 @@ type Options struct {
 	Boots   int      // boots per node (default 1)
 	Timeout time.Duration
 	OnBoot  func(done int) // called after each completed boot (from the node's goroutine)
+	// OnProbe, when set, is called after each read of a probe file (ProbeDir) with the
+	// number of such reads so far, across the nodes.
+	OnProbe func(reads int)
 	// BeforeBoot, when set, is called before each boot of a node (FreshPersistent).
 	BeforeBoot func(node string) error
 	KeepOpen   bool // keep the connections open after the boots (Result.Close closes them)
@@ -506,6 +513,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
+	var probeReads atomic.Int64
+	var onProbe func()
+	if o.OnProbe != nil {
+		onProbe = func() { o.OnProbe(int(probeReads.Add(1))) }
+	}
 	probe := map[uint64]string{}
 	for _, g := range []string{GenA, GenB} {
 		for _, f := range ProbeFiles {
@@ -537,7 +549,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			res.conns[i] = c
 			stop := context.AfterFunc(ctx, func() { c.Close() })
 			defer stop()
-			rp := &replayer{c: c, node: node, t0: t0, res: nr, probe: probe}
+			rp := &replayer{c: c, node: node, t0: t0, res: nr, probe: probe, onProbe: onProbe}
 			for b := 0; b < o.Boots; b++ {
 				if o.BeforeBoot != nil {
 					if err := o.BeforeBoot(node); err != nil {
