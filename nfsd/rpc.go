@@ -87,13 +87,13 @@ type rpcServer struct {
 	// record, when set, is called after each call with its result body (record.go).
 	record func(c *call, status uint32, res []byte)
 
-	live     map[*rpcConn]struct{} // open connections (under mu)
-	inlineN  atomic.Int32          // calls being served by their connection's reader
+	live    map[*rpcConn]struct{} // open connections (under mu)
+	inlineN atomic.Int32          // calls being served by their connection's reader
 	// inl holds the connections whose reader serves a call itself, with when it began:
 	// the watchdog looks at these only (looking at every connection each millisecond
 	// cost a fifth of a core with 10,000 nodes connected).
-	inlMu sync.Mutex
-	inl   map[*rpcConn]int64
+	inlMu    sync.Mutex
+	inl      map[*rpcConn]int64
 	wdAsleep atomic.Bool
 	wdKick   chan struct{}
 	wdOnce   sync.Once

@@ -196,6 +196,8 @@ func (h *History) Adopt(s *Snapshot, who string, at time.Time) (*Snapshot, Histo
 	he := HistoryEntry{Gen: max(s.Gen, 1), StoreGen: s.Gen, Time: at, Who: who, Hash: hash, First: !ok}
 	if ok {
 		he.Gen = max(s.Gen, latest.Gen+1)
+	}
+	if ok {
 		if prev, err := h.Snapshot(latest.Gen); err == nil {
 			he.Diff = Diff(prev, s)
 		} else {
@@ -212,6 +214,27 @@ func (h *History) Adopt(s *Snapshot, who string, at time.Time) (*Snapshot, Histo
 		s = s.With(he.Gen, nil)
 	}
 	return s, he, true, nil
+}
+
+// Number returns s numbered as Adopt would record it now, without recording anything:
+// a server switches to new tables first and records them after (the recording reads
+// the previous generation and writes every table, which under load takes a while).
+func (h *History) Number(s *Snapshot) (*Snapshot, error) {
+	latest, ok, err := h.Latest()
+	if err != nil {
+		return nil, err
+	}
+	gen := max(s.Gen, 1)
+	switch {
+	case ok && latest.Hash == ContentHash(s):
+		gen = latest.Gen
+	case ok:
+		gen = max(s.Gen, latest.Gen+1)
+	}
+	if s.Gen != gen {
+		s = s.With(gen, nil)
+	}
+	return s, nil
 }
 
 // write stores generation he.Gen (tables, then meta.json) through a temporary directory

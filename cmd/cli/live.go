@@ -92,13 +92,25 @@ func (l *liveTables) apply(c tables.Change) {
 	for _, p := range c.Warnings {
 		l.log.Warn("table warning", "problem", p.String())
 	}
-	s := l.adopt(c.Snap, c.Who)
+	// The views switch first, numbered as the history will record them; the history
+	// and the status are written after (the recording reads the previous generation
+	// and writes every table: under a boot storm of 10,000 nodes, a second).
+	s := c.Snap
+	if l.hist != nil {
+		if n, err := l.hist.Number(c.Snap); err == nil {
+			s = n
+		}
+	}
 	r := resolver.New(s, l.cfg)
 	// The new snapshot's cluster index is built before the switch: requests keep the
 	// old tables for those milliseconds instead of all waiting for the build.
 	r.Index()
 	l.switchTo(r)
 	l.log.Info("tables switched", "generation", s.Gen, "who", c.Who, "after", time.Since(c.Since).Round(time.Millisecond).String())
+	if rec := l.adopt(c.Snap, c.Who); rec.Gen != s.Gen {
+		// Not expected (one goroutine applies changes): follow the recorded numbering.
+		l.switchTo(resolver.New(rec, l.cfg))
+	}
 }
 
 func (l *liveTables) reject(r tables.Rejection) {

@@ -49,10 +49,10 @@ type serverStatus struct {
 
 // statusWriter keeps a server's status file up to date.
 type statusWriter struct {
-	mu    sync.Mutex
-	path  string
-	st    serverStatus
-	log   *slog.Logger
+	mu   sync.Mutex
+	path string
+	st   serverStatus
+	log  *slog.Logger
 
 	// Boots are gathered apart (bmu), so that recording one (at a node's MNT) never
 	// waits for a write of the whole status, whose size grows with the cluster.
@@ -140,7 +140,10 @@ func (w *statusWriter) rejected(r tables.Rejection) {
 func (w *statusWriter) setName(name string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.st.Name = name
+	if w.st.Name != name {
+		w.st.Name = name
+		w.write()
+	}
 }
 
 func (w *statusWriter) storeState(err error) {
