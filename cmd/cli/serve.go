@@ -218,7 +218,18 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 		l.Close()
 		return err
 	}
-	go live.run(ctx, snap)
+	// The live tables stop with the server: an edit being applied (switch, history,
+	// status) is finished before serve returns.
+	liveDone := make(chan struct{})
+	go func() { defer close(liveDone); live.run(ctx, snap) }()
+	defer func() {
+		cancel()
+		select {
+		case <-liveDone:
+		case <-time.After(10 * time.Second):
+			log.Error("stopping: the table follower did not stop within 10 s")
+		}
+	}()
 	go live.trackServed(ctx, fsrv.Nodes)
 	go fsrv.WatchResets(ctx, 100*time.Millisecond, log)
 	log.Info("serving", "nfs", l.Addr().String(), "tables", storeName(e.tablesDir), "name", o.name, "state", o.state,
