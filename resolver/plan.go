@@ -218,24 +218,10 @@ func (r *Resolver) imageRoot(node, image, os_, arch, profile string) string {
 		}
 		return path.Join(nfsdir, "netboot", os_, arch, profile, "rootimg")
 	}
-	li := s.Table("linuximage")
-	for _, i := range s.RowsByKey("linuximage", image) {
-		if d := li.Get(i, "rootimgdir"); d != "" {
-			return path.Join(d, "rootimg")
-		}
+	if d, err := ImageDir(s, image, node); err == nil {
+		return path.Join(d, "rootimg")
 	}
-	oi := s.Table("osimage")
-	for _, i := range s.RowsByKey("osimage", image) {
-		if v := oi.Get(i, "osvers"); v != "" {
-			os_ = v
-		}
-		if v := oi.Get(i, "osarch"); v != "" {
-			arch = v
-		}
-		if v := oi.Get(i, "profile"); v != "" {
-			profile = v
-		}
-	}
+	// ImageDir finds the node's nodetype values, which ImageOf checked: not reached.
 	return path.Join(s.SiteOr("installdir", "/install"), "netboot", os_, arch, profile, "rootimg")
 }
 
