@@ -171,16 +171,10 @@ func TestNames(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	go names.Run(ctx)
-	for {
-		if _, _, pending := ix.NodeAt(netip.MustParseAddr("10.200.0.1")); pending == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("names never resolved")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	waitUntil(ctx, t, "names never resolved", func() bool {
+		_, _, pending := ix.NodeAt(netip.MustParseAddr("10.200.0.1"))
+		return pending == 0
+	})
 	if n, _, _ := ix.NodeAt(netip.MustParseAddr("10.60.0.8")); n != "d7" {
 		t.Errorf("NodeAt(d7's address) = %q", n)
 	}
@@ -206,16 +200,10 @@ func TestNames(t *testing.T) {
 	if n, _, _ := ix2.NodeAt(netip.MustParseAddr("10.60.0.8")); n != "" {
 		t.Errorf("a removed node's address: %q", n)
 	}
-	for {
-		if n, _, _ := ix2.NodeAt(netip.MustParseAddr("10.60.0.42")); n == "d41" {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("d41 never resolved")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	waitUntil(ctx, t, "d41 never resolved", func() bool {
+		n, _, _ := ix2.NodeAt(netip.MustParseAddr("10.60.0.42"))
+		return n == "d41"
+	})
 	if n, _, _ := ix2.NodeAt(netip.MustParseAddr("10.60.0.9")); n != "d8" {
 		t.Errorf("d8 after the switch: %q", n)
 	}
@@ -223,6 +211,18 @@ func TestNames(t *testing.T) {
 	defer mu.Unlock()
 	if len(asked) != 42 || asked["d41"] != 1 || asked["d8"] != 1 {
 		t.Errorf("after the switch: %d names asked, d41 %d times, d8 %d times", len(asked), asked["d41"], asked["d8"])
+	}
+}
+
+// waitUntil polls cond every 5 ms until it holds, failing with what when ctx ends first.
+func waitUntil(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatal(what)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 }
 
