@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	sfs "statelite/fs"
 )
 
@@ -576,8 +578,9 @@ func writeBehind(h *sfs.Handle, off, n int64) bool {
 		defer func() { <-writeBehindSem }()
 		defer h.Close()
 		// SYNC_FILE_RANGE_WRITE: start writing the dirty pages of the range, without
-		// waiting for them (it may wait for room in the device's queue).
-		syscall.Syscall6(syscall.SYS_SYNC_FILE_RANGE, uintptr(fd), uintptr(off), uintptr(n), 2, 0, 0)
+		// waiting for them (it may wait for room in the device's queue). x/sys/unix
+		// picks the call of the architecture (sync_file_range2 on ppc64le).
+		unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
 	}()
 	return true
 }
