@@ -108,7 +108,7 @@ func fdSize(fd int) int64 {
 }
 
 // lateChunk is how much of a large READ is read before its reply begins to leave
-// (lateData). Measured against ganesha (README, NFS): halves of a 1 MiB READ were the
+// (lateData). Measured against ganesha (bench/results/README.md, NFS): halves of a 1 MiB READ were the
 // fastest, 18 % less server CPU than the whole; quarters and thirds cost more than they
 // saved (a writev and a wake-up of the client each).
 const lateChunk = 512 << 10

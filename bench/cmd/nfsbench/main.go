@@ -393,7 +393,7 @@ func (b *bench) phase(ctx context.Context, s *server, ph string, i int) (sample,
 // frees them only when no one has it open, and ganesha keeps the files it wrote open in
 // its descriptor cache: their pages stayed, the next writes of every server took memory
 // the VM had never touched, and a 200 MiB write then cost 0.5 s more of the writing
-// server's CPU, at random for whichever server came next (README, NFS). Dropped, the
+// server's CPU, at random for whichever server came next (bench/results/README.md, NFS). Dropped, the
 // pages are reused by the next write, whoever makes it.
 func dropPages(f string) {
 	fd, err := syscall.Open(f, syscall.O_RDONLY, 0)
