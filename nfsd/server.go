@@ -211,16 +211,10 @@ func (s *Server) mayAccess(addr netip.Addr, node string) bool {
 }
 
 // nodeForAddr returns the node a client address belongs to ("" when none): a map lookup
-// in the cluster index, never a DNS query (the index's Names resolves node names in the
-// background). Why no node was found is logged (rate-limited by the caller's refusal).
+// in the cluster index, never a DNS query (resolver.Names resolves node names in the
+// background). A refused mount's log says why (addressOf).
 func (s *Server) nodeForAddr(addr netip.Addr) string {
-	n, amb, pending := s.index().NodeAt(addr)
-	switch {
-	case len(amb) > 0:
-		s.log.Warn("the address belongs to several nodes (hosts.ip): none of them is served to it", "remote", addr.String(), "nodes", strings.Join(amb, ","))
-	case n == "" && pending > 0:
-		s.log.Warn("no node known at this address yet: node names are still being resolved", "remote", addr.String(), "unresolved_names", pending)
-	}
+	n, _, _ := s.index().NodeAt(addr)
 	return n
 }
 

@@ -183,20 +183,17 @@ func (h *History) Snapshot(gen uint64) (*Snapshot, error) {
 // than the newest recorded (hand edits keep the store's generation) — and the entry.
 func (h *History) Adopt(s *Snapshot, who string, at time.Time) (*Snapshot, HistoryEntry, bool, error) {
 	hash := ContentHash(s)
-	latest, ok, err := h.Latest()
+	gen, latest, ok, err := h.number(s, hash)
 	if err != nil {
 		return nil, HistoryEntry{}, false, err
 	}
 	if ok && latest.Hash == hash {
-		if s.Gen != latest.Gen {
-			s = s.With(latest.Gen, nil)
+		if s.Gen != gen {
+			s = s.With(gen, nil)
 		}
 		return s, latest, false, nil
 	}
-	he := HistoryEntry{Gen: max(s.Gen, 1), StoreGen: s.Gen, Time: at, Who: who, Hash: hash, First: !ok}
-	if ok {
-		he.Gen = max(s.Gen, latest.Gen+1)
-	}
+	he := HistoryEntry{Gen: gen, StoreGen: s.Gen, Time: at, Who: who, Hash: hash, First: !ok}
 	if ok {
 		if prev, err := h.Snapshot(latest.Gen); err == nil {
 			he.Diff = Diff(prev, s)
@@ -220,21 +217,30 @@ func (h *History) Adopt(s *Snapshot, who string, at time.Time) (*Snapshot, Histo
 // a server switches to new tables first and records them after (the recording reads
 // the previous generation and writes every table, which under load takes a while).
 func (h *History) Number(s *Snapshot) (*Snapshot, error) {
-	latest, ok, err := h.Latest()
+	gen, _, _, err := h.number(s, ContentHash(s))
 	if err != nil {
 		return nil, err
-	}
-	gen := max(s.Gen, 1)
-	switch {
-	case ok && latest.Hash == ContentHash(s):
-		gen = latest.Gen
-	case ok:
-		gen = max(s.Gen, latest.Gen+1)
 	}
 	if s.Gen != gen {
 		s = s.With(gen, nil)
 	}
 	return s, nil
+}
+
+// number is the history generation of s (content hash): the newest recorded one's when
+// it holds the same tables, else the store's generation when that is ahead of the
+// history, else one more than the newest recorded.
+func (h *History) number(s *Snapshot, hash string) (gen uint64, latest HistoryEntry, ok bool, err error) {
+	latest, ok, err = h.Latest()
+	switch {
+	case err != nil:
+		return 0, latest, ok, err
+	case ok && latest.Hash == hash:
+		return latest.Gen, latest, ok, nil
+	case ok:
+		return max(s.Gen, latest.Gen+1), latest, ok, nil
+	}
+	return max(s.Gen, 1), latest, ok, nil
 }
 
 // write stores generation he.Gen (tables, then meta.json) through a temporary directory

@@ -107,10 +107,7 @@ func (l *liveTables) apply(c tables.Change) {
 	r.Index()
 	l.switchTo(r)
 	l.log.Info("tables switched", "generation", s.Gen, "who", c.Who, "after", time.Since(c.Since).Round(time.Millisecond).String())
-	if rec := l.adopt(c.Snap, c.Who); rec.Gen != s.Gen {
-		// Not expected (one goroutine applies changes): follow the recorded numbering.
-		l.switchTo(resolver.New(rec, l.cfg))
-	}
+	l.adopt(c.Snap, c.Who) // numbers it as Number did: one goroutine applies changes
 }
 
 func (l *liveTables) reject(r tables.Rejection) {
