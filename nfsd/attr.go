@@ -38,6 +38,7 @@ const (
 	nfs3TooSmall    = 10005
 	nfs3ServerFault = 10006
 	nfs3BadType     = 10007
+	nfs3Jukebox     = 10008
 )
 
 // statusOf maps an error from the overlay to an NFSv3 status.

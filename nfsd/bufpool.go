@@ -10,21 +10,22 @@ import (
 // busy; with pooled buffers a READ costs the copy from the file and the send.
 const (
 	smallBuf = 8 << 10
-	bigBuf   = maxIO + 64<<10 // a full READ reply or WRITE call with its headers
+	midBuf   = 128<<10 + 8<<10 // a 128 KiB READ reply or WRITE call with its headers
+	bigBuf   = maxIO + 64<<10  // a full READ reply or WRITE call with its headers
 )
 
 var (
 	smallPool = sync.Pool{New: func() any { b := make([]byte, 0, smallBuf); return &b }}
+	midPool   = sync.Pool{New: func() any { b := make([]byte, 0, midBuf); return &b }}
 	bigPool   = sync.Pool{New: func() any { b := make([]byte, 0, bigBuf); return &b }}
 )
 
-// Big work: at most bigWorkMax calls hold a big buffer at once while they are read and
-// served (a WRITE's request record, a READ's reply); another waits for its turn before
-// its record's body is read (its client waits on TCP meanwhile). A boot storm of
-// hundreds of nodes each sending 1 MiB WRITEs would otherwise hold a buffer per node
-// (1.7 GB of server memory at 1,000 systemd boots), and the memory the runtime keeps for
-// the garbage collector after such a peak stays. The turn ends before the reply is sent,
-// so a client that does not read its replies holds no turn.
+// Big work: at most bigWorkMax calls make a big reply at once (a READ's); another waits
+// for its turn. A boot storm of hundreds of nodes reading would otherwise hold a buffer
+// per node, and the memory the runtime keeps for the garbage collector after such a peak
+// stays. The turn ends before the reply is sent, so a client that does not read its
+// replies holds no turn. Request records (a WRITE's) take no turn: the intake caps their
+// memory (intake.go).
 var bigTurns = make(chan struct{}, bigWorkMax())
 
 func bigWorkMax() int { return max(32, 8*runtime.GOMAXPROCS(0)) }
@@ -37,6 +38,8 @@ func getBuf(n int) []byte {
 	switch {
 	case n <= smallBuf:
 		return (*smallPool.Get().(*[]byte))[:0]
+	case n <= midBuf:
+		return (*midPool.Get().(*[]byte))[:0]
 	case n <= bigBuf:
 		return (*bigPool.Get().(*[]byte))[:0]
 	}
@@ -49,6 +52,9 @@ func putBuf(b []byte) {
 	case smallBuf:
 		b = b[:0]
 		smallPool.Put(&b)
+	case midBuf:
+		b = b[:0]
+		midPool.Put(&b)
 	case bigBuf:
 		b = b[:0]
 		bigPool.Put(&b)

@@ -2,6 +2,7 @@ package nfsd
 
 import (
 	"bufio"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,12 +10,16 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"statelite/resolver"
 )
@@ -77,11 +82,27 @@ func loadSecret(dir string) ([]byte, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	// Durable before any handle made with it leaves: a secret lost to a power loss would
+	// make every handle STALE.
 	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
 		return nil, err
 	}
-	if err := os.Rename(tmp, p); err != nil {
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -210,15 +231,37 @@ func (hc *handleCodec) node(m handleNodes, b []byte, ph parsedHandle) (node stri
 // pathTable maps file ids back to (parent id, name), so a handle resolves to a path in
 // O(depth). Image objects have the same id in every view, so one shared table serves all
 // nodes; a node's own differing records (renames in its writable layers) live in a
-// per-node overlay. The table is logged to disk so handles survive a restart.
+// per-node overlay.
+//
+// The table is logged to disk so handles survive a restart, and a reply that carries a
+// handle leaves only once the handle's record is on stable storage (durable): a kill -9
+// or a power loss at the next instant cannot make that handle STALE. Records are
+// appended to a buffer under mu (each gets a sequence number); a request waits for its
+// last record with wait, which writes and fdatasyncs every buffered record in one go
+// (group commit: requests that arrive while a commit runs share the next one). With a
+// shared table (SharedPaths, the PostgreSQL store of several servers) a commit also
+// waits until the records are stored there, so another server resolves the handle after
+// a failover.
 type pathTable struct {
 	mu     sync.RWMutex
 	shared map[uint64]pathRec
 	nodes  map[string]map[uint64]pathRec
 	roots  map[string]uint64 // node -> root file id
 
-	logf *os.File
-	logw *bufio.Writer
+	// The log: buf holds the records not yet written; seq numbers the records appended,
+	// durable the last one on stable storage (both under mu).
+	buf     []byte
+	seq     uint64
+	durable uint64
+
+	commitMu sync.Mutex // one commit at a time; waiters queue here
+	logf     *os.File
+	off      int64 // where the next write goes (under commitMu)
+	spare    []byte
+	// Commits and CommitNanos count commits and the time they took (metrics).
+	commits, commitNanos atomic.Uint64
+	// syncFile makes the log file durable (fdatasync; tests inject failures).
+	syncFile func(f *os.File) error
 
 	remote SharedPaths // nil: local only
 }
@@ -228,76 +271,137 @@ type pathRec struct {
 	name   string
 }
 
+// The log file starts with logMagic; each record is
+// u16 len(node), node, u64 id, u64 parent, u16 len(name), name, u32 CRC-32C of the rest,
+// so a record torn by a crash ends the replay instead of being read as garbage. A log
+// without the magic is of an earlier server (the same records without the CRC) and is
+// read as such once, then rewritten.
+const logMagic = "statelite handles v2\n"
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
 func openPathTable(dir string) (*pathTable, error) {
-	t := &pathTable{shared: map[uint64]pathRec{}, nodes: map[string]map[uint64]pathRec{}, roots: map[string]uint64{}}
+	t := &pathTable{shared: map[uint64]pathRec{}, nodes: map[string]map[uint64]pathRec{}, roots: map[string]uint64{},
+		syncFile: fdatasync}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	p := filepath.Join(dir, "handles.log")
 	if f, err := os.Open(p); err == nil {
-		t.replay(bufio.NewReader(f))
+		t.replay(bufio.NewReaderSize(f, 256<<10))
 		f.Close()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
 	}
-	// Rewrite the log compactly, then append to it.
+	// Rewrite the log compactly (to stable storage before it replaces the old one), then
+	// append to it.
 	tmp := p + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	w := bufio.NewWriter(f)
+	w := bufio.NewWriterSize(f, 256<<10)
+	w.WriteString(logMagic)
+	var rb []byte
+	emit := func(node string, id uint64, r pathRec) {
+		rb = appendRec(rb[:0], node, id, r)
+		w.Write(rb)
+	}
 	for id, r := range t.shared {
-		writeRec(w, "", id, r)
+		emit("", id, r)
 	}
 	for n, m := range t.nodes {
 		for id, r := range m {
-			writeRec(w, n, id, r)
+			emit(n, id, r)
 		}
 	}
 	for n, id := range t.roots {
-		writeRec(w, n, id, pathRec{parent: 0, name: "/"})
+		emit(n, id, pathRec{parent: 0, name: "/"})
 	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return nil, err
+	err = w.Flush()
+	if err == nil {
+		err = t.syncFile(f)
 	}
-	f.Close()
-	if err := os.Rename(tmp, p); err != nil {
-		return nil, err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	t.logf, err = os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
 	if err != nil {
 		return nil, err
 	}
-	t.logw = bufio.NewWriterSize(t.logf, 64<<10)
+	t.logf, err = os.OpenFile(p, os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	end, err := t.logf.Seek(0, io.SeekEnd)
+	if err != nil {
+		t.logf.Close()
+		return nil, err
+	}
+	t.off = end
 	return t, nil
 }
 
-func writeRec(w *bufio.Writer, node string, id uint64, r pathRec) {
-	var b [2]byte
-	binary.BigEndian.PutUint16(b[:], uint16(len(node)))
-	w.Write(b[:])
-	w.WriteString(node)
-	var n [16]byte
-	binary.BigEndian.PutUint64(n[:8], id)
-	binary.BigEndian.PutUint64(n[8:], r.parent)
-	w.Write(n[:])
-	binary.BigEndian.PutUint16(b[:], uint16(len(r.name)))
-	w.Write(b[:])
-	w.WriteString(r.name)
+// fdatasync flushes f's data (and the metadata needed to read it back) to stable storage.
+func fdatasync(f *os.File) error {
+	for {
+		err := unix.Fdatasync(int(f.Fd()))
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
 
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// appendRec appends one log record (with its CRC) to b.
+func appendRec(b []byte, node string, id uint64, r pathRec) []byte {
+	start := len(b)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(node)))
+	b = append(b, node...)
+	b = binary.BigEndian.AppendUint64(b, id)
+	b = binary.BigEndian.AppendUint64(b, r.parent)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(r.name)))
+	b = append(b, r.name...)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], crcTable))
+}
+
+// replay applies the records of a log; it stops at the end or at the first record that
+// is torn or damaged (a crash while it was written: nothing after it was acknowledged).
 func (t *pathTable) replay(br *bufio.Reader) {
+	v2 := false
+	if head, err := br.Peek(len(logMagic)); err == nil && string(head) == logMagic {
+		br.Discard(len(logMagic))
+		v2 = true
+	}
+	var rec []byte
 	for {
+		rec = rec[:0]
 		var b [2]byte
 		if _, err := io.ReadFull(br, b[:]); err != nil {
 			return
 		}
-		node := make([]byte, binary.BigEndian.Uint16(b[:]))
-		var n [16]byte
+		rec = append(rec, b[:]...)
+		nl := int(binary.BigEndian.Uint16(b[:]))
+		var fixed [16]byte
+		node := make([]byte, nl)
 		if _, err := io.ReadFull(br, node); err != nil {
 			return
 		}
-		if _, err := io.ReadFull(br, n[:]); err != nil {
+		if _, err := io.ReadFull(br, fixed[:]); err != nil {
 			return
 		}
 		if _, err := io.ReadFull(br, b[:]); err != nil {
@@ -307,7 +411,20 @@ func (t *pathTable) replay(br *bufio.Reader) {
 		if _, err := io.ReadFull(br, name); err != nil {
 			return
 		}
-		id, parent := binary.BigEndian.Uint64(n[:8]), binary.BigEndian.Uint64(n[8:])
+		if v2 {
+			var sum [4]byte
+			if _, err := io.ReadFull(br, sum[:]); err != nil {
+				return
+			}
+			rec = append(rec, node...)
+			rec = append(rec, fixed[:]...)
+			rec = append(rec, b[:]...)
+			rec = append(rec, name...)
+			if crc32.Checksum(rec, crcTable) != binary.BigEndian.Uint32(sum[:]) {
+				return
+			}
+		}
+		id, parent := binary.BigEndian.Uint64(fixed[:8]), binary.BigEndian.Uint64(fixed[8:])
 		t.apply(string(node), id, pathRec{parent, string(name)})
 	}
 }
@@ -328,29 +445,55 @@ func (t *pathTable) apply(node string, id uint64, r pathRec) {
 	}
 }
 
-// setRoot records node's root directory id.
-func (t *pathTable) setRoot(node string, id uint64) {
+// logRec appends a record to the log buffer (under mu) and returns its sequence number.
+func (t *pathTable) logRec(node string, id uint64, r pathRec) uint64 {
+	t.buf = appendRec(t.buf, node, id, r)
+	t.seq++
+	return t.seq
+}
+
+// pending returns the sequence number a request that found its record already in the
+// table must wait for: 0 when every record is durable (under mu, read or write).
+func (t *pathTable) pending() uint64 {
+	if t.durable == t.seq {
+		return 0
+	}
+	return t.seq
+}
+
+// setRoot records node's root directory id; it returns the sequence number to wait for
+// (0: nothing to wait for).
+func (t *pathTable) setRoot(node string, id uint64) uint64 {
+	t.mu.RLock()
+	cur, ok := t.roots[node]
+	pend := t.pending()
+	t.mu.RUnlock()
+	if ok && cur == id {
+		return pend
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.roots[node] == id {
-		return
+	if cur, ok := t.roots[node]; ok && cur == id {
+		return t.pending()
 	}
 	t.roots[node] = id
-	writeRec(t.logw, node, id, pathRec{0, "/"})
 	if t.remote != nil {
 		t.remote.Put(node, id, 0, "/")
 	}
+	return t.logRec(node, id, pathRec{0, "/"})
 }
 
-// put records that id is name in directory parent, in node's view.
-func (t *pathTable) put(node string, id, parent uint64, name string) {
+// put records that id is name in directory parent, in node's view; it returns the
+// sequence number to wait for before a reply carries the handle (0: none).
+func (t *pathTable) put(node string, id, parent uint64, name string) uint64 {
 	r := pathRec{parent, name}
 	t.mu.RLock()
 	cur, inNode := t.nodes[node][id]
 	sh, inShared := t.shared[id]
+	pend := t.pending()
 	t.mu.RUnlock()
 	if (inNode && cur == r) || (!inNode && inShared && sh == r) {
-		return
+		return pend
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -359,10 +502,10 @@ func (t *pathTable) put(node string, id, parent uint64, name string) {
 		key = ""
 	}
 	t.apply(key, id, r)
-	writeRec(t.logw, key, id, r)
 	if t.remote != nil {
 		t.remote.Put(key, id, r.parent, r.name)
 	}
+	return t.logRec(key, id, r)
 }
 
 // putListed records that a directory listing showed id as name in directory parent.
@@ -370,23 +513,24 @@ func (t *pathTable) put(node string, id, parent uint64, name string) {
 // path does): the listing may be older than a RENAME that re-pointed the id. Otherwise
 // the listing's record replaces it: the id is a new object's whose inode number an old,
 // since removed one had (an image built anew).
-func (t *pathTable) putListed(node string, id, parent uint64, name string, valid func(p string) bool) {
+func (t *pathTable) putListed(node string, id, parent uint64, name string, valid func(p string) bool) uint64 {
 	r := pathRec{parent, name}
 	t.mu.RLock()
 	cur, inNode := t.nodes[node][id]
 	if !inNode {
 		cur, inNode = t.shared[id]
 	}
+	pend := t.pending()
 	t.mu.RUnlock()
 	if inNode && cur == r {
-		return
+		return pend
 	}
 	if inNode {
 		if p, ok := t.path(node, id); ok && valid(p) {
-			return
+			return pend
 		}
 	}
-	t.put(node, id, parent, name)
+	return t.put(node, id, parent, name)
 }
 
 // path returns the view path of id in node's view.
@@ -475,7 +619,7 @@ func (t *pathTable) learn(node, key string, id uint64, r pathRec) {
 	if r.parent == 0 && r.name == "/" {
 		if t.roots[node] != id {
 			t.roots[node] = id
-			writeRec(t.logw, node, id, r)
+			t.logRec(node, id, r)
 		}
 		return
 	}
@@ -484,22 +628,97 @@ func (t *pathTable) learn(node, key string, id uint64, r pathRec) {
 		delete(t.nodes[node], id)
 	}
 	t.apply(key, id, r)
-	writeRec(t.logw, key, id, r)
+	t.logRec(key, id, r)
 }
 
-// flush writes buffered records to disk.
-func (t *pathTable) flush() error {
+// wait returns once the record of sequence number seq (and every record before it) is
+// on stable storage, committing the buffered records itself unless a commit running or
+// queued before it covers seq. An error means the records are not durable (they stay
+// buffered, and the next commit writes them again at the same place).
+func (t *pathTable) wait(seq uint64) error {
+	if seq == 0 {
+		return nil
+	}
+	t.mu.RLock()
+	done := t.durable >= seq
+	t.mu.RUnlock()
+	if done {
+		return nil
+	}
+	t.commitMu.Lock()
+	defer t.commitMu.Unlock()
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.logw.Flush()
+	if t.durable >= seq {
+		t.mu.Unlock()
+		return nil
+	}
+	buf, upto := t.buf, t.seq
+	t.buf, t.spare = t.spare[:0], nil
+	t.mu.Unlock()
+	err := t.commit(buf)
+	t.mu.Lock()
+	if err != nil {
+		// Keep the records, ahead of those appended meanwhile, for the next commit.
+		t.buf = append(buf, t.buf...)
+	} else {
+		t.durable = upto
+		if t.spare == nil && cap(buf) <= 1<<20 {
+			t.spare = buf[:0]
+		}
+	}
+	t.mu.Unlock()
+	return err
+}
+
+// commit writes buf at the log's end and makes it durable, here and in the shared table
+// (under commitMu).
+func (t *pathTable) commit(buf []byte) error {
+	start := time.Now()
+	defer func() {
+		t.commits.Add(1)
+		t.commitNanos.Add(uint64(time.Since(start)))
+	}()
+	var remote chan error
+	if t.remote != nil {
+		remote = make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), remoteCommitTimeout)
+			defer cancel()
+			remote <- t.remote.Flush(ctx)
+		}()
+	}
+	var err error
+	if len(buf) > 0 {
+		if _, err = t.logf.WriteAt(buf, t.off); err == nil {
+			if err = t.syncFile(t.logf); err == nil {
+				t.off += int64(len(buf))
+			}
+		}
+	}
+	if remote != nil {
+		if rerr := <-remote; err == nil && rerr != nil {
+			err = fmt.Errorf("shared handle table: %w", rerr)
+		}
+	}
+	return err
+}
+
+// remoteCommitTimeout bounds how long a reply waits for the shared table: past it the
+// client is told to retry (NFS3ERR_JUKEBOX).
+const remoteCommitTimeout = 5 * time.Second
+
+// flush makes every record appended so far durable.
+func (t *pathTable) flush() error {
+	t.mu.RLock()
+	seq := t.seq
+	t.mu.RUnlock()
+	return t.wait(seq)
 }
 
 func (t *pathTable) close() error {
 	if err := t.flush(); err != nil {
+		t.logf.Close()
 		return err
 	}
 	return t.logf.Close()
 }
-
-var _ = path.Join
-var _ = fmt.Sprintf

@@ -51,12 +51,12 @@ func (s *Server) mountMnt(ctx context.Context, c *call, r *reader, w *writer) er
 		st = mnt3ErrAcces
 	}
 	if st == mnt3OK && !s.Serves(e.node) {
-		s.log.Warn("mount refused: the node is served by another server", "node", e.node,
+		s.logLimited("elsewhere|"+addr.String(), "mount refused: the node is served by another server", "node", e.node,
 			"its_server", orNone(s.ServerOf(e.node)), "this_server", strings.Join(s.cfg.Names, ","), "remote", addr.String())
 		st = mnt3ErrAcces
 	}
 	if st != mnt3OK {
-		s.log.Warn("mount refused", "node", e.node, "path", dirpath, "remote", addr.String(), "status", st, "address_of", s.addressOf(addr))
+		s.logLimited("mount|"+addr.String(), "mount refused", "node", e.node, "path", dirpath, "remote", addr.String(), "status", st, "address_of", s.addressOf(addr))
 		w.u32(st)
 		return nil
 	}
@@ -123,7 +123,7 @@ func (s *Server) handleForPath(node string, v *fs.View, sub string) ([]byte, uin
 	if err != nil {
 		return nil, mnt3ErrIO
 	}
-	s.paths.setRoot(node, root.FileID)
+	seq := s.paths.setRoot(node, root.FileID)
 	id := root.FileID
 	cur := "/"
 	for _, comp := range strings.Split(strings.Trim(sub, "/"), "/") {
@@ -138,8 +138,11 @@ func (s *Server) handleForPath(node string, v *fs.View, sub string) ([]byte, uin
 		if !a.IsDir() {
 			return nil, mnt3ErrNotDir
 		}
-		s.paths.put(node, a.FileID, id, comp)
+		seq = max(seq, s.paths.put(node, a.FileID, id, comp))
 		id = a.FileID
+	}
+	if s.durable(node, seq) != nfs3OK {
+		return nil, mnt3ErrIO
 	}
 	return s.handles.make(node, id), mnt3OK
 }

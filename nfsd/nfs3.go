@@ -3,6 +3,7 @@ package nfsd
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"os"
 	"path"
@@ -46,11 +47,13 @@ func (s *Server) resolveFH(c *call, fh []byte) (*req, uint32) {
 		return nil, nfs3Stale
 	}
 	if forged {
-		s.log.Warn("forged or foreign file handle refused", "node", node, "remote", c.remote.String())
+		addr := remoteAddr(c.remote)
+		s.logLimited("forged|"+addr.String(), "forged or foreign file handle refused", "node", node, "remote", addr.String())
 		return nil, nfs3BadHandle
 	}
 	if !s.mayAccess(remoteAddr(c.remote), node) {
-		s.log.Warn("handle of another node refused", "node", node, "remote", c.remote.String())
+		addr := remoteAddr(c.remote)
+		s.logLimited("foreign|"+addr.String(), "handle of another node refused", "node", node, "remote", addr.String())
 		return nil, nfs3Acces
 	}
 	view, err := s.cfg.FS.View(node)
@@ -265,7 +268,7 @@ func (s *Server) setattr(c *call, r *reader, w *writer) (string, uint32) {
 
 func (s *Server) lookup(c *call, r *reader, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
-	name := r.str(1024)
+	name := r.str(maxRecord) // any length: over 255 bytes is NAMETOOLONG (validName)
 	if st != nfs3OK {
 		w.u32(st)
 		postOp(w, nil, 0)
@@ -299,7 +302,9 @@ func (s *Server) lookup(c *call, r *reader, w *writer) (string, uint32) {
 	if err != nil {
 		return fail(statusOf(err))
 	}
-	s.record(q, p, a)
+	if st := s.record(q, p, a); st != nfs3OK {
+		return fail(st)
+	}
 	w.u32(nfs3OK)
 	w.opaque(s.handles.make(q.node, a.FileID))
 	postOp(w, &a, q.fsid)
@@ -307,21 +312,38 @@ func (s *Server) lookup(c *call, r *reader, w *writer) (string, uint32) {
 	return q.node, nfs3OK
 }
 
-// record remembers where an object is, so its handle resolves later.
-func (s *Server) record(q *req, p string, a sfs.Attr) {
+// record remembers where an object is, so its handle resolves later, and returns once
+// that is on stable storage (a reply then carries the handle): NFS3ERR_JUKEBOX or
+// NFS3ERR_NOSPC when the record could not be stored.
+func (s *Server) record(q *req, p string, a sfs.Attr) uint32 {
 	if p == "/" {
-		s.paths.setRoot(q.node, a.FileID)
-		return
+		return s.durable(q.node, s.paths.setRoot(q.node, a.FileID))
 	}
 	parent := q.attr.FileID // p is mostly a name in the request's directory
 	if dir := path.Dir(p); dir != q.path {
 		par, err := q.v.Getattr(dir)
 		if err != nil {
-			return
+			return statusOf(err)
 		}
 		parent = par.FileID
 	}
-	s.paths.put(q.node, a.FileID, parent, path.Base(p))
+	return s.durable(q.node, s.paths.put(q.node, a.FileID, parent, path.Base(p)))
+}
+
+// durable waits until the handle records up to seq are on stable storage (paths.wait)
+// and says what the client is told when they cannot be: NOSPC when the disk is full,
+// otherwise JUKEBOX (the client retries the call later). A handle is never sent that a
+// restart could not resolve.
+func (s *Server) durable(node string, seq uint64) uint32 {
+	err := s.paths.wait(seq)
+	if err == nil {
+		return nfs3OK
+	}
+	s.logLimited("handlelog", "handle records could not be stored: the reply asks the client to retry", "node", node, "err", err)
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return nfs3NoSpc
+	}
+	return nfs3Jukebox
 }
 
 // ACCESS3 bits.
@@ -488,6 +510,9 @@ const (
 func (s *Server) write(c *call, r *reader, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
 	off, count, stable := r.u64(), r.u32(), r.u32()
+	if stable > 2 { // not a stable_how (UNSTABLE, DATA_SYNC, FILE_SYNC)
+		r.err = errGarbage
+	}
 	data := r.opaque(maxIO)
 	if st != nfs3OK {
 		return noWcc(w, st)
@@ -608,7 +633,7 @@ func writtenAttr(h *sfs.Handle, before sfs.Attr) (sfs.Attr, error) {
 // dirop resolves a (directory handle, name) argument and checks w+x on the directory.
 func (s *Server) dirop(c *call, r *reader) (*req, string, uint32) {
 	q, st := s.fh(c, r)
-	name := r.str(1024)
+	name := r.str(maxRecord) // any length: over 255 bytes is NAMETOOLONG (validName)
 	if st != nfs3OK {
 		return nil, "", st
 	}
@@ -718,7 +743,9 @@ func (s *Server) create(c *call, r *reader, w *writer) (string, uint32) {
 		if err != nil {
 			return s.newObjReply(w, q, before, p, nil, statusOf(err))
 		}
-		s.record(q, p, a)
+		if st := s.record(q, p, a); st != nfs3OK {
+			return s.newObjReply(w, q, before, p, nil, st)
+		}
 		return s.newObjReply(w, q, before, p, &a, nfs3OK)
 	}
 	if a, err := q.v.Getattr(p); err == nil {
@@ -741,7 +768,9 @@ func (s *Server) create(c *call, r *reader, w *writer) (string, uint32) {
 				return s.newObjReply(w, q, before, p, nil, statusOf(err))
 			}
 		}
-		s.record(q, p, a)
+		if st := s.record(q, p, a); st != nfs3OK {
+			return s.newObjReply(w, q, before, p, nil, st)
+		}
 		return s.newObjReply(w, q, before, p, &a, nfs3OK)
 	}
 	h, _, err := q.v.Create(p, mode&0o7777, ownerFor(q))
@@ -753,7 +782,9 @@ func (s *Server) create(c *call, r *reader, w *writer) (string, uint32) {
 	if err != nil {
 		return s.newObjReply(w, q, before, p, nil, statusOf(err))
 	}
-	s.record(q, p, a)
+	if st := s.record(q, p, a); st != nfs3OK {
+		return s.newObjReply(w, q, before, p, nil, st)
+	}
 	return s.newObjReply(w, q, before, p, &a, nfs3OK)
 }
 
@@ -785,7 +816,9 @@ func (s *Server) mkdir(c *call, r *reader, w *writer) (string, uint32) {
 	if err != nil {
 		return s.newObjReply(w, q, before, p, nil, statusOf(err))
 	}
-	s.record(q, p, a)
+	if st := s.record(q, p, a); st != nfs3OK {
+		return s.newObjReply(w, q, before, p, nil, st)
+	}
 	return s.newObjReply(w, q, before, p, &a, nfs3OK)
 }
 
@@ -808,7 +841,9 @@ func (s *Server) symlink(c *call, r *reader, w *writer) (string, uint32) {
 	if err != nil {
 		return s.newObjReply(w, q, before, p, nil, statusOf(err))
 	}
-	s.record(q, p, a)
+	if st := s.record(q, p, a); st != nfs3OK {
+		return s.newObjReply(w, q, before, p, nil, st)
+	}
 	return s.newObjReply(w, q, before, p, &a, nfs3OK)
 }
 
@@ -859,7 +894,9 @@ func (s *Server) mknod(c *call, r *reader, w *writer) (string, uint32) {
 	if err != nil {
 		return s.newObjReply(w, q, before, p, nil, statusOf(err))
 	}
-	s.record(q, p, a)
+	if st := s.record(q, p, a); st != nfs3OK {
+		return s.newObjReply(w, q, before, p, nil, st)
+	}
 	return s.newObjReply(w, q, before, p, &a, nfs3OK)
 }
 
@@ -937,7 +974,9 @@ func (s *Server) rename(c *call, r *reader, w *writer) (string, uint32) {
 	}
 	// The object keeps its id: re-point its handle to the new name.
 	if a, err := qa.v.Getattr(pb); err == nil {
-		s.paths.put(qa.node, a.FileID, qb.attr.FileID, path.Base(pb))
+		if st := s.durable(qa.node, s.paths.put(qa.node, a.FileID, qb.attr.FileID, path.Base(pb))); st != nfs3OK {
+			return fail(st)
+		}
 	}
 	w.u32(nfs3OK)
 	dirWcc(w, qa, qa.attr)

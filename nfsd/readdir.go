@@ -117,6 +117,7 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 	dsize := 0
 	i := int(cookie)
 	n := 0
+	var seq uint64 // the last handle record of the page
 	for ; i < total; i++ {
 		var name string
 		var a sfs.Attr
@@ -155,16 +156,23 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 		}
 		if i >= 2 {
 			id := a.FileID
-			s.paths.putListed(q.node, id, dir.FileID, name, func(p string) bool {
+			seq = max(seq, s.paths.putListed(q.node, id, dir.FileID, name, func(p string) bool {
 				pa, err := q.v.Getattr(p)
 				return err == nil && pa.FileID == id
-			})
+			}))
 		}
 		n++
 	}
 	if n == 0 && i < total {
 		w.b = w.b[:start]
 		return fail(nfs3TooSmall)
+	}
+	if plus {
+		// The page carries handles: their records must be durable first.
+		if st := s.durable(q.node, seq); st != nfs3OK {
+			w.b = w.b[:start]
+			return fail(st)
+		}
 	}
 	w.boolean(false)
 	w.boolean(i >= total)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -76,6 +77,7 @@ type program struct {
 // rpcServer runs ONC-RPC over TCP: record marking, a bounded worker pool per connection
 // with out-of-order replies, panic recovery.
 type rpcServer struct {
+	budget *intakeBudget // memory of the records being received (intake.go)
 	progs  map[uint32]*program
 	log    *slog.Logger
 	wg     sync.WaitGroup
@@ -101,9 +103,13 @@ type rpcServer struct {
 
 func (s *rpcServer) serve(ctx context.Context, l net.Listener) error {
 	s.wdOnce.Do(func() { s.wdKick = make(chan struct{}, 1) })
+	if s.budget == nil {
+		s.budget = newIntakeBudget(intakeMax, intakeAddrMax)
+	}
 	go s.watchdog(ctx)
 	go func() {
 		<-ctx.Done()
+		s.budget.close()
 		l.Close()
 		s.mu.Lock()
 		s.closed = true
@@ -157,55 +163,12 @@ func (s *rpcServer) serve(ctx context.Context, l net.Listener) error {
 	}
 }
 
-// readRecord reads one record-marked RPC message (all fragments) into a pooled buffer
-// (give it back with putBuf).
-// A record that needs a big buffer waits for a turn of big work first (acquireBig); big
-// says it has one, to be released once the call is served.
-func readRecord(br io.Reader) (rec []byte, big bool, err error) {
-	var buf []byte
-	fail := func(err error) ([]byte, bool, error) {
-		putBuf(buf)
-		if big {
-			releaseBig()
-		}
-		return nil, false, err
-	}
-	for {
-		var hdr [4]byte
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			return fail(err)
-		}
-		h := binary.BigEndian.Uint32(hdr[:])
-		n := int(h & 0x7fffffff)
-		if len(buf)+n > maxRecord {
-			return fail(fmt.Errorf("rpc record of more than %d bytes", maxRecord))
-		}
-		start := len(buf)
-		if cap(buf) < start+n {
-			if start+n > smallBuf && !big {
-				acquireBig()
-				big = true
-			}
-			nb := append(getBuf(start+n), buf...)
-			putBuf(buf)
-			buf = nb
-		}
-		buf = buf[:start+n]
-		if _, err := io.ReadFull(br, buf[start:]); err != nil {
-			return fail(err)
-		}
-		if h&0x80000000 != 0 {
-			return buf, big, nil
-		}
-	}
-}
-
 // handleConn starts reading conn's calls. It returns when its reading ends or is handed
 // to another goroutine; the connection is closed by whichever reader sees its input end
 // (no goroutine per connection waits for that: an idle connection costs one parked
 // reader and its stack).
 func (s *rpcServer) handleConn(ctx context.Context, conn net.Conn) {
-	c := &rpcConn{s: s, ctx: ctx, conn: conn, remote: conn.RemoteAddr(),
+	c := &rpcConn{s: s, ctx: ctx, conn: conn, remote: conn.RemoteAddr(), addr: remoteAddr(conn.RemoteAddr()),
 		cw:  &connWriter{conn: conn},
 		br:  newConnReader(conn),
 		sem: make(chan struct{}, workersPerConn)}
@@ -236,6 +199,7 @@ type rpcConn struct {
 	ctx      context.Context
 	conn     net.Conn
 	remote   net.Addr
+	addr     netip.Addr // the client's address (its intake share)
 	cw       *connWriter
 	br       *connReader
 	sem      chan struct{}
@@ -264,14 +228,16 @@ func mono() int64 { return int64(time.Since(monoBase)) + 1 }
 // reader, so a slow call never holds up the calls behind it for long.
 func (c *rpcConn) read() {
 	for {
-		// The worker slot is taken before the record is read: a reader holding a turn
-		// of big work (readRecord) must not wait for a slot that calls waiting for a
-		// turn hold.
+		// A connection has at most workersPerConn calls in flight: with all its slots
+		// taken it is not read (its client waits on TCP).
 		c.sem <- struct{}{}
-		rec, big, err := readRecord(c.br)
+		rec, held, err := c.readRecord()
 		if err != nil {
 			<-c.sem
-			if !errors.Is(err, io.EOF) && c.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+			switch {
+			case errors.Is(err, errStalled):
+				c.s.log.Warn("rpc connection closed: a call record stalled", "remote", c.remote.String(), "err", err)
+			case !errors.Is(err, io.EOF) && c.ctx.Err() == nil && !errors.Is(err, net.ErrClosed):
 				c.s.log.Debug("rpc connection closed", "remote", c.remote.String(), "err", err)
 			}
 			c.end()
@@ -279,13 +245,13 @@ func (c *rpcConn) read() {
 		}
 		c.inflight.Add(1)
 		if c.br.Buffered() > 0 {
-			go c.serve(rec, big)
+			go c.serve(rec, held)
 			continue
 		}
 		start := mono()
 		c.inline.Store(start)
 		c.s.inlineBegins(c, start)
-		c.serve(rec, big)
+		c.serve(rec, held)
 		c.s.inlineEnds(c, start)
 		if !c.inline.CompareAndSwap(start, 0) {
 			return // the watchdog's reader reads now
@@ -293,15 +259,13 @@ func (c *rpcConn) read() {
 	}
 }
 
-// serve answers one call and frees its worker slot; big: the record holds a turn of big
-// work.
-func (c *rpcConn) serve(rec []byte, big bool) {
+// serve answers one call and frees its worker slot; held: the intake memory the record
+// holds.
+func (c *rpcConn) serve(rec []byte, held int64) {
 	defer func() { <-c.sem; c.inflight.Done() }()
 	reply, late, bigReply := c.s.dispatch(c.ctx, rec, c.remote)
 	putBuf(rec) // the call's arguments are not used after dispatch
-	if big {
-		releaseBig()
-	}
+	c.s.budget.release(c.addr, held)
 	if bigReply {
 		releaseBig() // the reply is made; sending it takes no turn
 	}
@@ -527,6 +491,14 @@ func (cr *connReader) readDirect(p []byte) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// wait returns once bytes are buffered (reading them if none are).
+func (cr *connReader) wait() error {
+	if cr.r < cr.w {
+		return nil
+	}
+	return cr.fill()
 }
 
 // fill waits for bytes (holding no buffer meanwhile) and reads what has arrived.

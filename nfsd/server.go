@@ -52,11 +52,16 @@ type Config struct {
 
 // SharedPaths is a store of handle path records shared between servers: id is name in
 // directory parent in node's view (node "" for records every node shares; parent 0 and
-// name "/" mark node's root). Put must not block on the network (queue and write in the
-// background); Get is called on a local miss, once per missing path component.
+// name "/" mark node's root). Put must not block on the network (it queues); Flush
+// stores what was queued, and a reply carrying a new handle waits for it (with the
+// local log's fdatasync: one commit shared by the replies waiting meanwhile); Get is
+// called on a local miss, once per missing path component.
 type SharedPaths interface {
 	// Put queues the record that id is name in directory parent in node's view.
 	Put(node string, id, parent uint64, name string)
+	// Flush returns once every record queued before the call is stored (or an error:
+	// they stay queued, and the reply asks its client to retry).
+	Flush(ctx context.Context) error
 	// Get returns the record of id in node's view; ok is false when there is none.
 	Get(node string, id uint64) (parent uint64, name string, ok bool)
 }
@@ -78,6 +83,8 @@ type Server struct {
 	bootLocks [64]sync.Mutex
 
 	dirs dirCache
+
+	limit logLimiter // rate of the warnings clients can cause
 
 	recStart recordStart
 }
@@ -114,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 	s.dirs.init()
 	// The write verifier changes at every start (RFC 1813 WRITE/COMMIT).
 	binary64(s.verf[:], uint64(time.Now().UnixNano()))
-	s.rpc = &rpcServer{log: cfg.Log, observe: s.Metrics.observe, progs: map[uint32]*program{
+	s.rpc = &rpcServer{log: cfg.Log, observe: s.Metrics.observe, budget: newIntakeBudget(intakeMax, intakeAddrMax), progs: map[uint32]*program{
 		progMount: {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.mountProcs()}},
 		progNFS:   {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.nfsProcs()}},
 	}}

@@ -9,8 +9,9 @@ import (
 // PGPaths is the NFS handle path table (file id → parent id and name, per node, node ""
 // for records every node shares) kept in the statelite_handles table of a PostgreSQL
 // store, so that every server of the store resolves the handles any of them gave out.
-// Put only queues a record: queued records are upserted in one statement every flush
-// interval, off the request path. Get reads the table directly.
+// Put only queues a record: queued records are upserted in one statement by Flush (the
+// NFS server calls it before a reply carries a new handle) and every flush interval.
+// Get reads the table directly.
 type PGPaths struct {
 	st      *PGStore
 	every   time.Duration
@@ -18,6 +19,9 @@ type PGPaths struct {
 
 	mu      sync.Mutex
 	pending map[pgPathKey]pgPathRec
+	// flushMu makes flushes one at a time: a Flush that finds nothing queued returns
+	// only after a flush in progress (whose records were queued before it) has ended.
+	flushMu sync.Mutex
 
 	stop      chan struct{}
 	closeOnce sync.Once
@@ -96,9 +100,12 @@ func (p *PGPaths) Get(node string, id uint64) (parent uint64, name string, ok bo
 	return uint64(par), name, true
 }
 
-// Flush upserts the queued records now. On failure they stay queued (unless a newer
-// record of the same id was queued meanwhile) for the next flush.
+// Flush upserts the queued records now: when it returns nil, every record Put before the
+// call is stored. On failure they stay queued (unless a newer record of the same id was
+// queued meanwhile) for the next flush.
 func (p *PGPaths) Flush(ctx context.Context) error {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
 	p.mu.Lock()
 	batch := p.pending
 	if len(batch) == 0 {
