@@ -86,7 +86,10 @@ func (w *PGWatcher) Run(ctx context.Context) {
 					errs = append(errs, p)
 				}
 			}
-			w.Log.Error("table edit rejected; the last good tables stay in force", "store_generation", snap.Gen)
+			for _, p := range errs {
+				// Rows in the database have no line: the problem names the row.
+				w.Log.Error("table edit rejected; the last good tables stay in force", "store_generation", snap.Gen, "table", p.Table, "row", p.Row+1, "reason", p.Msg)
+			}
 			if w.OnReject != nil {
 				w.OnReject(Rejection{Time: time.Now(), StoreGen: snap.Gen, Problems: errs})
 			}

@@ -276,6 +276,56 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) tables.Store) {
 		}
 	})
 
+	t.Run("names that are not host names are refused", func(t *testing.T) {
+		st := open(t)
+		good := "#node,groups\n\"n1\",\"all\"\n\"node-001\",\"all\"\n\"rack1.n2\",\"all\"\n\"compute_a\",\"all\"\n"
+		if _, err := st.Edit(ctx, suReplace(t, "nodelist", good)); err != nil {
+			t.Fatalf("good names: %v", err)
+		}
+		for _, b := range []struct{ name, rule string }{
+			{"../x", `holds "/"`},
+			{"a/b", `holds "/"`},
+			{"..", `starts with "."`},
+			{"-rf", `starts with "-"`},
+			{"x y", `holds " "`},
+			{".hidden", `starts with "."`},
+			{strings.Repeat("n", 254), "at most 253 bytes"},
+			{"../../../../tmp/esc", `holds "/"`},
+		} {
+			// A whole table, as tabrestore writes it: the message names its line.
+			_, err := st.Edit(ctx, suReplace(t, "nodelist", good+`"`+b.name+`","all"`+"\n"))
+			var ve *tables.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("node %q: Edit error %v (%T), want *ValidationError", b.name, err, err)
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, "nodelist.csv line 6: node name ") || !strings.Contains(msg, b.rule) {
+				t.Errorf("node %q: message %q does not name nodelist.csv line 6 and the rule %q", b.name, msg, b.rule)
+			}
+			// One new row, as chtab adds it (no line): the message names the row. Here the
+			// bad name is a group of node n9.
+			_, err = st.Edit(ctx, func(cur *tables.Snapshot) (map[string]*tables.Table, error) {
+				nl := cur.Table("nodelist").Clone()
+				r := nl.NewRow()
+				r.Cells[nl.Schema.Col("node")] = tables.Val("n9")
+				r.Cells[nl.Schema.Col("groups")] = tables.Val("all," + b.name)
+				nl.Rows = append(nl.Rows, r)
+				return map[string]*tables.Table{"nodelist": nl}, nil
+			})
+			if msg := fmt.Sprint(err); !errors.As(err, &ve) || !strings.HasPrefix(msg, "nodelist row 5: group name ") || !strings.Contains(msg, b.rule) {
+				t.Errorf("group %q: Edit error %q, want nodelist row 5, the group and the rule %q", b.name, msg, b.rule)
+			}
+			// An image name, in another table.
+			_, err = st.Edit(ctx, suReplace(t, "osimage", "#imagename,osvers,osarch,profile\n\"img\",\"rhels8\",\"x86_64\",\"compute\"\n\""+b.name+"\",\"rhels8\",\"x86_64\",\"compute\"\n"))
+			if msg := fmt.Sprint(err); !errors.As(err, &ve) || !strings.HasPrefix(msg, "osimage.csv line 3: image name ") || !strings.Contains(msg, b.rule) {
+				t.Errorf("image %q: Edit error %q, want osimage.csv line 3, the image and the rule %q", b.name, msg, b.rule)
+			}
+		}
+		s, err := st.Load(ctx)
+		if err != nil || s.Gen != 1 || suDump(t, s.Table("nodelist")) != "#node,groups,status,statustime,appstatus,appstatustime,primarysn,hidden,updatestatus,updatestatustime,zonename,comments,disable\n\"n1\",\"all\",,,,,,,,,,,\n\"node-001\",\"all\",,,,,,,,,,,\n\"rack1.n2\",\"all\",,,,,,,,,,,\n\"compute_a\",\"all\",,,,,,,,,,,\n" || len(s.Table("osimage").Rows) != 0 {
+			t.Errorf("after refused edits: gen %v, err %v\n%s", s.Gen, err, suDump(t, s.Table("nodelist")))
+		}
+	})
+
 	t.Run("edit sees the current tables", func(t *testing.T) {
 		st := open(t)
 		if _, err := st.Edit(ctx, suAppend("/etc/a")); err != nil {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Problem is one validation finding, naming the table and line.
@@ -72,9 +73,19 @@ func Validate(s *Snapshot) []Problem {
 	for _, name := range TableNames() {
 		v.generic(s.tables[name])
 	}
+	v.names()
 	v.litefile()
 	v.litetree()
 	v.statelite()
+	return v.probs
+}
+
+// CheckNames returns the problems of the names in s alone (node, group and image names,
+// and the nodetype/osimage values that become directories of an image's path): the check
+// every command that uses the tables makes, where Validate's other rules are for edits.
+func CheckNames(s *Snapshot) []Problem {
+	v := &validator{s: s, seen: map[string]bool{}}
+	v.names()
 	return v.probs
 }
 
@@ -91,6 +102,117 @@ func (v *validator) generic(t *Table) {
 			v.add(t, i, false, "duplicate key %s (same as %s)", describeKey(t, i), t.RowLine(j))
 		} else {
 			keys[k] = i
+		}
+	}
+}
+
+// MaxNameLen is the longest node, group or image name, in bytes: a DNS name's 253.
+const MaxNameLen = 253
+
+// NameRule says which names CheckName accepts, for messages and help texts.
+const NameRule = "letters, digits, -, _ and . only; not starting with - or .; no ..; at most 253 bytes"
+
+// CheckName checks a node, group or image name, or any other value that becomes one
+// component of a path on the server (statemnt/<node>, volatile/<node>,
+// <installdir>/netboot/<os>/<arch>/<profile>): a host name of letters, digits, "-", "_"
+// and "."; not starting with "-" (an option to a command) or "." (".", "..", hidden);
+// no ".."; at most MaxNameLen bytes. kind names the value in the message ("node name",
+// "image name"…); the error says which rule name breaks.
+func CheckName(kind, name string) error {
+	q := quoteName(name)
+	switch {
+	case name == "":
+		return fmt.Errorf("%s is empty", kind)
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("%s %s is %d bytes long: a name holds at most %d bytes", kind, q, len(name), MaxNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !(c == '-' || c == '_' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+			r, _ := utf8.DecodeRuneInString(name[i:])
+			return fmt.Errorf("%s %s holds %q: a name holds only letters, digits, -, _ and .", kind, q, string(r))
+		}
+	}
+	switch {
+	case name[0] == '-':
+		return fmt.Errorf("%s %s starts with \"-\": a name starts with a letter, digit or _ (never - or .)", kind, q)
+	case name[0] == '.':
+		return fmt.Errorf("%s %s starts with \".\": a name starts with a letter, digit or _ (never - or .)", kind, q)
+	case strings.Contains(name, ".."):
+		return fmt.Errorf("%s %s holds \"..\": a name never holds two dots in a row", kind, q)
+	}
+	return nil
+}
+
+// quoteName quotes a name for a message, shortening a long one.
+func quoteName(name string) string {
+	if len(name) > 40 {
+		return fmt.Sprintf("%q… (%d bytes)", name[:32], len(name))
+	}
+	return fmt.Sprintf("%q", name)
+}
+
+// imageParts are the columns whose values become directories of an image's default path,
+// <installdir>/netboot/<os>/<arch>/<profile> (resolver.ImageDir, image.DefaultRootImgDir).
+var imageParts = map[string][]string{
+	"nodetype": {"os", "arch", "profile"},
+	"osimage":  {"osvers", "osarch", "profile"},
+}
+
+// names checks every name that becomes a path component on the server: nodelist.node,
+// each group of nodelist.groups, nodegroup.groupname, the node column of every node-keyed
+// table (a node or group name), osimage/linuximage.imagename, nodetype.provmethod when it
+// names an image, and the nodetype and osimage values of an image's default directory
+// (regex cells there are applied to a node name: the resolver checks their results).
+// Disabled rows are checked too: enabling a row is a one-cell edit.
+func (v *validator) names() {
+	check := func(t *Table, i int, kind, val string) {
+		if val == "" {
+			return // a required column's emptiness is generic's finding
+		}
+		if err := CheckName(kind, val); err != nil {
+			v.add(t, i, false, "%v", err)
+		}
+	}
+	for _, name := range TableNames() {
+		t := v.s.tables[name]
+		sc := t.Schema
+		switch {
+		case name == "nodelist":
+			for i := range t.Rows {
+				check(t, i, "node name", t.Get(i, "node"))
+				for _, g := range SplitList(t.Get(i, "groups")) {
+					check(t, i, "group name", g)
+				}
+			}
+		case name == "nodegroup":
+			for i := range t.Rows {
+				check(t, i, "group name", t.Get(i, "groupname"))
+			}
+		case sc.NodeKeyed:
+			for i := range t.Rows {
+				check(t, i, "node or group name", t.Get(i, sc.Keys[0]))
+			}
+		case name == "osimage" || name == "linuximage":
+			for i := range t.Rows {
+				check(t, i, "image name", t.Get(i, "imagename"))
+			}
+		}
+		for _, col := range imageParts[name] {
+			for i := range t.Rows {
+				if val := t.Get(i, col); !IsRegexCell(val) {
+					check(t, i, name+"."+col, val)
+				}
+			}
+		}
+	}
+	nt := v.s.tables["nodetype"]
+	for i := range nt.Rows {
+		switch pm := nt.Get(i, "provmethod"); pm {
+		case "install", "netboot", "statelite":
+		default:
+			if !IsRegexCell(pm) {
+				check(nt, i, "image name nodetype.provmethod", pm)
+			}
 		}
 	}
 }
