@@ -94,5 +94,8 @@ func ImageDir(s *tables.Snapshot, image, node string) (string, error) {
 	if os_ == "" || arch == "" || profile == "" {
 		return "", fmt.Errorf("osimage %s: no linuximage.rootimgdir, and osvers, osarch or profile is not set", image)
 	}
+	if err := checkImageParts(os_, arch, profile); err != nil {
+		return "", fmt.Errorf("osimage %s: %w", image, err)
+	}
 	return path.Join(s.SiteOr("installdir", "/install"), "netboot", os_, arch, profile), nil
 }

@@ -160,7 +160,27 @@ func ImageOf(s *tables.Snapshot, node string) (image, os_, arch, profile string,
 	default:
 		image = pm
 	}
+	// The values are directories of the image's path, and the image name one of its boot
+	// files' paths: tables.Validate refuses bad ones, but a regex cell's result is only
+	// known here.
+	if err := checkImageParts(os_, arch, profile); err != nil {
+		return "", os_, arch, profile, fmt.Errorf("node %s: %w", node, err)
+	}
+	if err := tables.CheckName("image name", image); err != nil {
+		return "", os_, arch, profile, fmt.Errorf("node %s: %w", node, err)
+	}
 	return image, os_, arch, profile, nil
+}
+
+// checkImageParts checks the os, arch and profile of an image's default directory
+// <installdir>/netboot/<os>/<arch>/<profile>.
+func checkImageParts(os_, arch, profile string) error {
+	for _, p := range [][2]string{{"os", os_}, {"arch", arch}, {"profile", profile}} {
+		if err := tables.CheckName(p[0], p[1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Plan returns node's view plan, compiled once per resolver (snapshot) and shared by
@@ -186,6 +206,11 @@ func (r *Resolver) compile(node string) (*Plan, error) {
 	s := r.Snap
 	if !s.IsNode(node) {
 		return nil, fmt.Errorf("node %s is not in nodelist", node)
+	}
+	// The node name becomes a directory of its persistent root (statemnt/<node>): never
+	// one that leaves it (tables.Validate refuses such names; this is the last guard).
+	if err := tables.CheckName("node name", node); err != nil {
+		return nil, err
 	}
 	image, os_, arch, profile, err := ImageOf(s, node)
 	if err != nil {
@@ -308,9 +333,14 @@ func (r *Resolver) expandLocation(node, raw string) (server, dir, display, local
 		err = fmt.Errorf("directory %q of %q is not absolute after substitution", dir, raw)
 		return
 	}
-	if server == "" || r.local[server] {
+	switch {
+	case server == "" || r.local[server]:
 		local = path.Clean(dir)
-	} else {
+	case server == "." || server == ".." || strings.Contains(server, "/"):
+		// A substituted server is one directory under the mount root (MNT/server/dir),
+		// never a way out of it.
+		err = fmt.Errorf("server %q of %q after substitution is not a host name", server, raw)
+	default:
 		local = path.Join(r.cfg.Mnt, server, dir)
 	}
 	return
