@@ -243,17 +243,17 @@ func (v *Pinned) ensurePersist(o *object) error {
 	if err != nil {
 		return err
 	}
-	// Copy beside the destination under a name no view shows (whiteout prefix), then
-	// rename: readers never see a half-copied directory.
-	tmp, err := os.MkdirTemp(path.Dir(dst), whPrefix+".statelite-copy-")
+	// Copy into a staging directory in the node's own directory, under a name no view
+	// shows (whiteout prefix), then rename: readers never see a half-copied directory.
+	st, err := newStaging(pl.PR)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	if err := v.copyTree(src, path.Join(tmp, "c")); err != nil {
+	defer st.remove()
+	if err := v.copyTree(src, path.Join(st.dir, "c")); err != nil {
 		return err
 	}
-	return os.Rename(path.Join(tmp, "c"), dst)
+	return os.Rename(path.Join(st.dir, "c"), dst)
 }
 
 // mkdirBeneath makes directory rel (and its parents) inside root, never going through a
@@ -264,7 +264,8 @@ func (v *Pinned) ensurePersist(o *object) error {
 // replaces the one the layers keep open, at once.
 func (c *layers) mkdirBeneath(root, rel string) error {
 	if _, err := os.Lstat(root); err != nil {
-		if err := os.MkdirAll(root, 0o755); err != nil {
+		// The node's own directory: private (see privateDir).
+		if err := os.MkdirAll(root, 0o700); err != nil {
 			return err
 		}
 		c.forget(root)

@@ -8,6 +8,7 @@ package fs
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"statelite/resolver"
+	"statelite/tables"
 )
 
 // Config holds the settings of a filesystem server.
@@ -43,6 +45,12 @@ type Server struct {
 	mu      sync.Mutex
 	views   map[string]*View
 	opening map[string]*viewOpening // views being opened (their volatile layer found)
+
+	// removing counts the dropped volatile layers being removed (Wait).
+	removing sync.WaitGroup
+	// private holds the persistent roots (PR, <statemnt>/<node>) made private (0700)
+	// since the server started.
+	private sync.Map
 }
 
 // viewOpening is a view being opened: its node's first request waits for it without
@@ -89,6 +97,11 @@ func (s *Server) View(node string) (*View, error) {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("node %s is not in nodelist", node)
 	}
+	if err := tables.CheckName("node name", node); err != nil {
+		// The name is a directory of the state (volatile/<node>): never one that leaves it.
+		s.mu.Unlock()
+		return nil, err
+	}
 	op := &viewOpening{done: make(chan struct{})}
 	s.opening[node] = op
 	s.mu.Unlock()
@@ -128,6 +141,51 @@ func (s *Server) Reset(node string) error {
 		return err
 	}
 	return v.Reset()
+}
+
+// Wait waits until the volatile layers dropped by resets are removed (a process that
+// resets nodes and exits, statelite reset with no server running, calls it last).
+func (s *Server) Wait() { s.removing.Wait() }
+
+// privateDir makes a node's own directory on the server (its persistent root, its
+// volatile directory) mode 0700 when it is wider. Root on a node makes setuid files and
+// device nodes in it, which keep their modes (the node sees them as it made them): no
+// local user of the server may reach them, so every way to them goes through a
+// directory only the server's user can enter. Only this directory is changed: the
+// tree below it is the node's.
+func privateDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: not a directory", dir)
+	}
+	if fi.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky) == 0o700 {
+		return nil
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	slog.Info("a node's directory was open to other users of the server: now mode 0700", "dir", dir, "was", fi.Mode().String())
+	return nil
+}
+
+// makePrivate makes persistent root pr private (privateDir), once per server: when the
+// server first uses it, not by walking every node's directory at start. A root not made
+// yet is made 0700 at the node's first persistent write (layers.mkdirBeneath).
+func (s *Server) makePrivate(pr string) {
+	if _, done := s.private.Load(pr); done {
+		return
+	}
+	err := privateDir(pr)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	s.private.Store(pr, true)
+	if err != nil {
+		slog.Error("cannot make a node's persistent directory private (0700): other users of the server may reach its files", "dir", pr, "err", err)
+	}
 }
 
 // View is one node's root view.
@@ -257,6 +315,9 @@ func (v *View) current() (*planCache, error) {
 			pc.synth = fi.ModTime()
 		}
 	}
+	if err == nil && p.PR != "" {
+		v.srv.makePrivate(p.PR)
+	}
 	if prev != nil {
 		pc.changed = prev.changed
 		if err != nil || prev.err != nil || !p.SameRules(prev.plan) {
@@ -278,6 +339,11 @@ func (v *View) current() (*planCache, error) {
 func (v *View) openVolatile() error {
 	if err := os.MkdirAll(v.voldir, 0o700); err != nil {
 		return err
+	}
+	// Made by an earlier version with a wider mode: the node's files are reachable
+	// from its own directory only (privateDir).
+	if err := privateDir(v.voldir); err != nil {
+		slog.Error("cannot make a node's volatile directory private (0700): other users of the server may reach its files", "dir", v.voldir, "err", err)
 	}
 	var epoch uint64
 	if b, err := os.ReadFile(filepath.Join(v.voldir, "current")); err == nil {
@@ -328,7 +394,11 @@ func (v *View) Reset() error {
 	v.srv.layers.forget(old.dir)
 	// The old layer is out of every view from now on: removing it (it may be large)
 	// need not hold up the boot; what a stop cuts short, the next start removes.
-	go os.RemoveAll(old.dir)
+	v.srv.removing.Add(1)
+	go func() {
+		defer v.srv.removing.Done()
+		os.RemoveAll(old.dir)
+	}()
 	if v.srv.cfg.OnReset != nil {
 		v.srv.cfg.OnReset(v.node, epoch)
 	}
