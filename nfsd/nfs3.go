@@ -713,6 +713,9 @@ func (s *Server) create(c *call, r *reader, w *writer) (string, uint32) {
 	default:
 		r.err = errGarbage
 	}
+	if r.err != nil {
+		return "", nfs3Inval // truncated arguments: GARBAGE_ARGS (wrap), nothing created
+	}
 	if st != nfs3OK {
 		return s.failDirop(w, q, st)
 	}
