@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -99,6 +100,13 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 	if err != nil {
 		return err
 	}
+	// One server per state directory (handle log, volatile layers, status): a second
+	// one exits here, naming the first.
+	lock, err := lockState(o.state, "serve")
+	if err != nil {
+		return err
+	}
+	defer lock.unlock()
 	snap, err := e.load(ctx)
 	if err != nil {
 		return err
@@ -158,8 +166,14 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 	live.switchTo = fsrv.SetResolver
 	fsrv.Resolver().Index() // the cluster index, before the first request
 	warnNofile(log, len(snap.Nodes()))
+	nodeDirs := []string{o.state} // where node files land: volatile layers, statemnt dirs
+	statemnts := map[string]bool{}
 	for _, n := range snap.Nodes() {
 		if p, err := fsrv.Resolver().Plan(n); err == nil {
+			if sm := filepath.Dir(p.PR); p.PR != "" && !statemnts[sm] {
+				statemnts[sm] = true
+				nodeDirs = append(nodeDirs, sm)
+			}
 			for _, w := range p.Warnings {
 				log.Warn(w, "node", n)
 			}
@@ -168,6 +182,7 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 			}
 		}
 	}
+	warnMounts(log, nodeDirs)
 	var rec nfsd.Recorder
 	if o.record != "" {
 		dr, err := nfsd.NewDirRecorder(o.record)
@@ -264,8 +279,12 @@ func resetCmd(e *env) *cobra.Command {
 	var timeout time.Duration
 	c := &cobra.Command{
 		Use:   "reset NODERANGE",
-		Short: "Drop the volatile layer of nodes (as a boot does), while the server runs",
-		Args:  cobra.ExactArgs(1),
+		Short: "Drop the volatile layer of nodes (as a boot does): through the running server, else here",
+		Long: `Drop the volatile layer of nodes, as a boot does. With a server running on the state
+directory (it holds the directory's lock), the server does it; with none, reset does it
+itself, holding the lock meanwhile (a server cannot start on the directory until it is
+done).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			snap, err := e.load(cmd.Context())
 			if err != nil {
@@ -274,6 +293,19 @@ func resetCmd(e *env) *cobra.Command {
 			nodes, err := e.noderange(snap, args[0])
 			if err != nil {
 				return err
+			}
+			if fi, err := os.Stat(state); err != nil || !fi.IsDir() {
+				return fmt.Errorf("no state directory %s (--state)", state)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			lock, err := lockReset(ctx, state)
+			if err != nil {
+				return err
+			}
+			if lock != nil {
+				defer lock.unlock()
+				return e.resetOffline(snap, state, nodes)
 			}
 			for _, n := range nodes {
 				ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
@@ -287,9 +319,45 @@ func resetCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&state, "state", defaultState, "state directory of the running server")
-	c.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the server")
+	c.Flags().StringVar(&state, "state", defaultState, "state directory of the server")
+	c.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the running server")
 	return c
 }
 
-var _ = syscall.Getpid
+// lockReset takes state's lock for an offline reset, without waiting when it is free
+// (no server: the lock is returned) or held by a server (nil: ask the server). Held by
+// another offline reset, it waits for it until ctx is done.
+func lockReset(ctx context.Context, state string) (*stateLock, error) {
+	for {
+		lock, err := lockState(state, "reset")
+		var busy *stateBusyError
+		if !errors.As(err, &busy) {
+			return lock, err
+		}
+		if busy.Role != "reset" {
+			return nil, nil // a server (or a holder that did not say): it is asked
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (waited for it until the --timeout)", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// resetOffline drops the volatile layers of nodes with the server's own code (a
+// filesystem server on state that serves nothing), the caller holding state's lock.
+func (e *env) resetOffline(snap *tables.Snapshot, state string, nodes []string) error {
+	fsrv, err := fs.New(fs.Config{State: filepath.Join(state, "fs")}, resolver.New(snap, e.resolverConfig()))
+	if err != nil {
+		return err
+	}
+	defer fsrv.Wait() // the dropped layers are removed before the lock goes
+	for _, n := range nodes {
+		if err := fsrv.Reset(n); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s: volatile layer reset (no server running on %s: done here)\n", n, state)
+	}
+	return nil
+}
