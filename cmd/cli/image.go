@@ -77,6 +77,12 @@ dracut with its nfs module (--initrd dracut; auto picks it when the image has it
 }
 
 func (e *env) genimage(ctx context.Context, o image.Options) error {
+	// They become <installdir>/netboot/<os>/<arch>/<profile> and the image name.
+	for _, p := range [][2]string{{"os", o.OS}, {"arch", o.Arch}, {"profile", o.Profile}} {
+		if err := tables.CheckName(p[0], p[1]); err != nil {
+			return fmt.Errorf("genimage: %v", err)
+		}
+	}
 	snap, err := e.load(ctx)
 	if err != nil {
 		return err
@@ -152,8 +158,8 @@ genimage; otherwise install one in the image and run "statelite image mkboot IMA
 			if name == "" {
 				return errors.New("image import: --name IMAGE is required")
 			}
-			if strings.ContainsAny(name, "/ ,") || name == "." || name == ".." {
-				return fmt.Errorf("image import: %q is not an image name", name)
+			if err := tables.CheckName("image name", name); err != nil {
+				return fmt.Errorf("image import: %v", err) // it becomes <installdir>/netboot/<name>
 			}
 			ctx := cmd.Context()
 			snap, err := e.load(ctx)

@@ -81,7 +81,7 @@ func (e *env) nodeset(ctx context.Context, nr, action string, nfsPort int) error
 	}
 	var lines, problems, warnings []string
 	if action == "stat" {
-		snap, err := st.Load(ctx)
+		snap, err := e.load(ctx)
 		if err != nil {
 			return err
 		}

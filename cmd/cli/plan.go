@@ -29,7 +29,7 @@ new winner (option and serving source), grouping the nodes with the same change 
 noderange, e.g. "n[001-128]: /etc/ntp.conf litetree 2 → litetree 1".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cur, err := e.load(cmd.Context())
+			cur, err := e.loadRaw(cmd.Context()) // the new tables are validated below
 			if err != nil {
 				return err
 			}

@@ -67,7 +67,23 @@ func (e *env) closeStore() {
 	}
 }
 
+// load returns the store's tables for a command that uses them. Tables holding a node,
+// group or image name that is not a host name (tables.CheckNames: such a name would be a
+// path outside the state or image directories) are an error, one line per name.
 func (e *env) load(ctx context.Context) (*tables.Snapshot, error) {
+	snap, err := e.loadRaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if probs := tables.CheckNames(snap); len(probs) > 0 {
+		return nil, &tables.ValidationError{Problems: probs}
+	}
+	return snap, nil
+}
+
+// loadRaw returns the store's tables as they are, for the commands that show or edit
+// them (tabdump, tabedit, plan): the way to see and fix what load refuses.
+func (e *env) loadRaw(ctx context.Context) (*tables.Snapshot, error) {
 	st, err := e.store()
 	if err != nil {
 		return nil, err
@@ -137,6 +153,16 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ee exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	var ve *tables.ValidationError
+	if errors.As(err, &ve) {
+		// One "Error:" line per problem, as an edit's are printed.
+		for _, p := range ve.Problems {
+			if !p.Warning {
+				fmt.Fprintf(stderr, "Error: %s\n", p)
+			}
+		}
+		return 1
 	}
 	fmt.Fprintf(stderr, "Error: %v\n", err)
 	return 1

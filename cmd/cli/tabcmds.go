@@ -99,7 +99,7 @@ func tabdumpCmd(e *env) *cobra.Command {
 				}
 				fs = append(fs, f)
 			}
-			snap, err := e.load(cmd.Context())
+			snap, err := e.loadRaw(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -224,7 +224,7 @@ func tabeditCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			snap, err := e.load(cmd.Context())
+			snap, err := e.loadRaw(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -302,7 +302,7 @@ func (e *env) confirmEdit(ctx context.Context, name string, data, orig []byte, y
 	if err != nil {
 		return false, err
 	}
-	cur, err := e.load(ctx)
+	cur, err := e.loadRaw(ctx)
 	if err != nil {
 		return false, err
 	}
