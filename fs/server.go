@@ -154,7 +154,7 @@ func (s *Server) Wait() { s.removing.Wait() }
 // directory only the server's user can enter. Only this directory is changed: the
 // tree below it is the node's.
 func privateDir(dir string) error {
-	fi, err := os.Lstat(dir)
+	fi, err := os.Stat(dir) // an admin's symlink to the node's directory: the directory
 	if err != nil {
 		return err
 	}
