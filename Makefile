@@ -16,7 +16,9 @@ vet:
 	$(GO) vet ./...
 
 test: vet
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+	$(GO) test -count=1 -p 1 -timeout 30m ./e2e/...
+#	@if [ -n "$$CI" ] && [ "$$CI" != false ]; then $(MAKE) fuzz FUZZBUDGET=180s; fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./tables ./resolver

@@ -14,7 +14,7 @@ import (
 // RecordOptions say how to record a boot.
 type RecordOptions struct {
 	Bin   string // the statelite binary
-	Repo  string // the repository root (nfsd/testdata/qemu/build.sh)
+	Repo  string // the repository root (e2e/testdata/qemu/build.sh)
 	Cache string // kernel and initramfs cache ($STATELITE_QEMU_CACHE)
 	Work  string // work directory
 	Out   string // the trace file to write
@@ -57,9 +57,9 @@ func Record(ctx context.Context, o RecordOptions) error {
 	}
 	kernel, initrd := filepath.Join(o.Cache, "vmlinuz"), filepath.Join(o.Cache, "initrd.gz")
 	if o.Image == "" {
-		logf("building the kernel and initramfs into %s (nfsd/testdata/qemu/build.sh)", o.Cache)
+		logf("building the kernel and initramfs into %s (e2e/testdata/qemu/build.sh)", o.Cache)
 		bctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-		out, err := exec.CommandContext(bctx, "bash", filepath.Join(o.Repo, "nfsd", "testdata", "qemu", "build.sh"), o.Cache).CombinedOutput()
+		out, err := exec.CommandContext(bctx, "bash", filepath.Join(o.Repo, "e2e", "testdata", "qemu", "build.sh"), o.Cache).CombinedOutput()
 		cancel()
 		if err != nil {
 			return fmt.Errorf("build.sh: %v: %s", err, out)

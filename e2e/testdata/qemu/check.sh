@@ -1,6 +1,6 @@
 #!/bin/sh
 # The qemu NFS-root test's checks, run as the node's init (pid 1) on its root mounted from
-# statelite's NFS server (TestQemu copies this file into the demo image as
+# statelite's NFS server (TestQemuNFSRoot and TestQemuPXEBoot copy this file into the demo image as
 # /sbin/statelite-check). Uses busybox applets only. One line per check on the console:
 #   CHECK <name> OK
 #   CHECK <name> FAIL <detail>
@@ -9,7 +9,7 @@
 #   statelite.phase=first    n1's first boot: reads, writes, errors, links…; leaves markers
 #   statelite.phase=second   n1's next boot: persistent markers kept, volatile ones gone
 #   statelite.phase=other    another node: sees none of n1's files
-# A PXE boot (nfsd/qemu_pxe_test.go) has the kernel command line the server renders from
+# A PXE boot (e2e/pxe_test.go) has the kernel command line the server renders from
 # the tables: the node comes from NODE= and, without statelite.phase=, the phase from what
 # the node sees: other for a node other than n1, second when n1's persistent marker
 # /root/marker is there, else first (the test checks which phase ran).

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The guest side of the qemu live-change test (nfsd/qemu_live_test.go, which copies this
+# The guest side of the qemu live-change test (e2e/live_test.go, which copies this
 # file into the demo image as /sbin/statelite-live): run as the node's init (pid 1) on
 # its root mounted from statelite's NFS server with short attribute caching
 # (statelite.mntopts=actimeo=1), it watches paths the host changes while the node runs.

@@ -1,11 +1,10 @@
-package nfsd_test
+package e2e
 
 import (
 	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -39,11 +38,7 @@ func TestQemuPXEBoot(t *testing.T) {
 	if testing.Short() && !qemuInCI() {
 		t.Skip("PXE boots under qemu take about 20 s each; skipped in -short mode")
 	}
-	for _, tool := range []string{"qemu-system-x86_64", "timeout", "apt-get", "dpkg-deb", "depmod", "modprobe", "cpio", "gzip", "flock"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			qemuSkip(t, "%s not found (install qemu-system-x86 kmod cpio: see .ci/run)", tool)
-		}
-	}
+	qemuTools(t)
 	const (
 		pxelinux = qemutest.PXELinux
 		ldlinux  = qemutest.LDLinux

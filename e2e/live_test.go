@@ -1,4 +1,4 @@
-package nfsd_test
+package e2e
 
 import (
 	"bufio"
@@ -44,11 +44,7 @@ func TestQemuLive(t *testing.T) {
 	if testing.Short() && !qemuInCI() {
 		t.Skip("a qemu boot with live changes takes about 30 s; skipped in -short mode")
 	}
-	for _, tool := range []string{"qemu-system-x86_64", "timeout", "apt-get", "dpkg-deb", "depmod", "modprobe", "cpio", "gzip", "flock"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			qemuSkip(t, "%s not found (install qemu-system-x86 kmod cpio: see .ci/run)", tool)
-		}
-	}
+	qemuTools(t)
 	boot := qemuBuild(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
