@@ -34,6 +34,10 @@ func TestMain(m *testing.M) {
 	// go-nfs-client retries a call up to 100 times per timeout: keep a dead server from
 	// blocking a test for minutes.
 	rpc.DefaultReadTimeout = 3 * time.Second
+	if os.Getenv(childServeEnv) != "" {
+		childServe() // this process is a server a test kills (crash_test.go)
+		return
+	}
 	os.Exit(m.Run())
 }
 

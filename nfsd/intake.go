@@ -28,10 +28,10 @@ import (
 //     fragment size.
 //   - A record that makes no progress for recordStall closes its connection. An idle
 //     connection (between records) has no deadline: a booted node keeps its connection.
-const (
-	recordStall   = 30 * time.Second
-	intakeMax     = 64 << 20
-	intakeAddrMax = 4 * maxRecord
+var (
+	recordStall              = 30 * time.Second
+	intakeMaxBytes     int64 = 64 << 20
+	intakeAddrMaxBytes int64 = 4 * maxRecord
 )
 
 // intakeBudget accounts the memory of records in the intake.

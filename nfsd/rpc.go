@@ -104,7 +104,7 @@ type rpcServer struct {
 func (s *rpcServer) serve(ctx context.Context, l net.Listener) error {
 	s.wdOnce.Do(func() { s.wdKick = make(chan struct{}, 1) })
 	if s.budget == nil {
-		s.budget = newIntakeBudget(intakeMax, intakeAddrMax)
+		s.budget = newIntakeBudget(intakeMaxBytes, intakeAddrMaxBytes)
 	}
 	go s.watchdog(ctx)
 	go func() {

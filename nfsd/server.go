@@ -121,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 	s.dirs.init()
 	// The write verifier changes at every start (RFC 1813 WRITE/COMMIT).
 	binary64(s.verf[:], uint64(time.Now().UnixNano()))
-	s.rpc = &rpcServer{log: cfg.Log, observe: s.Metrics.observe, budget: newIntakeBudget(intakeMax, intakeAddrMax), progs: map[uint32]*program{
+	s.rpc = &rpcServer{log: cfg.Log, observe: s.Metrics.observe, budget: newIntakeBudget(intakeMaxBytes, intakeAddrMaxBytes), progs: map[uint32]*program{
 		progMount: {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.mountProcs()}},
 		progNFS:   {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.nfsProcs()}},
 	}}
