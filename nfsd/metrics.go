@@ -28,6 +28,8 @@ type Metrics struct {
 	nodeIO   map[[2]string]uint64 // (node, read|write) -> bytes
 	status   map[uint32]uint64
 	rpcErr   map[uint32]uint64 // accept_stat != SUCCESS
+	// gauges, when set, writes the server's own counters (handle log, intake).
+	gauges func(w io.Writer)
 }
 
 type histogram struct {
@@ -148,6 +150,9 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	fmt.Fprintln(cw, "# TYPE statelite_rpc_errors_total counter")
 	for _, st := range sortedKeys(m.rpcErr) {
 		fmt.Fprintf(cw, "statelite_rpc_errors_total{accept_stat=\"%d\"} %d\n", st, m.rpcErr[st])
+	}
+	if m.gauges != nil {
+		m.gauges(cw)
 	}
 	return cw.n, cw.err
 }

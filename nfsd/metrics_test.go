@@ -92,6 +92,12 @@ func TestMetrics(t *testing.T) {
 	if v := value(`statelite_nfs_errors_total{status="10001"}`); v != 1 {
 		t.Errorf("BADHANDLE errors %v, want 1", v)
 	}
+	if v := value(`statelite_handle_commits_total`); v < 1 {
+		t.Errorf("handle commits %v: the mount's and creates' records were committed", v)
+	}
+	if v := value(`statelite_intake_bytes`); v != 0 {
+		t.Errorf("intake bytes %v with no call in flight, want 0", v)
+	}
 	if v := value(`statelite_rpc_errors_total{accept_stat="4"}`); v != 1 {
 		t.Errorf("GARBAGE_ARGS %v, want 1", v)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -128,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Record != nil {
 		s.rpc.record = s.recordCall
 	}
+	s.Metrics.gauges = s.writeGauges
 	return s, nil
 }
 
@@ -289,3 +291,17 @@ func orNone(s string) string {
 
 // Reset drops the volatile layer of a node (an explicit boot event).
 func (s *Server) Reset(node string) error { return s.cfg.FS.Reset(node) }
+
+// writeGauges writes the handle log's and the intake's counters for /metrics.
+func (s *Server) writeGauges(w io.Writer) {
+	fmt.Fprintln(w, "# HELP statelite_handle_commits_total Group commits of handle records (one fdatasync each, and the shared table's flush).")
+	fmt.Fprintln(w, "# TYPE statelite_handle_commits_total counter")
+	fmt.Fprintf(w, "statelite_handle_commits_total %d\n", s.paths.commits.Load())
+	fmt.Fprintln(w, "# HELP statelite_handle_commit_seconds_total Time spent in those commits.")
+	fmt.Fprintln(w, "# TYPE statelite_handle_commit_seconds_total counter")
+	fmt.Fprintf(w, "statelite_handle_commit_seconds_total %g\n", float64(s.paths.commitNanos.Load())/1e9)
+	total, _ := s.rpc.budget.usage(netip.Addr{})
+	fmt.Fprintln(w, "# HELP statelite_intake_bytes Memory held by call records being received or waiting to be served.")
+	fmt.Fprintln(w, "# TYPE statelite_intake_bytes gauge")
+	fmt.Fprintf(w, "statelite_intake_bytes %d\n", total)
+}
