@@ -23,7 +23,14 @@ const (
 	// nrMaxDepth bounds the nesting of parentheses, @ groups, files and atoms
 	// (a file that names itself through "(^file)" ends here instead of looping).
 	nrMaxDepth = 64
-	// nrMaxNames bounds the names one range, bracket product or + form may produce.
+)
+
+var (
+	// nrMaxNames bounds the names one range, bracket product or + form may produce, and
+	// all of them together in one noderange (each produced name is an atom of its own, so
+	// a range of bracket products, such as x[0-999]-x[0-999], would otherwise produce a
+	// billion). A variable for FuzzNoderange, which lowers it to explore more inputs a
+	// second.
 	nrMaxNames = 1 << 20
 )
 
@@ -37,6 +44,7 @@ type nrEval struct {
 	readFile       func(string) ([]byte, error)
 	missed         nrSet
 	reading        map[string]bool // ^files being read, to refuse a file that includes itself
+	produced       int             // names ranges, brackets and + forms produced so far (nrMaxNames)
 }
 
 // Noderange expands an xCAT noderange against the snapshot (xcat-reference.md §7).
@@ -51,7 +59,7 @@ type nrEval struct {
 // -^file and @^file exclude / intersect the file's nodes; parentheses that do not
 // enclose a whole element are literal (so /node0(1|2) is a working regex);
 // groups==g and groups!=g test membership in the comma list; a range may produce
-// at most 1,048,576 names.
+// at most 1,048,576 names, and so may all of them together.
 func (s *Snapshot) Noderange(expr string, opt NoderangeOptions) (nodes, missed []string, err error) {
 	expr = nrStripQuotes(expr)
 	e := s.newNrEval(opt)
@@ -292,6 +300,9 @@ func (e *nrEval) evalInto(expr string, depth int, out nrSet) error {
 
 // atoms expands every produced name as an atom of its own.
 func (e *nrEval) atoms(names []string, depth int, out nrSet) error {
+	if e.produced += len(names); e.produced > nrMaxNames {
+		return fmt.Errorf("its ranges produce more than %d names in all", nrMaxNames)
+	}
 	for _, n := range names {
 		if err := e.atom(n, depth+1, out, true); err != nil {
 			return err
@@ -765,7 +776,7 @@ func nrParseNum(run, whole string) (int64, error) {
 
 // nrNumbers returns lo..hi zero-padded to width.
 func nrNumbers(lo, hi int64, width int, whole string) ([]string, error) {
-	if hi-lo >= nrMaxNames {
+	if hi-lo >= int64(nrMaxNames) {
 		return nil, fmt.Errorf("%q produces %d names (limit %d)", whole, hi-lo+1, nrMaxNames)
 	}
 	out := make([]string, 0, hi-lo+1)
