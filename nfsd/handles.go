@@ -247,6 +247,12 @@ type pathTable struct {
 	shared map[uint64]pathRec
 	nodes  map[string]map[uint64]pathRec
 	roots  map[string]uint64 // node -> root file id
+	// alts are rename intents: where an id goes, logged (durable) before the rename is
+	// made. A handle whose path no longer leads to its file is tried through them: the
+	// server may have died between the rename and its record.
+	alts map[string]map[uint64]pathRec
+	// rootSeqs: the sequence number of each root record logged by this process.
+	rootSeqs map[string]uint64
 
 	// The log: buf holds the records not yet written; seq numbers the records appended,
 	// durable the last one on stable storage (both under mu).
@@ -269,20 +275,28 @@ type pathTable struct {
 type pathRec struct {
 	parent uint64
 	name   string
+	seq    uint64 // its log record's sequence number (0: read from the log at start)
 }
+
+// same reports whether r and o record the same place.
+func (r pathRec) same(o pathRec) bool { return r.parent == o.parent && r.name == o.name }
 
 // The log file starts with logMagic; each record is
 // u16 len(node), node, u64 id, u64 parent, u16 len(name), name, u32 CRC-32C of the rest,
-// so a record torn by a crash ends the replay instead of being read as garbage. A log
-// without the magic is of an earlier server (the same records without the CRC) and is
-// read as such once, then rewritten.
+// so a record torn by a crash ends the replay instead of being read as garbage. A rename
+// intent (alts) is a record whose node is prefixed with altMark. A log without the magic
+// is of an earlier server (the same records without the CRC) and is read as such once,
+// then rewritten.
 const logMagic = "statelite handles v2\n"
+
+// altMark prefixes the node of a rename intent's log record (node names never hold it).
+const altMark = "\x00alt:"
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 func openPathTable(dir string) (*pathTable, error) {
 	t := &pathTable{shared: map[uint64]pathRec{}, nodes: map[string]map[uint64]pathRec{}, roots: map[string]uint64{},
-		syncFile: fdatasync}
+		alts: map[string]map[uint64]pathRec{}, rootSeqs: map[string]uint64{}, syncFile: fdatasync}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -317,6 +331,20 @@ func openPathTable(dir string) (*pathTable, error) {
 	}
 	for n, id := range t.roots {
 		emit(n, id, pathRec{parent: 0, name: "/"})
+	}
+	// Intents whose rename's own record made it are done: only the others are kept.
+	for n, m := range t.alts {
+		for id, r := range m {
+			cur, ok := t.nodes[n][id]
+			if !ok {
+				cur, ok = t.shared[id]
+			}
+			if ok && cur.same(r) {
+				delete(m, id)
+				continue
+			}
+			emit(altMark+n, id, r)
+		}
 	}
 	err = w.Flush()
 	if err == nil {
@@ -425,11 +453,20 @@ func (t *pathTable) replay(br *bufio.Reader) {
 			}
 		}
 		id, parent := binary.BigEndian.Uint64(fixed[:8]), binary.BigEndian.Uint64(fixed[8:])
-		t.apply(string(node), id, pathRec{parent, string(name)})
+		t.apply(string(node), id, pathRec{parent: parent, name: string(name)})
 	}
 }
 
 func (t *pathTable) apply(node string, id uint64, r pathRec) {
+	if n, ok := strings.CutPrefix(node, altMark); ok {
+		m := t.alts[n]
+		if m == nil {
+			m = map[uint64]pathRec{}
+			t.alts[n] = m
+		}
+		m[id] = r
+		return
+	}
 	switch {
 	case r.parent == 0 && r.name == "/":
 		t.roots[node] = id
@@ -452,21 +489,24 @@ func (t *pathTable) logRec(node string, id uint64, r pathRec) uint64 {
 	return t.seq
 }
 
-// pending returns the sequence number a request that found its record already in the
-// table must wait for: 0 when every record is durable (under mu, read or write).
-func (t *pathTable) pending() uint64 {
-	if t.durable == t.seq {
+// pending returns the sequence number to wait for before a reply carries the handle of
+// a record found in the table: its own, unless it is durable already (under mu).
+func (t *pathTable) pending(r pathRec) uint64 {
+	if r.seq <= t.durable {
 		return 0
 	}
-	return t.seq
+	return r.seq
 }
+
+// rootSeq is the sequence number of node's root record (under mu).
+func (t *pathTable) rootSeq(node string) uint64 { return t.rootSeqs[node] }
 
 // setRoot records node's root directory id; it returns the sequence number to wait for
 // (0: nothing to wait for).
 func (t *pathTable) setRoot(node string, id uint64) uint64 {
 	t.mu.RLock()
 	cur, ok := t.roots[node]
-	pend := t.pending()
+	pend := t.pending(pathRec{seq: t.rootSeq(node)})
 	t.mu.RUnlock()
 	if ok && cur == id {
 		return pend
@@ -474,25 +514,32 @@ func (t *pathTable) setRoot(node string, id uint64) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if cur, ok := t.roots[node]; ok && cur == id {
-		return t.pending()
+		return t.pending(pathRec{seq: t.rootSeq(node)})
 	}
 	t.roots[node] = id
 	if t.remote != nil {
 		t.remote.Put(node, id, 0, "/")
 	}
-	return t.logRec(node, id, pathRec{0, "/"})
+	seq := t.logRec(node, id, pathRec{name: "/"})
+	t.rootSeqs[node] = seq
+	return seq
 }
 
 // put records that id is name in directory parent, in node's view; it returns the
 // sequence number to wait for before a reply carries the handle (0: none).
 func (t *pathTable) put(node string, id, parent uint64, name string) uint64 {
-	r := pathRec{parent, name}
+	r := pathRec{parent: parent, name: name}
 	t.mu.RLock()
 	cur, inNode := t.nodes[node][id]
 	sh, inShared := t.shared[id]
-	pend := t.pending()
+	var pend uint64
+	if inNode {
+		pend = t.pending(cur)
+	} else if inShared {
+		pend = t.pending(sh)
+	}
 	t.mu.RUnlock()
-	if (inNode && cur == r) || (!inNode && inShared && sh == r) {
+	if (inNode && cur.same(r)) || (!inNode && inShared && sh.same(r)) {
 		return pend
 	}
 	t.mu.Lock()
@@ -501,11 +548,12 @@ func (t *pathTable) put(node string, id, parent uint64, name string) uint64 {
 	if !inShared && !inNode {
 		key = ""
 	}
-	t.apply(key, id, r)
 	if t.remote != nil {
 		t.remote.Put(key, id, r.parent, r.name)
 	}
-	return t.logRec(key, id, r)
+	r.seq = t.logRec(key, id, r)
+	t.apply(key, id, r)
+	return r.seq
 }
 
 // putListed records that a directory listing showed id as name in directory parent.
@@ -514,15 +562,15 @@ func (t *pathTable) put(node string, id, parent uint64, name string) uint64 {
 // the listing's record replaces it: the id is a new object's whose inode number an old,
 // since removed one had (an image built anew).
 func (t *pathTable) putListed(node string, id, parent uint64, name string, valid func(p string) bool) uint64 {
-	r := pathRec{parent, name}
+	r := pathRec{parent: parent, name: name}
 	t.mu.RLock()
 	cur, inNode := t.nodes[node][id]
 	if !inNode {
 		cur, inNode = t.shared[id]
 	}
-	pend := t.pending()
+	pend := t.pending(cur)
 	t.mu.RUnlock()
-	if inNode && cur == r {
+	if inNode && cur.same(r) {
 		return pend
 	}
 	if inNode {
@@ -531,6 +579,72 @@ func (t *pathTable) putListed(node string, id, parent uint64, name string, valid
 		}
 	}
 	return t.put(node, id, parent, name)
+}
+
+// putIntent logs, before a RENAME is made, that id is about to become name in directory
+// parent in node's view (a rename intent); it returns the sequence number to wait for.
+func (t *pathTable) putIntent(node string, id, parent uint64, name string) uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := pathRec{parent: parent, name: name}
+	r.seq = t.logRec(altMark+node, id, r)
+	t.apply(altMark+node, id, r)
+	return r.seq
+}
+
+// cancelIntent drops node's rename intent for id (the rename failed): the log gets an
+// intent equal to the record, which the next start-up drops.
+func (t *pathTable) cancelIntent(node string, id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.alts[node][id]; !ok {
+		return
+	}
+	delete(t.alts[node], id)
+	cur, ok := t.nodes[node][id]
+	if !ok {
+		cur, ok = t.shared[id]
+	}
+	if ok {
+		t.logRec(altMark+node, id, pathRec{parent: cur.parent, name: cur.name})
+	}
+}
+
+// intentPath returns the view path of id in node's view taking the rename intents
+// (alts) where there are any, and the intents it took: the path to try when the
+// recorded one no longer leads to id (the server died between a rename and its record).
+func (t *pathTable) intentPath(node string, id uint64) (string, map[uint64]pathRec, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	alts := t.alts[node]
+	if len(alts) == 0 {
+		return "", nil, false
+	}
+	root := t.roots[node]
+	var parts []string
+	used := map[uint64]pathRec{}
+	for depth := 0; depth < 4096; depth++ {
+		if id == root {
+			if len(used) == 0 {
+				return "", nil, false
+			}
+			for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+				parts[i], parts[j] = parts[j], parts[i]
+			}
+			return "/" + strings.Join(parts, "/"), used, true
+		}
+		r, ok := alts[id]
+		if ok {
+			used[id] = r
+		} else if r, ok = t.nodes[node][id]; !ok {
+			if r, ok = t.shared[id]; !ok {
+				return "", nil, false
+			}
+		}
+		parts = append(parts, r.name)
+		id = r.parent
+	}
+	return "", nil, false
 }
 
 // path returns the view path of id in node's view.
@@ -619,7 +733,7 @@ func (t *pathTable) learn(node, key string, id uint64, r pathRec) {
 	if r.parent == 0 && r.name == "/" {
 		if t.roots[node] != id {
 			t.roots[node] = id
-			t.logRec(node, id, r)
+			t.rootSeqs[node] = t.logRec(node, id, r)
 		}
 		return
 	}
@@ -627,8 +741,8 @@ func (t *pathTable) learn(node, key string, id uint64, r pathRec) {
 		// A shared record supersedes a stale own record of the node.
 		delete(t.nodes[node], id)
 	}
+	r.seq = t.logRec(key, id, r)
 	t.apply(key, id, r)
-	t.logRec(key, id, r)
 }
 
 // wait returns once the record of sequence number seq (and every record before it) is

@@ -67,6 +67,16 @@ func (s *Server) resolveFH(c *call, fh []byte) (*req, uint32) {
 		a, err = v.Getattr(p)
 	}
 	if !ok || err != nil || a.FileID != fileid {
+		if ip, used, iok := s.paths.intentPath(node, fileid); iok {
+			// The server died between a rename and its record: the rename's intent,
+			// logged before it was made, leads to the file. It becomes the record.
+			if ia, ierr := v.Getattr(ip); ierr == nil && ia.FileID == fileid {
+				for id, r := range used {
+					s.paths.put(node, id, r.parent, r.name)
+				}
+				return &req{node: node, v: v, path: ip, attr: ia, fsid: nodeID(node), cred: s.cred(c)}, nfs3OK
+			}
+		}
 		// Unknown here, or moved by another server: ask the shared table.
 		if p, ok = s.paths.remotePath(node, fileid, ok); !ok {
 			return nil, nfs3Stale
@@ -972,7 +982,13 @@ func (s *Server) rename(c *call, r *reader, w *writer) (string, uint32) {
 	if old, err := qb.v.Getattr(pb); err == nil && !mayDelete(qb.cred, qb.attr, old) {
 		return fail(nfs3Acces)
 	}
+	// The intent first: should the server die after the rename and before its record,
+	// the handles of the object and of everything under it still resolve.
+	if st := s.durable(qa.node, s.paths.putIntent(qa.node, victim.FileID, qb.attr.FileID, path.Base(pb))); st != nfs3OK {
+		return fail(st)
+	}
 	if err := qa.v.Rename(pa, pb); err != nil {
+		s.paths.cancelIntent(qa.node, victim.FileID)
 		return fail(statusOf(err))
 	}
 	// The object keeps its id: re-point its handle to the new name.
