@@ -82,6 +82,36 @@ type Params struct {
 	Kcmdline  string // the kernel command line, §8.3 order adapted (package doc of kcmdline)
 	ServerIP  string // the server address used for TFTP/HTTP in grub2 configs
 	GrubProto string // "tftp" or "http" (noderes.netboot grub2-http)
+
+	// src are the table values rendered into the configuration's directives, with the
+	// column each came from, for Render's checks of the loader's syntax.
+	src []source
+}
+
+// source is a table value in a rendered configuration and the column it came from.
+type source struct{ col, v string }
+
+// ctlChar returns the first control character of v (a line break, tab, NUL…), or -1.
+func ctlChar(v string) int {
+	return strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// checkLine refuses a value that would break the lines of a rendered configuration: a
+// line break in a value would start a directive of its own.
+func checkLine(node, col, v string) error {
+	if i := ctlChar(v); i >= 0 {
+		return fmt.Errorf("node %s: %s %q holds the control character %q: it would break the lines of the boot configuration (remove it)", node, col, v, v[i])
+	}
+	return nil
+}
+
+// special are the characters of a table value that would change the meaning of a
+// loader's directive around it: GRUB's metacharacters (a ; or a { starts another
+// command), quotes and escapes; iPXE's || and && (another command) and ${…}
+// (expansion). PXELinux reads a line as it is.
+var special = map[Loader]string{
+	Grub2: "{}|&$;<>\"'\\",
+	IPXE:  "|&$",
 }
 
 // KernelName and InitrdName are the file names of an image's boot files in <rootimgdir>
@@ -241,6 +271,12 @@ func NodeParams(r *resolver.Resolver, node string, set Settings) (*Params, error
 		return nil, fmt.Errorf("node %s: %w", node, ErrNotManaged)
 	}
 	p := &Params{Node: node, CurrState: cs}
+	if err := checkLine(node, "nodelist.node", node); err != nil {
+		return nil, err
+	}
+	if err := checkLine(node, "chain.currstate", cs); err != nil {
+		return nil, err
+	}
 	state, _, _ := strings.Cut(cs, " ")
 	switch state {
 	case "offline":
@@ -258,6 +294,7 @@ func NodeParams(r *resolver.Resolver, node string, set Settings) (*Params, error
 		return nil, err
 	}
 	p.Image = plan.Image
+	p.src = append(p.src, source{"nodelist.node", node}, source{"nodetype.provmethod (the osimage name)", p.Image})
 	if p.ImageDir, err = resolver.ImageDir(s, p.Image, node); err != nil {
 		return nil, fmt.Errorf("node %s: %v", node, err)
 	}
@@ -273,6 +310,7 @@ func NodeParams(r *resolver.Resolver, node string, set Settings) (*Params, error
 	if err != nil {
 		return nil, fmt.Errorf("osimage %s: %v", p.Image, err)
 	}
+	p.src = append(p.src, source{"osimage.nfsrootopts", rootOpts})
 	nfsIP, err := set.serverFor(s, node, "the NFS root", "nfsserver", "servicenode", "tftpserver", "xcatmaster")
 	if err != nil {
 		return nil, err
@@ -300,10 +338,15 @@ func NodeParams(r *resolver.Resolver, node string, set Settings) (*Params, error
 		nfsIP = "[" + nfsIP + "]"
 	}
 	mntopts, _, _ := s.NodeAttr(node, "statelite", "mntopts")
+	xcatdport := s.SiteOr("xcatdport", "3001")
+	p.src = append(p.src, source{"noderes.nfsserver (or servicenode, tftpserver, xcatmaster)", nfsIP},
+		source{"noderes.xcatmaster (or site.master)", master}, source{"noderes.tftpserver (or xcatmaster)", p.ServerIP},
+		source{"statelite.statemnt", plan.Statemnt}, source{"statelite.mntopts", mntopts},
+		source{"site.xcatdport", xcatdport}, source{"the boot token", set.Token})
 	args := []string{
 		"root=nfs:" + nfsIP + ":" + export + ":" + opts,
 		"STATEMNT=" + plan.Statemnt,
-		"XCAT=" + master + ":" + s.SiteOr("xcatdport", "3001"),
+		"XCAT=" + master + ":" + xcatdport,
 		"NODE=" + node,
 		"MNTOPTS=" + mntopts,
 	}
@@ -315,9 +358,19 @@ func NodeParams(r *resolver.Resolver, node string, set Settings) (*Params, error
 			break
 		}
 	}
-	for _, v := range []string{bp, li} {
+	for i, v := range []string{bp, li} {
 		if a := AddKcmdline(s, node, v); a != "" {
 			args = append(args, a)
+			col := []string{"bootparams.addkcmdline", "linuximage.addkcmdline"}[i]
+			if a != strings.Join(strings.Fields(v), " ") {
+				col += " (with its #NODEATTRIB#/#TABLE# placeholders replaced)"
+			}
+			p.src = append(p.src, source{col, a})
+		}
+	}
+	for _, v := range p.src {
+		if err := checkLine(node, v.col, v.v); err != nil {
+			return nil, err
 		}
 	}
 	p.Kcmdline = strings.Join(args, " ")
@@ -338,6 +391,20 @@ func myipfn(s, ip string) string { return strings.ReplaceAll(s, "!myipfn!", ip) 
 
 // Render renders the parameters for loader l.
 func (p *Params) Render(l Loader, set Settings) ([]byte, error) {
+	// No value may add a line, or another command, to the configuration.
+	for _, f := range []source{{"CurrState", p.CurrState}, {"Kernel", p.Kernel}, {"Initrd", p.Initrd},
+		{"Kcmdline", p.Kcmdline}, {"ServerIP", p.ServerIP}, {"GrubProto", p.GrubProto}, {"the server address", set.ServerIP}} {
+		if err := checkLine(p.Node, f.col, f.v); err != nil {
+			return nil, err
+		}
+	}
+	if p.State != "boot" {
+		for _, v := range p.src {
+			if i := strings.IndexAny(v.v, special[l]); i >= 0 && special[l] != "" {
+				return nil, fmt.Errorf("node %s: %s %q holds %q, which %s would read as syntax, not as part of the value (remove it, or boot the node with another loader)", p.Node, v.col, v.v, v.v[i], l)
+			}
+		}
+	}
 	var b strings.Builder
 	switch l {
 	case PXELinux:
