@@ -381,14 +381,23 @@ func safeJoin(dir, name string) (string, error) {
 	return filepath.Join(dir, filepath.FromSlash(n)), nil
 }
 
-// unpackArchive unpacks the regular files and directories of a (possibly gzipped) tar
-// into dir.
+// unpackArchive unpacks the regular files, directories and symlinks of a (possibly
+// gzipped) tar into dir. Nothing is written outside dir (os.Root), and the symlinks
+// cannot lead out of it when the image's files are read: a link's target may climb only
+// at its start (../../x, not x/../..), and no entry may lie below a link (docker save
+// writes its links as files, <id>/layer.tar).
 func unpackArchive(src, dir string) error {
 	f, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	links := map[string]bool{}
 	r, err := decompress(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
 		return err
@@ -409,17 +418,25 @@ func unpackArchive(src, dir string) error {
 		if n == "" {
 			continue
 		}
-		p := filepath.Join(dir, filepath.FromSlash(n))
+		if isSparse(h) {
+			return fmt.Errorf("%s: %w", h.Name, errSparse)
+		}
+		for d := path.Dir(n); d != "."; d = path.Dir(d) {
+			if links[d] {
+				return fmt.Errorf("%s: an entry below the symlink %s is refused", h.Name, d)
+			}
+		}
+		p := filepath.FromSlash(n)
 		switch h.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(p, 0o755); err != nil {
+			if err := root.MkdirAll(p, 0o755); err != nil {
 				return err
 			}
 		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			if err := root.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return err
 			}
-			w, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+			w, err := root.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 			if err != nil {
 				return err
 			}
@@ -432,18 +449,50 @@ func unpackArchive(src, dir string) error {
 			}
 		case tar.TypeSymlink:
 			// docker save writes <id>/layer.tar as links to blobs/sha256/…
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			if err := root.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				return err
 			}
 			t := path.Join(path.Dir(n), h.Linkname)
-			if _, err := cleanName(t); err != nil || strings.HasPrefix(h.Linkname, "/") || strings.HasPrefix(t, "../") {
+			if _, err := cleanName(t); err != nil || strings.HasPrefix(h.Linkname, "/") || strings.HasPrefix(t, "../") || t == ".." || climbsLate(h.Linkname) {
 				return fmt.Errorf("%s: a link out of the archive (%s) is refused", h.Name, h.Linkname)
 			}
-			if err := os.Symlink(h.Linkname, p); err != nil {
+			if err := root.Symlink(h.Linkname, p); err != nil {
 				return err
 			}
+			links[n] = true
 		}
 	}
+}
+
+// climbsLate reports whether a link target has a .. after another component (x/../..):
+// the kernel resolves it through x, which may be a link itself, not lexically.
+func climbsLate(target string) bool {
+	other := false
+	for _, c := range strings.Split(target, "/") {
+		switch {
+		case c == ".." && other:
+			return true
+		case c != ".." && c != "" && c != ".":
+			other = true
+		}
+	}
+	return false
+}
+
+var errSparse = errors.New("sparse files are not supported (a few bytes of archive could make terabytes of holes): save the image without them")
+
+// isSparse reports whether h is a GNU sparse file: archive/tar reads its holes as zeros,
+// as many as its header says.
+func isSparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // decompress returns a reader of r's content, gunzipped when it is gzip.
@@ -526,6 +575,9 @@ func ApplyLayer(dir string, r io.Reader, st *LayerStats) error {
 		}
 		if err != nil {
 			return err
+		}
+		if isSparse(h) {
+			return fmt.Errorf("%s: %w", h.Name, errSparse)
 		}
 		if err := a.entry(h, tr); err != nil {
 			return fmt.Errorf("%s: %w", h.Name, err)
