@@ -147,7 +147,11 @@ func (sb fzSandbox) check(t *testing.T, keep ...string) {
 }
 
 // fzMem checks that an input did not make the process allocate far more than it holds.
+// A run that hangs (an open of a FIFO waits for a writer for ever) panics in another
+// goroutine after 30 s, which ends the fuzzing process: the fuzzer keeps the input.
 func fzMem(t *testing.T, in []byte, run func()) {
+	watch := time.AfterFunc(30*time.Second, func() { panic(fmt.Sprintf("an input of %d bytes runs for more than 30s", len(in))) })
+	defer watch.Stop()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	run()

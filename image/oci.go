@@ -665,6 +665,11 @@ func (a *applier) entry(h *tar.Header, body io.Reader) error {
 			d = ""
 		}
 		a.st.Opaque++
+		// Only a directory has lower content to hide: opening a FIFO the layer made
+		// would wait for a writer for ever.
+		if fi, err := a.root.Lstat(orDot(d)); err != nil || !fi.IsDir() {
+			return nil
+		}
 		f, err := a.root.Open(orDot(d))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
