@@ -23,6 +23,28 @@ test: vet
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./tables ./resolver
 
+# Fuzzing (issue 14), not part of test: every target in turn for FUZZTIME each, or a total
+# FUZZBUDGET (seconds, or minutes with m) split evenly over them: make fuzz FUZZBUDGET=180s.
+# One fuzzing process at a time (-parallel 1), new inputs minimized for 1 s at most (the
+# image targets spent whole runs minimizing); the corpus found stays in the Go cache,
+# crashers land in the package's testdata/fuzz/<target>/ (keep them: go test runs them).
+FUZZTIME     ?= 60s
+FUZZBUDGET   ?=
+FUZZ_TARGETS := ./nfsd:FuzzNFSArgs ./tables:FuzzParse ./tables:FuzzNoderange ./tables:FuzzTemplate \
+	./boot:FuzzRender ./image:FuzzImport ./image:FuzzApplyLayer
+
+.PHONY: fuzz
+fuzz:
+	@set -e; targets="$(FUZZ_TARGETS)"; n=$$(echo $$targets | wc -w); t="$(FUZZTIME)"; \
+	if [ -n "$(FUZZBUDGET)" ]; then \
+		b="$(FUZZBUDGET)"; case "$$b" in *m) b=$$(( $${b%m} * 60 ));; *s) b=$${b%s};; esac; \
+		t="$$(( b / n > 0 ? b / n : 1 ))s"; \
+	fi; \
+	for tg in $$targets; do \
+		pkg=$${tg%%:*}; name=$${tg#*:}; echo "fuzz: $$name ($$pkg) for $$t"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime "$$t" -fuzzminimizetime 1s -parallel 1 "$$pkg"; \
+	done
+
 # Side by side with nfs-ganesha 4.3 over NFSv3, libnfs client (root; installs nfs-ganesha,
 # nfs-ganesha-vfs, rpcbind and libnfs-utils with apt-get when missing). Not part of test.
 # Results: bench/results.md. Flags for the harness: make bench-nfs NFSBENCH_FLAGS='-n 5'.
