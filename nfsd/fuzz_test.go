@@ -49,6 +49,7 @@ type fzServer struct {
 	s       *Server
 	handles [][]byte
 	logs    *fzLog
+	dir     string // its demo cluster and state, removed when the fuzz test ends
 }
 
 // fzLog records the Error records that report a panic; the rest is dropped.
@@ -132,7 +133,7 @@ func fzBuild() (*fzServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	fz := &fzServer{s: s, logs: logs}
+	fz := &fzServer{s: s, logs: logs, dir: dir}
 	// The handles, made by real calls: MNT, then LOOKUP, CREATE, WRITE and SYMLINK.
 	root, err := fz.mnt("/nodes/n1")
 	if err != nil {
@@ -338,6 +339,11 @@ func fzCheckReply(reply []byte, xid uint32) error {
 
 func FuzzNFSArgs(f *testing.F) {
 	fz := fzSetup(f)
+	f.Cleanup(func() {
+		fz.s.Close()
+		os.RemoveAll(fz.dir)
+		fzOnce, fzSrv, fzErr = sync.Once{}, nil, nil // a next run (-count) builds anew
+	})
 	for _, s := range fzSeeds() {
 		f.Add(s)
 	}

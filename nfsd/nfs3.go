@@ -218,6 +218,9 @@ func (s *Server) setattr(c *call, r *reader, w *writer) (string, uint32) {
 		t := readTime(r)
 		guard = &t
 	}
+	if st == nfs3OK && r.err != nil {
+		st = nfs3Inval // truncated arguments: nothing is done (the reply is GARBAGE_ARGS)
+	}
 	if st != nfs3OK {
 		return noWcc(w, st)
 	}
@@ -524,6 +527,9 @@ func (s *Server) write(c *call, r *reader, w *writer) (string, uint32) {
 		r.err = errGarbage
 	}
 	data := r.opaque(maxIO)
+	if st == nfs3OK && r.err != nil {
+		st = nfs3Inval // truncated arguments: nothing is written (the reply is GARBAGE_ARGS)
+	}
 	if st != nfs3OK {
 		return noWcc(w, st)
 	}
@@ -808,6 +814,9 @@ func be32(b []byte) uint32 {
 func (s *Server) mkdir(c *call, r *reader, w *writer) (string, uint32) {
 	q, p, st := s.dirop(c, r)
 	sa := readSattr(r)
+	if st == nfs3OK && r.err != nil {
+		st = nfs3Inval // truncated arguments: nothing is made (the reply is GARBAGE_ARGS)
+	}
 	if st != nfs3OK {
 		return s.failDirop(w, q, st)
 	}
@@ -839,6 +848,9 @@ func (s *Server) symlink(c *call, r *reader, w *writer) (string, uint32) {
 	q, p, st := s.dirop(c, r)
 	sa := readSattr(r)
 	target := r.str(4096)
+	if st == nfs3OK && r.err != nil {
+		st = nfs3Inval // truncated arguments: nothing is made (the reply is GARBAGE_ARGS)
+	}
 	if st != nfs3OK {
 		return s.failDirop(w, q, st)
 	}
@@ -885,6 +897,9 @@ func (s *Server) mknod(c *call, r *reader, w *writer) (string, uint32) {
 		if st == nfs3OK {
 			st = nfs3BadType
 		}
+	}
+	if st == nfs3OK && r.err != nil {
+		st = nfs3Inval // truncated arguments: nothing is made (the reply is GARBAGE_ARGS)
 	}
 	if st != nfs3OK {
 		return s.failDirop(w, q, st)
@@ -967,6 +982,9 @@ func (s *Server) rename(c *call, r *reader, w *writer) (string, uint32) {
 	}
 	if stb != nfs3OK {
 		return fail(stb)
+	}
+	if r.err != nil {
+		return fail(nfs3Inval) // truncated arguments: nothing is renamed (GARBAGE_ARGS)
 	}
 	if qa.node != qb.node {
 		return fail(nfs3XDev)

@@ -59,3 +59,41 @@ func TestClientWarningsAreRateLimited(t *testing.T) {
 		t.Errorf("50 refused mounts from one address logged %d lines, want 1", n)
 	}
 }
+
+// Truncated arguments are GARBAGE_ARGS and change nothing: the procedure reads all its
+// arguments before it acts (a retried MKDIR would otherwise meet EXIST).
+func TestTruncatedArgumentsChangeNothing(t *testing.T) {
+	tc := newTestCluster(t)
+	srv := tc.serve(t, nfsd.Config{})
+	c := newClient(t, srv.addr, "", authSys(0, 0))
+	tmp := c.walk(c.mustMount("/nodes/n1"), "/tmp")
+	f := c.mustCreate(tmp, "f", 0o644)
+	for _, tt := range []struct {
+		name string
+		proc uint32
+		args []byte
+	}{
+		{"MKDIR", procMkdir, new(xw).opaque(tmp).str("d").b},                                      // no sattr3
+		{"SYMLINK", procSymlink, new(xw).opaque(tmp).str("l").sattr(sattr{}).b},                   // no target
+		{"MKNOD", procMknod, new(xw).opaque(tmp).str("p").u32(7).b},                               // FIFO without sattr3
+		{"SETATTR", procSetattr, new(xw).opaque(f).sattr(sattr{mode: u32p(0o600)}).u32(1).b},      // guard without its time
+		{"WRITE", procWrite, new(xw).opaque(f).u64(0).u32(5).u32(2).u32(5).fixed([]byte("ab")).b}, // data cut short
+		{"RENAME", procRename, new(xw).opaque(tmp).str("f").opaque(tmp).b},                        // no target name
+	} {
+		rp := c.rc.call(progNFS, 3, tt.proc, c.cred, tt.args)
+		if rp.acceptStat != 4 {
+			t.Errorf("%s with truncated arguments: accept_stat %d, want GARBAGE_ARGS", tt.name, rp.acceptStat)
+		}
+	}
+	for _, name := range []string{"d", "l", "p"} {
+		if _, _, st := c.lookup(tmp, name); st != nfsNoEnt {
+			t.Errorf("%s exists after a call with truncated arguments (status %d)", name, st)
+		}
+	}
+	if a := c.mustGetattr(f); a.Mode&0o777 != 0o644 || a.Size != 0 {
+		t.Errorf("f changed by calls with truncated arguments: mode %o size %d", a.Mode&0o777, a.Size)
+	}
+	if _, _, st := c.lookup(tmp, "f"); st != nfsOK {
+		t.Errorf("f renamed by a RENAME with truncated arguments: status %d", st)
+	}
+}
