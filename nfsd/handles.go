@@ -544,6 +544,18 @@ func (t *pathTable) put(node string, id, parent uint64, name string) uint64 {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// Again under the write lock: another request may have recorded id meanwhile (two
+	// nodes looking up the same image object at once both found no record, and the
+	// second one's shared record replaced the first's, whose parent may be a directory
+	// only the first node has, its root: the first node's handle went STALE).
+	cur, inNode = t.nodes[node][id]
+	sh, inShared = t.shared[id]
+	if inNode && cur.same(r) {
+		return t.pending(cur)
+	}
+	if !inNode && inShared && sh.same(r) {
+		return t.pending(sh)
+	}
 	key := node
 	if !inShared && !inNode {
 		key = ""

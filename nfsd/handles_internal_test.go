@@ -71,3 +71,38 @@ func TestRenameIntentSurvivesRestart(t *testing.T) {
 		t.Fatalf("a record written after a torn tail: %q %v", p, ok)
 	}
 }
+
+// Two nodes recording the same new id at once, under different parents (each node's root
+// has its own id): both resolve it afterwards. (The second one's shared record used to
+// replace the first's, and the first node's handle answered STALE.)
+func TestConcurrentPutsOfOneID(t *testing.T) {
+	pt, err := openPathTable(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pt.close()
+	nodes := []string{"a", "b", "c", "d"}
+	for i, n := range nodes {
+		pt.setRoot(n, uint64(1000+i))
+	}
+	for id := uint64(1 << 20); id < 1<<20+3000; id++ {
+		start := make(chan struct{})
+		done := make(chan struct{}, len(nodes))
+		for i, n := range nodes {
+			go func() {
+				<-start
+				pt.put(n, id, uint64(1000+i), "opt")
+				done <- struct{}{}
+			}()
+		}
+		close(start)
+		for range nodes {
+			<-done
+		}
+		for _, n := range nodes {
+			if p, ok := pt.path(n, id); !ok || p != "/opt" {
+				t.Fatalf("id %d in node %s: path %q %v after concurrent puts", id, n, p, ok)
+			}
+		}
+	}
+}
