@@ -110,3 +110,61 @@ func TestSharedPathsFailover(t *testing.T) {
 		t.Errorf("the image file's handle on B at the end: %d", st)
 	}
 }
+
+// A new handle's record is in the shared table before the reply carries it: B resolves a
+// handle A has just given out, with no batch interval to wait for (A's flusher never
+// ticks here). While the database is down, a reply that would carry a new handle asks
+// the client to retry (JUKEBOX) rather than give out a handle B could not resolve; once
+// the database is back, the retried call succeeds and B resolves it.
+func TestSharedPathsBeforeReply(t *testing.T) {
+	tc := newTestCluster(t)
+	pg := pgtest.Start(t)
+	ctx := context.Background()
+	open := func() *tables.PGPaths {
+		st, err := tables.OpenPostgres(ctx, pg.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		sp := tables.NewPGPaths(st, time.Hour)
+		t.Cleanup(func() { sp.Close() })
+		return sp
+	}
+	spA, spB := open(), open()
+	secret := bytes.Repeat([]byte{7}, 32)
+	fsB, err := fs.New(fs.Config{State: filepath.Join(tc.cl.Dir, "stateB", "fs")}, tc.resolver(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := tc.serve(t, nfsd.Config{Secret: secret, SharedPaths: spA})
+	b := tc.serve(t, nfsd.Config{FS: fsB, State: filepath.Join(tc.cl.Dir, "stateB"), Secret: secret, SharedPaths: spB})
+	ca := newClient(t, a.addr, "", authSys(0, 0))
+	cb := newClient(t, b.addr, "", authSys(0, 0))
+	dir := ca.walk(ca.mustMount("/nodes/n1"), "/root")
+	f := ca.mustCreate(dir, "now", 0o644)
+	if _, st := cb.getattr(f); st != nfsOK {
+		t.Fatalf("a handle A has just given out, on B at once: status %d", st)
+	}
+
+	pg.Stop()
+	if _, _, st := ca.create(dir, "down", 0, sattr{mode: u32p(0o644)}); st != 10008 {
+		t.Fatalf("CREATE on A with the database down: status %d, want JUKEBOX (10008)", st)
+	}
+	pg.StartAgain()
+	var g []byte
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		fh, _, st := ca.create(dir, "down", 0, sattr{mode: u32p(0o644)})
+		if st == nfsOK {
+			g = fh
+			break
+		}
+		if st != 10008 || time.Now().After(deadline) {
+			t.Fatalf("CREATE on A once the database is back: status %d", st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, st := cb.getattr(g); st != nfsOK {
+		t.Fatalf("the retried CREATE's handle on B: status %d", st)
+	}
+}
