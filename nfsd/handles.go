@@ -90,22 +90,32 @@ func loadSecret(dir string) ([]byte, error) {
 		return nil, err
 	}
 	_, err = f.Write(b)
+	if err := replaceDurably(f, err, fdatasync, p); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// replaceDurably finishes a new version of p written to the open file f (err: how its
+// writing went): f is synced and closed, renamed over p, and p's directory synced, so a
+// crash at any point leaves the old version or the new one, whole.
+func replaceDurably(f *os.File, err error, sync func(*os.File) error, p string) error {
 	if err == nil {
-		err = f.Sync()
+		err = sync(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, p)
+		err = os.Rename(f.Name(), p)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = syncDir(filepath.Dir(p))
 	}
 	if err != nil {
-		return nil, err
+		os.Remove(f.Name())
 	}
-	return b, nil
+	return err
 }
 
 // nodeID is FNV-64a of the node name.
@@ -346,20 +356,7 @@ func openPathTable(dir string) (*pathTable, error) {
 			emit(altMark+n, id, r)
 		}
 	}
-	err = w.Flush()
-	if err == nil {
-		err = t.syncFile(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
+	if err := replaceDurably(f, w.Flush(), t.syncFile, p); err != nil {
 		return nil, err
 	}
 	t.logf, err = os.OpenFile(p, os.O_WRONLY, 0o600)

@@ -22,7 +22,6 @@ import (
 func TestSharedPathsFailover(t *testing.T) {
 	tc := newTestCluster(t)
 	pg := pgtest.Start(t)
-	ctx := context.Background()
 	deep := filepath.Join(tc.cl.Root, "usr", "share", "doc", "demo", "deep")
 	if err := os.MkdirAll(deep, 0o755); err != nil {
 		t.Fatal(err)
@@ -31,24 +30,7 @@ func TestSharedPathsFailover(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(deep, "README"), []byte(deepText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	open := func() *tables.PGPaths {
-		st, err := tables.OpenPostgres(ctx, pg.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		sp := tables.NewPGPaths(st, 200*time.Millisecond)
-		t.Cleanup(func() { sp.Close() })
-		return sp
-	}
-	spA, spB := open(), open()
-	secret := bytes.Repeat([]byte{9}, 32)
-	fsB, err := fs.New(fs.Config{State: filepath.Join(tc.cl.Dir, "stateB", "fs")}, tc.resolver(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := tc.serve(t, nfsd.Config{Secret: secret, SharedPaths: spA})
-	b := tc.serve(t, nfsd.Config{FS: fsB, State: filepath.Join(tc.cl.Dir, "stateB"), Secret: secret, SharedPaths: spB})
+	a, b := sharedServers(t, tc, pg.URL, 200*time.Millisecond)
 	ca := newClient(t, a.addr, "", authSys(0, 0))
 	cb := newClient(t, b.addr, "", authSys(0, 0))
 
@@ -119,25 +101,7 @@ func TestSharedPathsFailover(t *testing.T) {
 func TestSharedPathsBeforeReply(t *testing.T) {
 	tc := newTestCluster(t)
 	pg := pgtest.Start(t)
-	ctx := context.Background()
-	open := func() *tables.PGPaths {
-		st, err := tables.OpenPostgres(ctx, pg.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		sp := tables.NewPGPaths(st, time.Hour)
-		t.Cleanup(func() { sp.Close() })
-		return sp
-	}
-	spA, spB := open(), open()
-	secret := bytes.Repeat([]byte{7}, 32)
-	fsB, err := fs.New(fs.Config{State: filepath.Join(tc.cl.Dir, "stateB", "fs")}, tc.resolver(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := tc.serve(t, nfsd.Config{Secret: secret, SharedPaths: spA})
-	b := tc.serve(t, nfsd.Config{FS: fsB, State: filepath.Join(tc.cl.Dir, "stateB"), Secret: secret, SharedPaths: spB})
+	a, b := sharedServers(t, tc, pg.URL, time.Hour) // A's flusher never ticks
 	ca := newClient(t, a.addr, "", authSys(0, 0))
 	cb := newClient(t, b.addr, "", authSys(0, 0))
 	dir := ca.walk(ca.mustMount("/nodes/n1"), "/root")
@@ -167,4 +131,29 @@ func TestSharedPathsBeforeReply(t *testing.T) {
 	if _, st := cb.getattr(g); st != nfsOK {
 		t.Fatalf("the retried CREATE's handle on B: status %d", st)
 	}
+}
+
+// sharedServers starts two servers over tc's cluster, B with fs and nfsd state of its
+// own, sharing a handle secret and their path tables through the PostgreSQL database at
+// url (each store's flusher ticking every every).
+func sharedServers(t *testing.T, tc *testCluster, url string, every time.Duration) (a, b *runningServer) {
+	t.Helper()
+	open := func() *tables.PGPaths {
+		st, err := tables.OpenPostgres(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		sp := tables.NewPGPaths(st, every)
+		t.Cleanup(func() { sp.Close() })
+		return sp
+	}
+	secret := bytes.Repeat([]byte{9}, 32)
+	fsB, err := fs.New(fs.Config{State: filepath.Join(tc.cl.Dir, "stateB", "fs")}, tc.resolver(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = tc.serve(t, nfsd.Config{Secret: secret, SharedPaths: open()})
+	b = tc.serve(t, nfsd.Config{FS: fsB, State: filepath.Join(tc.cl.Dir, "stateB"), Secret: secret, SharedPaths: open()})
+	return a, b
 }
