@@ -5,6 +5,8 @@ import (
 	"os"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Handle is an open file of a view.
@@ -146,7 +148,7 @@ func (h *Handle) Close() error {
 }
 
 const (
-	sysPreadv2 = 327 // x86_64
+	sysPreadv2 = unix.SYS_PREADV2 // 327 on amd64, 286 on arm64, 380 on ppc64le
 	rwfNowait  = 0x8
 )
 

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // layers gives fast, escape-proof access to layer directories: one open directory per
@@ -91,7 +93,7 @@ func newLayers() *layers {
 }
 
 const (
-	sysOpenat2        = 437
+	sysOpenat2        = unix.SYS_OPENAT2 // 437 on every architecture
 	resolveNoMagic    = 0x02
 	resolveNoSymlinks = 0x04
 	resolveBeneath    = 0x08
