@@ -2,7 +2,7 @@
 // loader configurations (pxelinux, grub2, iPXE) rendered on request from the tables as
 // they are now, the image's kernel and initrd, and the files of the TFTP root, over TFTP
 // (github.com/pin/tftp/v3) and HTTP. A node fetching its boot configuration is a boot
-// (DECISIONS §3 a): its volatile layer is reset once per boot.
+// (docs/behaviour.md#what-counts-as-a-boot): its volatile layer is reset once per boot.
 //
 // The render functions are pure: tables (through a resolver) + node + Settings → text.
 package boot
@@ -115,7 +115,7 @@ var special = map[Loader]string{
 }
 
 // KernelName and InitrdName are the file names of an image's boot files in <rootimgdir>
-// (reference §8.2, DECISIONS §3).
+// (reference §8.2, docs/behaviour.md#boot-files).
 const (
 	KernelName = "kernel"
 	InitrdName = "initrd-statelite.gz"
@@ -126,10 +126,11 @@ func ImageFile(image, file string) string { return "xcat/osimage/" + image + "/"
 
 // CheckNFSRootOpts validates osimage.nfsrootopts (reference §2.8): a comma list without
 // blanks or empty items; rw and defaults are refused. xCAT forces ro first and accepts a
-// redundant ro; our root mounts read-write (DECISIONS §3: the server decides path by path
-// what is writable), so ro is dropped here as xCAT drops its duplicate. The NFS version,
-// ports and mount protocol are ours to set, so vers, nfsvers, port, mountport and
-// mountproto are refused too. It returns the options to append (without ro).
+// redundant ro; our root mounts read-write (docs/behaviour.md#boot-files: the server
+// decides path by path what is writable), so ro is dropped here as xCAT drops its
+// duplicate. The NFS version, ports and mount protocol are ours to set, so vers, nfsvers,
+// port, mountport and mountproto are refused too. It returns the options to append
+// (without ro).
 func CheckNFSRootOpts(v string) ([]string, error) {
 	if v == "" {
 		return nil, nil
@@ -257,9 +258,9 @@ func (set Settings) serverFor(s *tables.Snapshot, node, what string, cols ...str
 }
 
 // NodeParams computes what node boots from the tables of r: chain.currstate says whether
-// (statelite, boot; offline and no state give ErrOffline and ErrNotManaged), nodetype names
-// the image (DECISIONS §1), and the kernel command line is built in reference §8.3 order
-// with our root= form.
+// (statelite, boot; offline and no state give ErrOffline and ErrNotManaged), nodetype
+// names the image (docs/behaviour.md#the-cookbooks-commands), and the kernel command line
+// is built in reference §8.3 order with our root= form.
 func NodeParams(r *resolver.Resolver, node string, set Settings) (*Params, error) {
 	s := r.Snap
 	if !s.IsNode(node) {

@@ -17,7 +17,8 @@ import (
 )
 
 // DefaultBootWindow is how close together a node's configuration fetches must be to count
-// as one boot (DECISIONS §3: a loader tries several names within 10 seconds).
+// as one boot (docs/behaviour.md#what-counts-as-a-boot: a loader tries several names
+// within 10 seconds).
 const DefaultBootWindow = 10 * time.Second
 
 // Config holds the settings of a boot server.

@@ -219,7 +219,8 @@ func touch(full string) error {
 }
 
 // ensurePersist copies the persistent entry governing o into PR at its first write: a
-// directory is copied whole (DECISIONS D2), a file alone. The caller holds v.mu.
+// directory is copied whole (docs/behaviour.md#persistent-files), a file alone. The
+// caller holds v.mu.
 func (v *Pinned) ensurePersist(o *object) error {
 	pl, err := v.Plan()
 	if err != nil {

@@ -123,9 +123,9 @@ func openat2Resolve(dirfd int, name string, flags int, resolve uint64) (int, err
 
 // rawOK says whether system calls on a layer's files may be raw ones (openRO): only on
 // local file systems. On NFS, FUSE and the like (litetree sources and statemnt
-// directories are often NFS mounts, DECISIONS D9) a call may wait for a network or
-// another process, or hang with a server that is down; made the usual way, the runtime
-// then gives its processor to another thread meanwhile.
+// directories are often NFS mounts, docs/behaviour.md#locations) a call may wait for a
+// network or another process, or hang with a server that is down; made the usual way, the
+// runtime then gives its processor to another thread meanwhile.
 func rawOK(dirfd int) bool { return !remoteFS(dirfd) }
 
 // layerDir returns the open directory of a layer root, checked at most once a second,

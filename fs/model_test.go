@@ -19,7 +19,7 @@ import (
 
 // The reference model: for generated tables and litetree content, a node's view is
 // materialized into an ordinary directory M (by a source search written here from
-// DECISIONS §1 and xcat-reference §5.3–5.6, independently of the resolver), random
+// docs/behaviour.md#what-a-node-sees-at-each-path, independently of the resolver), random
 // operations are applied both to the view and, with ordinary file operations, to M, and
 // after every operation the two must agree: the same paths, types, modes (&07777),
 // contents and link targets, and the same success or failure of the operation (EROFS
@@ -195,10 +195,10 @@ func (m *model) fail(format string, args ...any) {
 	m.t.Fatalf("%s\noperations:\n  %s", fmt.Sprintf(format, args...), strings.Join(tail, "\n  "))
 }
 
-// source returns the files the model shows for entry en before any write (DECISIONS §1,
-// reference §5.3): the first litetree match (an empty directory does not match), else
-// D/key, else R/key, else nothing (an empty file or directory is made up, §5.6). For con,
-// every litetree match.
+// source returns the files the model shows for entry en before any write
+// (docs/behaviour.md#litetree-sources-and-priorities): the first litetree match (an empty
+// directory does not match), else D/key, else R/key, else nothing (an empty file or
+// directory is made up, docs/behaviour.md#missing-paths). For con, every litetree match.
 func (m *model) source(en mEntry) []string {
 	var matches []string
 	for _, l := range []string{m.e.T1, m.e.T2} {
@@ -316,15 +316,6 @@ func (m *model) store(en *mEntry) string {
 func (m *model) entryOf(p string) *mEntry {
 	for i, en := range m.entries {
 		if p == en.key || en.dir && strings.HasPrefix(p, en.key+"/") {
-			return &m.entries[i]
-		}
-	}
-	return nil
-}
-
-func (m *model) entryAt(p string) *mEntry {
-	for i, en := range m.entries {
-		if p == en.key {
 			return &m.entries[i]
 		}
 	}

@@ -64,7 +64,7 @@ func mixed(ents []fs.DirEntry) string {
 
 // TestSwitchNeverMixesRules flips the tables between two rule sets as fast as it can
 // while readers list a directory and stat its files: each single answer must come wholly
-// from one rule set (DECISIONS §5).
+// from one rule set (docs/behaviour.md#live-table-changes).
 func TestSwitchNeverMixesRules(t *testing.T) {
 	e, ra, rb := flipEnv(t)
 	v := e.view("n1")

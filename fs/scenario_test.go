@@ -14,7 +14,8 @@ import (
 	"statelite/fs"
 )
 
-// classKind groups the litefile options by what DECISIONS §1 promises for them.
+// classKind groups the litefile options by what
+// docs/behaviour.md#what-a-node-sees-at-each-path promises for them.
 type classKind int
 
 const (
@@ -66,7 +67,7 @@ func TestClassFile(t *testing.T) {
 				t.Errorf("/etc/f.conf mode %o, want a regular file 0644 (link options present real files)", a.Mode)
 			}
 
-			// D1: the source is live until the node writes.
+			// docs/behaviour.md#volatile-files: the source is live until the node writes.
 			put(t, e.T1, "etc/f.conf=t1 f v2\n")
 			wantContent(t, v1, "/etc/f.conf", src("t1 f v2\n"))
 			wantContent(t, v2, "/etc/f.conf", src("t1 f v2\n"))
@@ -164,7 +165,7 @@ func TestClassDir(t *testing.T) {
 			put(t, e.T2, "srv/d/c=t2 c\n")
 			put(t, e.D, "srv/d/z=d z\n")
 			v1, v2 := e.view("n1"), e.view("n2")
-			// D5: first match only, no merge.
+			// docs/behaviour.md#litetree-sources-and-priorities: first match only, no merge.
 			wantNames(t, v1, "/srv/d", "a sub")
 			wantNames(t, v1, "/srv", "d")
 			put(t, e.T1, "srv/d/new=t1 new\n")
@@ -198,7 +199,8 @@ func TestClassDir(t *testing.T) {
 			wantContent(t, v2, "/srv/d/a", "t1 a\n")
 
 			// Source changes after the first write: live for volatile (only the written file
-			// is the node's), hidden for persistent (D2: the directory was copied whole).
+			// is the node's), hidden for persistent (docs/behaviour.md#persistent-files: the
+			// directory was copied whole).
 			put(t, e.T1, "srv/d/later=t1 later\n", "srv/d/sub/b=t1 b v2\n")
 			if c.kind == kPersistent {
 				wantNames(t, v1, "/srv/d", "a new sub x")
@@ -239,7 +241,7 @@ func TestClassDir(t *testing.T) {
 			wantContent(t, v1, "/srv/d/a", "a again\n")
 
 			e.start()
-			v1, v2 = e.view("n1"), e.view("n2")
+			v1 = e.view("n1")
 			wantContent(t, v1, "/srv/d/a", "a again\n")
 			wantNames(t, v1, "/srv/d/sub", "")
 
@@ -297,7 +299,8 @@ func TestImagePaths(t *testing.T) {
 	}
 }
 
-// TestNested: each entry governs its own subtree with its own option (D6).
+// TestNested: each entry governs its own subtree with its own option
+// (docs/behaviour.md#nested-entries).
 func TestNested(t *testing.T) {
 	e := newEnv(t, "/var/ tmpfs", "/var/lib/app/ persistent", "/var/ro/ ro")
 	// T1 holds the children's trees, so it is skipped for /var/ (child-skip rule, §5.3:
@@ -603,8 +606,8 @@ func TestTableSwitch(t *testing.T) {
 	wantContent(t, v, "/etc/t.conf", "t1 t\n")
 }
 
-// TestPersistentWithoutStatelite: D3, a persistent entry of a node without a statelite
-// row is served as volatile.
+// TestPersistentWithoutStatelite: a persistent entry of a node without a statelite row is
+// served as volatile (docs/behaviour.md#persistent-files).
 func TestPersistentWithoutStatelite(t *testing.T) {
 	e := newEnv(t, "/etc/p.conf persistent", "/srv/pd/ persistent")
 	e.setTable("statelite", hdrStatelite+`"n2",,"`+e.StateMnt+`",,,`+"\n")
@@ -824,7 +827,8 @@ func TestSourceChain(t *testing.T) {
 }
 
 // TestConNoMatch: a con entry no litetree source has is the image's file, writable
-// copy-on-write (DECISIONS §1; xCAT leaves a plain con read-only there).
+// copy-on-write (docs/behaviour.md#concatenated-files; xCAT leaves a plain con read-only
+// there).
 func TestConNoMatch(t *testing.T) {
 	e := newEnv(t, "/etc/motd con", "/etc/issue link,con")
 	put(t, e.R, "etc/motd=image motd\n")

@@ -214,7 +214,8 @@ type planCache struct {
 
 // Pinned is a view fixed to the table snapshot in force when it was pinned: every call
 // on it resolves paths under the same plan, whatever switches meanwhile, so one request
-// never mixes the rules of two snapshots (DECISIONS §5). Pin once per request; the
+// never mixes the rules of two snapshots (docs/behaviour.md#live-table-changes). Pin
+// once per request; the
 // View's own methods pin for each call.
 type Pinned struct {
 	*View

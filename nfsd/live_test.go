@@ -1,6 +1,7 @@
 package nfsd_test
 
-// Live table changes under a running server (issue 6, DECISIONS §5): an in-process nfsd
+// Live table changes under a running server (issue 6, docs/behaviour.md#live-table-changes):
+// an in-process nfsd
 // over the demo cluster with a tables.Watcher that switches the fs server, observed
 // through a raw NFSv3 client.
 

@@ -86,8 +86,8 @@ func (s *Server) mountMnt(ctx context.Context, c *call, r *reader, w *writer) er
 }
 
 // bootToken resets the node's volatile layer the first time a boot token is seen
-// (DECISIONS §3 b); tokens are remembered across restarts. Nodes booting at once
-// reset in parallel: only the same node's boots wait for each other.
+// (docs/behaviour.md#what-counts-as-a-boot); tokens are remembered across restarts. Nodes
+// booting at once reset in parallel: only the same node's boots wait for each other.
 func (s *Server) bootToken(node, token string) {
 	l := &s.bootLocks[nodeID(node)%uint64(len(s.bootLocks))]
 	l.Lock()

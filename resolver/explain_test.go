@@ -70,7 +70,7 @@ func TestExplainText(t *testing.T) {
 				last += 1 + i
 			}
 			if c.node == "n2" && !strings.Contains(text, "warning: node n2 has persistent litefile entries but no statelite row") {
-				t.Errorf("n2: D3 warning missing:\n%s", text)
+				t.Errorf("n2: no-statelite-row warning missing:\n%s", text)
 			}
 		})
 	}

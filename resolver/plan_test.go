@@ -131,9 +131,9 @@ func entriesOf(p *resolver.Plan) map[string]*resolver.Entry {
 	return m
 }
 
-// D4: image row beats group row beats ALL; blank image = ALL; each of osimage.groups
-// counts, the first listed first; disabled rows are ignored; blank option = tmpfs,rw;
-// /etc/mtab forced to tmpfs,rw.
+// docs/behaviour.md#which-rows-apply: image row beats group row beats ALL; blank image =
+// ALL; each of osimage.groups counts, the first listed first; disabled rows are ignored;
+// blank option = tmpfs,rw; /etc/mtab forced to tmpfs,rw.
 func TestLitefilePrecedence(t *testing.T) {
 	lf := "#image,file,options,comments,disable\n" +
 		`"ALL","/a","tmpfs",,` + "\n" +
@@ -220,8 +220,9 @@ func TestEtcMtabImplicit(t *testing.T) {
 
 const ltHdr = "#priority,image,directory,mntopts,comments,disable\n"
 
-// §3.3, §6, D8, D9: litetree sources in numeric priority order, variables substituted,
-// locations mapped; a source with an unset variable is left out with an error.
+// §3.3, §6, docs/behaviour.md#variables, #locations: litetree sources in numeric priority
+// order, variables substituted, locations mapped; a source with an unset variable is left
+// out with an error.
 func TestLitetreeSources(t *testing.T) {
 	tmp := t.TempDir()
 	s := mkSnap(t, baseTabs().with(tabs{
@@ -259,7 +260,8 @@ func TestLitetreeSources(t *testing.T) {
 	containsAll(t, "error", p.Errors[0], "n1", "nodepos", "room", "litetree.csv line 6", "priority 3")
 }
 
-// D8: an unset variable in either part of a location leaves that source out.
+// docs/behaviour.md#variables: an unset variable in either part of a location leaves
+// that source out.
 func TestLitetreeUnsetVariable(t *testing.T) {
 	cases := []struct {
 		name, dir string
@@ -269,7 +271,7 @@ func TestLitetreeUnsetVariable(t *testing.T) {
 		{"directory part", "mn1:/srv/$nodepos.room/x", []string{"n1", "nodepos", "room", "litetree.csv line 3"}},
 		{"braced", "/srv/${nodepos.room}x", []string{"n1", "nodepos", "room", "litetree.csv line 3"}},
 		{"site key", "/srv/$site.nosuchkey", []string{"n1", "site", "nosuchkey", "litetree.csv line 3"}},
-		// Not unset variables, but the same treatment: D7 and bad locations.
+		// Not unset variables, but the same treatment: #CMD and bad locations.
 		{"#CMD refused", "mn1:/srv/#CMD=uname -r#", []string{"n1", "#CMD", "not supported", "litetree.csv line 3"}},
 		{"unknown table", "$nosuch.col:/srv", []string{"n1", "nosuch", "litetree.csv line 3"}},
 		{"relative after substitution", "mn1:$nodepos.rack/x", []string{"n1", "not absolute", "litetree.csv line 3"}},
@@ -297,7 +299,7 @@ func TestLitetreeUnsetVariable(t *testing.T) {
 	}
 }
 
-// D9: where the serving host reads a location.
+// docs/behaviour.md#locations: where the serving host reads a location.
 func TestLocationMapping(t *testing.T) {
 	tmp := t.TempDir()
 	cases := []struct{ dir, want string }{
@@ -330,7 +332,7 @@ func TestLocationMapping(t *testing.T) {
 
 const slHdr = "#node,image,statemnt,mntopts,comments,disable\n"
 
-// §3.4, §5.8, D9: PR(node) = mapped statemnt + "/" + node.
+// §3.4, §5.8, docs/behaviour.md#locations: PR(node) = mapped statemnt + "/" + node.
 func TestPersistentRoot(t *testing.T) {
 	tmp := t.TempDir()
 	cases := []struct {
@@ -365,7 +367,8 @@ func TestPersistentRoot(t *testing.T) {
 	}
 }
 
-// D3: persistent entries without a statelite row are announced.
+// docs/behaviour.md#persistent-files: persistent entries without a statelite row are
+// announced.
 func TestNoStateliteWarning(t *testing.T) {
 	pers := "#image,file,options,comments,disable\n\"ALL\",\"/var/lib/x/\",\"persistent\",,\n\"ALL\",\"/etc/hosts\",\"tmpfs\",,\n"
 	lpers := "#image,file,options,comments,disable\n\"ALL\",\"/root/.ssh/\",\"link,persistent\",,\n"

@@ -142,7 +142,8 @@ func (p *Plan) defaultLayer(pr Prober, k string, cands *[]Candidate) Layer {
 	return Layer{Kind: "synthetic", Rel: k}
 }
 
-// search runs the source search of reference §5.3 (DECISIONS D5, D6) for entry e.
+// search runs the source search for entry e (first match, child-skip rule:
+// docs/behaviour.md#litetree-sources-and-priorities, #nested-entries).
 func (p *Plan) search(pr Prober, e *Entry, all bool) (matches []Layer, cands []Candidate) {
 	k := e.Path
 	for _, s := range p.Sources {
@@ -224,8 +225,9 @@ func (p *Plan) Resolve(pr Prober, pth string) *Resolution {
 				res.Notes = append(res.Notes, "con child: the parent's copy has no such file ("+par.String()+"), so every litetree match in priority order")
 			}
 		} else if len(matches) == 0 {
-			// DECISIONS §1: with no match, the image file, copy-on-write like tmpfs (xCAT
-			// leaves a plain con read-only there; we do not).
+			// docs/behaviour.md#concatenated-files: with no match, the image file,
+			// copy-on-write like tmpfs (xCAT leaves a plain con read-only there; we do
+			// not).
 			res.Base = []Layer{p.defaultLayer(pr, e.Path, &res.Candidates)}
 			res.Notes = append(res.Notes, e.Option+" with no litetree match: the image file, live until the node writes; writes are volatile")
 		} else {

@@ -162,7 +162,7 @@ func (w *world) cases() []resCase {
 		{node: "n1", path: "/etc/pnew", entry: "/etc/pnew", class: tables.Persistent, writable: true, persistent: true,
 			base:  []string{"D:/etc/pnew"},
 			cands: []string{L9 + "/etc/pnew missing", L10 + "/etc/pnew missing", "D:/etc/pnew match"}, note: "first write copies the file"},
-		// D3: n2 has no statelite row.
+		// docs/behaviour.md#persistent-files: n2 has no statelite row.
 		{node: "n2", path: "/etc/pnew", entry: "/etc/pnew", class: tables.Persistent, writable: true,
 			base:  []string{"D:/etc/pnew"},
 			cands: []string{L9 + "/etc/pnew missing", L10 + "/etc/pnew missing", "D:/etc/pnew match"}, note: "served as VOLATILE"},
@@ -180,7 +180,8 @@ func (w *world) cases() []resCase {
 			base:  []string{L9 + "/etc/motd", L10 + "/etc/motd"},
 			cands: []string{L9 + "/etc/motd match", L10 + "/etc/motd match"}, note: "concatenation of 2"},
 		// con, no match: the image file, read-only.
-		// DECISIONS §1: con with no match is the image file, copy-on-write (xCAT: read-only).
+		// docs/behaviour.md#concatenated-files: con with no match is the image file,
+		// copy-on-write (xCAT: read-only).
 		{node: "n1", path: "/etc/nocon", entry: "/etc/nocon", class: tables.Con, writable: true,
 			base:  []string{"R:/etc/nocon"},
 			cands: []string{L9 + "/etc/nocon missing", L10 + "/etc/nocon missing", "D:/etc/nocon missing", "R:/etc/nocon match"}, note: "live until the node writes"},
@@ -198,8 +199,9 @@ func (w *world) cases() []resCase {
 		{node: "n2", path: "/var/log/messages", entry: "/var/log/", class: tables.Persistent, writable: true,
 			base:  []string{"D:/var/log/messages"},
 			cands: []string{L9 + "/var/log missing", L10 + "/var/log missing", "D:/var/log match"}, note: "VOLATILE"},
-		// Children with their own option (D6): link,persistent under tmpfs stays
-		// persistent (not Q-8); ro and link,ro children are read-only (not Q-11).
+		// Children with their own option (docs/behaviour.md#nested-entries):
+		// link,persistent under tmpfs stays persistent (xCAT makes it volatile); ro and
+		// link,ro children are read-only (xCAT leaves a link,ro child writable).
 		{node: "n1", path: "/var/cache/c", entry: "/var/cache/", class: tables.Persistent, writable: true, persistent: true,
 			base:  []string{L9 + "/var/cache/c"},
 			cands: []string{L9 + "/var/cache match", L10 + "/var/cache not consulted"}},
@@ -234,8 +236,8 @@ func (w *world) cases() []resCase {
 		{node: "n1", path: "/srv/data/f", entry: "/srv/data/", class: tables.Volatile, writable: true,
 			base:  []string{L9 + "/srv/data/f"},
 			cands: []string{L9 + "/srv/data match", L10 + "/srv/data not consulted"}},
-		// D5: first match for a directory; the second source is not merged in, so
-		// T2's home/u2 is not part of the view.
+		// docs/behaviour.md#litetree-sources-and-priorities: first match for a directory;
+		// the second source is not merged in, so T2's home/u2 is not part of the view.
 		{node: "n1", path: "/home/u2/x", entry: "/home/", class: tables.Volatile, writable: true, absent: true,
 			base:  []string{L9 + "/home/u2/x"},
 			cands: []string{L9 + "/home match", L10 + "/home not consulted"}},
@@ -348,7 +350,8 @@ func TestResolveCleansPath(t *testing.T) {
 }
 
 // The source is probed live: a file added to a higher-priority source takes over at
-// once, a persistent copy appearing wins at once (DECISIONS §1, D1).
+// once, a persistent copy appearing wins at once (docs/behaviour.md#volatile-files,
+// #persistent-files).
 func TestResolveIsLive(t *testing.T) {
 	w := newWorld(t)
 	p := w.plan(t, "n1")

@@ -7,7 +7,8 @@ import (
 	"strings"
 )
 
-// Class is what a litefile option does to its path (DECISIONS §1).
+// Class is what a litefile option does to its path
+// (docs/behaviour.md#what-a-node-sees-at-each-path).
 type Class int
 
 // The option classes.
@@ -84,7 +85,8 @@ func KeyOf(p string) string {
 	return p
 }
 
-// ImageGroups returns osimage.groups of image, split (DECISIONS D4: each group counts).
+// ImageGroups returns osimage.groups of image, split (docs/behaviour.md#which-rows-apply:
+// each group counts).
 func (s *Snapshot) ImageGroups(image string) []string {
 	t := s.tables["osimage"]
 	for _, i := range s.keyRows["osimage"][image] {
@@ -94,7 +96,7 @@ func (s *Snapshot) ImageGroups(image string) []string {
 }
 
 // imageRank ranks a row's image value for image: 3 own image, 2 a group (earlier groups
-// higher via sub-rank), 1 ALL or blank, 0 not applicable (DECISIONS D4).
+// higher via sub-rank), 1 ALL or blank, 0 not applicable (docs/behaviour.md#which-rows-apply).
 func imageRank(v, image string, groups []string) (rank int, from string) {
 	switch {
 	case v == image && v != "" && v != "ALL":
@@ -112,9 +114,10 @@ func imageRank(v, image string, groups []string) (rank int, from string) {
 
 // LitefileFor returns image's effective litefile entries sorted by path string: for one
 // path the image's own row beats its groups' rows (first listed group first), which beat
-// ALL or blank rows (DECISIONS D4). Blank options become tmpfs,rw; /etc/mtab is forced
-// to tmpfs,rw or added as link (it is always presented as a symlink to /proc/self/mounts).
-// Rows with an invalid option are left out (Validate reports them).
+// ALL or blank rows (docs/behaviour.md#which-rows-apply). Blank options become tmpfs,rw;
+// /etc/mtab is forced to tmpfs,rw or added as link (it is always presented as a symlink
+// to /proc/self/mounts). Rows with an invalid option are left out (Validate reports
+// them).
 func (s *Snapshot) LitefileFor(image string) []LiteEntry {
 	t := s.tables["litefile"]
 	groups := s.ImageGroups(image)

@@ -51,7 +51,7 @@ type nrEval struct {
 // nodes: sorted unique node names that exist in nodelist. missed: names the range
 // produced that are not nodes (xCAT reports them, not an error). err: syntax errors
 // (unbalanced brackets/parentheses, bad regex, descending range such as
-// node03-node01 (DECISIONS D10), unreadable ^file, bad attribute selection with
+// node03-node01 (docs/behaviour.md#noderanges), unreadable ^file, bad attribute selection with
 // unknown table/column); the error text quotes the offending part of the noderange.
 //
 // Differences from xCAT, all deliberate: an exclusion written -(...) joins the
@@ -394,7 +394,7 @@ func (e *nrEval) plus(a string, depth int, out nrSet) error {
 // non-digit runs of the same shape that differ in one numeric run, which is iterated
 // with the left operand's zero padding. Every produced name is expanded as an atom
 // (so rack1-rack3 gives the groups' members). Shapes that do not fit are an unknown
-// name; a descending range is an error (D10).
+// name; a descending range is an error (docs/behaviour.md#noderanges).
 func (e *nrEval) rangeAtom(a string, depth int, out nrSet) error {
 	var left, right string
 	if strings.Contains(a, ":") {

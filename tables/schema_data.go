@@ -269,7 +269,8 @@ var schemaList = []*Schema{
 		Name:    "litefile",
 		Columns: []string{"image", "file", "options", "comments", "disable"},
 		Keys:    []string{"image", "file"},
-		// image is a key, but blank means ALL (DECISIONS D4), so only file is required.
+		// image is a key, but blank means ALL (docs/behaviour.md#which-rows-apply), so
+		// only file is required.
 		Required: []string{"file"},
 		Desc:     `The litefile table specifies the directories and files on the statelite nodes that should be readwrite, persistent, or readonly overlay.  All other files in the statelite nodes come from the readonly statelite image.`,
 		ColDesc: map[string]string{

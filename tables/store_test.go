@@ -174,8 +174,8 @@ func TestDirStoreEdit(t *testing.T) {
 	stNoTemp(t, dir)
 }
 
-// D11: a table file may name a subset of the columns in any order; the store reads it
-// and writes it back with every column in schema order.
+// docs/behaviour.md#table-text: a table file may name a subset of the columns in any
+// order; the store reads it and writes it back with every column in schema order.
 func TestDirStoreReadsHandWrittenFiles(t *testing.T) {
 	st, dir := stOpen(t)
 	if err := os.WriteFile(filepath.Join(dir, "litefile.csv"), []byte("#file,image\n\"/etc/x\",\"ALL\"\n"), 0o644); err != nil {

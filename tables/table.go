@@ -101,7 +101,8 @@ func (t *Table) SetRow(key string, vals map[string]string) {
 }
 
 // Enabled reports whether row i is enabled: disable is NULL, empty, "0" or "no" (any case),
-// DECISIONS D11 (xCAT disables on a quoted empty string, Q-14; we do not).
+// docs/behaviour.md#table-text (xCAT disables a row whose disable is a quoted empty
+// string; we do not).
 func (t *Table) Enabled(i int) bool {
 	c := t.Schema.Col("disable")
 	if c < 0 {

@@ -158,7 +158,8 @@ func TestValidateLitefileParentChild(t *testing.T) {
 "ALL","/etc/x","tmpfs",,`, []vdWant{vdErr("litefile", 3, "/etc/x (tmpfs) is a child of /etc/ (link, litefile.csv line 2)", "children of a link directory must use a link option")}},
 		{"blank option is tmpfs,rw, a link option", `"ALL","/etc/",,,
 "ALL","/etc/x","ro",,`, []vdWant{vdErr("litefile", 3, "is a child of /etc/ (tmpfs,rw", "must use a link option")}},
-		// DECISIONS D6: xCAT's liteimg refuses link,ro under a link parent; we allow it.
+		// docs/behaviour.md#choices-where-xcat-is-silent: xCAT's liteimg refuses link,ro under
+		// a link parent; we allow it.
 		{"link,ro child under a link parent is allowed", `"ALL","/etc/","link",,
 "ALL","/etc/hosts","link,ro",,`, nil},
 		{"link,persistent child under link,persistent parent", `"ALL","/srv/","link,persistent",,
@@ -233,7 +234,7 @@ func TestValidateLitetree(t *testing.T) {
 		{"numerically equal priorities", `"1","ALL","/x",,,
 "2","ALL","/y",,,
 "1.0","ALL","/z",,,`, []vdWant{vdErr("litetree", 4, "priority 1.0 equals priority 1 of litetree.csv line 2", "unique")}},
-		{"#CMD is refused (D7)", `"1",,"$noderes.nfsserver://xcatmasternode/install/$node/#CMD=uname-r#/",,,`,
+		{"#CMD is refused", `"1",,"$noderes.nfsserver://xcatmasternode/install/$node/#CMD=uname-r#/",,,`,
 			[]vdWant{vdErr("litetree", 2, "directory:", "#CMD=", "not supported")}},
 		{"bare $", `"1",,"/x/$/y",,,`, []vdWant{vdErr("litetree", 2, "directory:", "a $ with no variable name")}},
 		{"unclosed ${", `"1",,"/x/${noderes.nfsserver/y",,,`, []vdWant{vdErr("litetree", 2, "${ at offset 3 has no closing }")}},
@@ -345,7 +346,8 @@ func TestProblemString(t *testing.T) {
 	}
 }
 
-// DECISIONS D11: disable empty, 0 or no (any case) means enabled; "" is empty (Q-14).
+// docs/behaviour.md#table-text: disable empty, 0 or no (any case) means enabled; "" is
+// empty (xCAT disables a row on a quoted empty string).
 func TestDisableColumn(t *testing.T) {
 	tab := fmtParse(t, "litefile", vdLitefile+`"ALL","/a",,,
 "ALL","/b",,,""
@@ -385,7 +387,7 @@ func TestValidateLeadFixes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if probs := Validate(NewSnapshot(1, map[string]*Table{"litefile": lf})); len(probs) != 0 {
-		t.Errorf("blank litefile.image means ALL (D4) and must validate; got %v", probs)
+		t.Errorf("blank litefile.image means ALL and must validate; got %v", probs)
 	}
 	st, err := Parse("statelite", strings.NewReader("#node,image,statemnt,mntopts,comments,disable\n\"compute\",,\"/a/b/\",,,\n"))
 	if err != nil {

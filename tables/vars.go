@@ -5,8 +5,9 @@ import (
 	"strings"
 )
 
-// Template is a table value with variables (DECISIONS D8): $node, $table.column and
-// ${table.column}; an unbraced token ends at any character outside [A-Za-z0-9_.].
+// Template is a table value with variables (docs/behaviour.md#variables): $node,
+// $table.column and ${table.column}; an unbraced token ends at any character outside
+// [A-Za-z0-9_.].
 type Template struct {
 	Raw   string
 	parts []tpart
@@ -34,7 +35,7 @@ func isTokenByte(c byte) bool {
 }
 
 // ParseTemplate parses s, checking that every variable names the node, a site key or a
-// column of a node-keyed table. "#CMD=" is refused (DECISIONS D7).
+// column of a node-keyed table. "#CMD=" is refused (docs/behaviour.md#variables).
 func ParseTemplate(s string) (Template, error) {
 	t := Template{Raw: s}
 	if strings.Contains(s, "#CMD=") {

@@ -76,33 +76,34 @@ func vxRun(t *testing.T, s *Snapshot, tests []vxCase) {
 	}
 }
 
-// TestExpandReference64 runs every row of reference §6.4 with the results DECISIONS D8
-// gives: a token ends at any character outside [A-Za-z0-9_.], literal text may follow it,
-// variables are not joined with ".", unset values are errors, #CMD is refused (D7).
+// TestExpandReference64 runs every row of reference §6.4 with the results
+// docs/behaviour.md#variables gives: a token ends at any character outside [A-Za-z0-9_.],
+// literal text may follow it, variables are not joined with ".", unset values are errors,
+// #CMD is refused.
 func TestExpandReference64(t *testing.T) {
 	s := vdSnap(t, vxRef)
 	vxRun(t, s, []vxCase{
 		{in: "/statelite/$node", want: "/statelite/n1"},
 		// Expand keeps literal text; the resolver drops the trailing slash later.
 		{in: "/statelite/$node/", want: "/statelite/n1/"},
-		// xCAT joins the two with "." (tokyo.r07); D8 concatenates.
+		// xCAT joins the two with "." (tokyo.r07); we concatenate.
 		{in: "/a/$nodepos.room$nodepos.rack/b", want: "/a/tokyor07/b"},
 		{in: "/a/x$nodepos.room/b", want: "/a/xtokyo/b"},
-		// xCAT reads the column "room-x" (UNDEFINED); D8 ends the token at "-".
+		// xCAT reads the column "room-x" (UNDEFINED); we end the token at "-".
 		{in: "/a/$nodepos.room-x/b", want: "/a/tokyo-x/b"},
 		{in: "/a/$nodepos.room#-x/b", want: "/a/tokyo#-x/b"},
 		{in: "/a/$nodetype.profile/b", want: "/a/compute/b"},
-		// xCAT yields UNDEFINED with no fallback to xcatmaster; D8 makes it an error.
+		// xCAT yields UNDEFINED with no fallback to xcatmaster; we make it an error.
 		{in: "/a/$noderes.nfsserver/b", unset: &UnsetError{"n1", "noderes", "nfsserver"}},
 		{name: "server $noderes.nfsserver", in: "$noderes.nfsserver", unset: &UnsetError{"n1", "noderes", "nfsserver"}},
 		{name: "server $noderes.xcatmaster", in: "$noderes.xcatmaster", want: "mn1"},
 		// xCAT collapses "//" once; Expand keeps text as it is.
 		{in: "/x/$site.installdir/y", want: "/x//install/y"},
 		{in: "/a/$node.foo/b", perr: `unknown table "node"`},
-		// xCAT: /a/UNDEFINED.x86_64. D8: os_ is part of the token, an unknown column.
+		// xCAT: /a/UNDEFINED.x86_64. Ours: os_ is part of the token, an unknown column.
 		{in: "/a/$nodetype.os_$nodetype.arch", perr: `table nodetype has no column "os_"`},
 		{in: "/a/${nodetype.os}_${nodetype.arch}", want: "/a/rhels8.6_x86_64"},
-		// xCAT runs the command; D7 refuses it.
+		// xCAT runs the command; we refuse it.
 		{in: "//xcatmasternode/install/$node/#CMD=echo 5.14#/", perr: "#CMD="},
 	})
 }

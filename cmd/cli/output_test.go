@@ -12,9 +12,10 @@ const img = "rhels8.6-x86_64-statelite-compute"
 
 // fixture is a small cluster in xCAT CSV. n1 and n2 are compute nodes (nodetype via the
 // group compute), n3 has no nodetype data, n4 has its own nodetype row but neither a
-// statelite row (its persistent entries are volatile, D3) nor nodepos (litetree
-// priority 1 cannot be substituted for it, D8). Headers name subsets of the columns on
-// purpose (DECISIONS D11). It reproduces the example lines of reference §10.
+// statelite row (its persistent entries are volatile, docs/behaviour.md#persistent-files)
+// nor nodepos (litetree priority 1 cannot be substituted for it,
+// docs/behaviour.md#variables). Headers name subsets of the columns on purpose
+// (docs/behaviour.md#table-text). It reproduces the example lines of reference §10.
 func fixture() map[string]string {
 	return map[string]string{
 		"nodelist": `#node,groups
@@ -40,8 +41,9 @@ func fixture() map[string]string {
 `,
 		// /etc/adjtime has a blank option (→ tmpfs,rw); /etc/mtab is not listed for img
 		// (→ implicit "link"), but is listed as link for other-img (→ forced tmpfs,rw);
-		// /etc/motd: the group row beats the ALL row (D4); /var/log/ is disabled,
-		// /var/tmp/ is enabled by disable "no".
+		// /etc/motd: the group row beats the ALL row
+		// (docs/behaviour.md#which-rows-apply); /var/log/ is disabled, /var/tmp/ is
+		// enabled by disable "no".
 		"litefile": `#image,file,options,comments,disable
 "ALL","/etc/adjtime",,,
 "ALL","/root/.ssh/","link,persistent",,
