@@ -11,9 +11,15 @@ build:
 run: build
 	./$(BIN) demo --dir $(DEMO) --serve 127.0.0.1:20490
 
+# gofmt, go vet and staticcheck (honnef.co/go/tools, a tool of go.mod), for every
+# architecture we build for: linux/amd64, arm64 and ppc64le.
+ARCHES ?= amd64 arm64 ppc64le
+
 vet:
 	gofmt -l . | tee /dev/stderr | (! read _)
-	$(GO) vet ./...
+	$(GO) build -o bin/staticcheck honnef.co/go/tools/cmd/staticcheck
+	@set -e; for a in $(ARCHES); do echo "vet, staticcheck: linux/$$a"; \
+		GOOS=linux GOARCH=$$a $(GO) vet ./...; GOOS=linux GOARCH=$$a bin/staticcheck ./...; done
 
 test: vet
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)

@@ -8,11 +8,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"go/build"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 func buildStatelite(dir string) (string, error) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goTool = filepath.Join(build.Default.GOROOT, "bin", "go")
 	}
 	bin := filepath.Join(dir, "statelite")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -8,7 +8,6 @@ import (
 	"path"
 	"strings"
 	"syscall"
-	"time"
 
 	"statelite/resolver"
 	"statelite/tables"
@@ -358,5 +357,4 @@ func (v *Pinned) storageOf(p string) (storage, *resolver.Entry, error) {
 	return stVolatile, e, nil
 }
 
-var _ = time.Now
 var _ fs.FileInfo

@@ -2,7 +2,6 @@ package fs
 
 import (
 	"encoding/binary"
-	"errors"
 	"hash/fnv"
 	"io/fs"
 	"path"
@@ -377,5 +376,3 @@ func walkUpper(c *layers, udir, ep, p string) (fs.FileInfo, bool, error) {
 }
 
 func whiteoutOf(p string) string { return path.Join(path.Dir(p), whPrefix+path.Base(p)) }
-
-var errNotDir = errors.New("not a directory")

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -207,4 +208,17 @@ func FuzzApplyLayer(f *testing.F) {
 		}
 		sb.check(t, "a/b/c/dest")
 	})
+}
+
+// A layer holding a GNU sparse file (a few hundred bytes that would unpack to a
+// terabyte of holes) is refused, and nothing of it is written.
+func TestSparseLayerRefused(t *testing.T) {
+	dir := t.TempDir()
+	err := ApplyLayer(dir, bytes.NewReader(fzSparseLayer("big", 1<<40)), nil)
+	if !errors.Is(err, errSparse) {
+		t.Fatalf("a sparse layer: %v, want %v", err, errSparse)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "big")); err == nil {
+		t.Fatal("the sparse file was written")
+	}
 }

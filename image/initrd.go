@@ -55,7 +55,6 @@ type InitrdOptions struct {
 	KernelVersion string   // e.g. 6.1.0-28-amd64
 	Busybox       string   // a static busybox; "" = the image's /bin/busybox if static, else the host's
 	Modules       []string // modules beyond DefaultModules (xCAT's -n / linuximage.netdrivers)
-	Log           io.Writer
 }
 
 // InitrdResult says what went into an initrd.
@@ -229,10 +228,6 @@ func readModule(ctx context.Context, p string) ([]byte, error) {
 // dependencies, listed in load order in /lib/modules/load.
 func BuildInitrd(ctx context.Context, o InitrdOptions, out io.Writer) (*InitrdResult, error) {
 	res := &InitrdResult{}
-	log := o.Log
-	if log == nil {
-		log = io.Discard
-	}
 	bb, err := findBusybox(o.Root, o.Busybox)
 	if err != nil {
 		return nil, err
@@ -503,7 +498,7 @@ func MakeBootFiles(ctx context.Context, root, dir string, o BootOptions) (*BootR
 		var ir *InitrdResult
 		err := writeAtomic(res.InitrdFile, func(w io.Writer) error {
 			var err error
-			ir, err = BuildInitrd(ctx, InitrdOptions{Root: root, KernelVersion: k.Version, Busybox: o.Busybox, Modules: o.Modules, Log: log}, w)
+			ir, err = BuildInitrd(ctx, InitrdOptions{Root: root, KernelVersion: k.Version, Busybox: o.Busybox, Modules: o.Modules}, w)
 			return err
 		})
 		if err != nil {

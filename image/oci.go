@@ -732,7 +732,7 @@ func (a *applier) entry(h *tar.Header, body io.Reader) error {
 			p string
 			t time.Time
 		}{t, h.ModTime})
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg, '\x00': // \x00: TypeRegA of old archives
 		f, err := a.root.OpenFile(t, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err != nil {
 			return err

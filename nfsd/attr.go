@@ -3,7 +3,6 @@ package nfsd
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"syscall"
 	"time"
 
@@ -235,5 +234,3 @@ func readSattr(r *reader) sattr3 {
 func (s sattr3) empty() bool {
 	return s.Mode == nil && s.UID == nil && s.GID == nil && s.Size == nil && s.Atime == nil && s.Mtime == nil
 }
-
-var _ = os.Getpid

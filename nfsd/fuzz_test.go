@@ -7,7 +7,7 @@ package nfsd
 // message, header and credentials included), byte 1 the procedure, byte 2 the caller
 // (bits 0-1: root, uid 1000, AUTH_NONE, root again; bit 2: a non-admin address), the
 // rest is the argument body. In the body, the 4 bytes "\xffFH" + a digit ('0'…'5') stand
-// for the 20 bytes of one of the test server's real handles (fzHandleNames), so the
+// for the 20 bytes of one of the test server's real handles (see the markers below), so the
 // seeds reach past the handle checks although the handle secret is random per server.
 //
 // Checked: no procedure panics (dispatch recovers and logs "panic serving request": the
@@ -38,9 +38,9 @@ import (
 // fzProgs are the programs bytes 0..2 of an input pick (3: a raw call message).
 var fzProgs = []uint32{progMount, progNFS, 100099}
 
-// fzHandleNames are the objects whose handles the markers \xffFH0…5 stand for, in n1's
-// view (made by the setup: /root is persistent, so the fuzzer may write there).
-var fzHandleNames = []string{"/", "/etc", "/etc/motd", "/root", "/root/file", "/root/link"}
+// The markers \xffFH0…5 stand for the handles of /, /etc, /etc/motd, /root, /root/file
+// and /root/link in n1's view (made by the setup: /root is persistent, so the fuzzer may
+// write there).
 
 const fzXID = 0x5eed1234
 

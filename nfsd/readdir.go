@@ -189,5 +189,3 @@ func (s *Server) readdir(c *call, r *reader, w *writer) (string, uint32) {
 func (s *Server) readdirplus(c *call, r *reader, w *writer) (string, uint32) {
 	return s.readdirCommon(c, r, w, true)
 }
-
-var _ = path.Join

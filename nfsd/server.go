@@ -179,11 +179,6 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 // Close flushes the handle table.
 func (s *Server) Close() error { return s.paths.close() }
 
-// AddProgram registers an extra RPC program (the portmapper).
-func (s *Server) addProgram(prog, vers uint32, procs []procFunc) {
-	s.rpc.progs[prog] = &program{low: vers, high: vers, procs: map[uint32][]procFunc{vers: procs}}
-}
-
 // index returns the cluster index of the current tables (built once per snapshot).
 func (s *Server) index() *resolver.Index { return s.cfg.FS.Resolver().Index() }
 

@@ -376,7 +376,7 @@ func (r *Resolver) persistent(p *Plan) {
 			return
 		}
 	}
-	if p.img.hasPers && ok == false {
+	if p.img.hasPers && !ok {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("node %s has persistent litefile entries but no statelite row (statelite table): they are served as volatile and reset at every boot", p.Node))
 	}
 }

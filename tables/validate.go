@@ -129,6 +129,7 @@ func CheckName(kind, name string) error {
 	for i := 0; i < len(name); i++ {
 		if c := name[i]; !(c == '-' || c == '_' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
 			r, _ := utf8.DecodeRuneInString(name[i:])
+			//lint:ignore ST1005 the last character is the rule's "." (a dot may be in a name)
 			return fmt.Errorf("%s %s holds %q: a name holds only letters, digits, -, _ and .", kind, q, string(r))
 		}
 	}

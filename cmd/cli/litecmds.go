@@ -21,6 +21,7 @@ func (e *env) noderange(snap *tables.Snapshot, expr string) ([]string, error) {
 		return nil, err
 	}
 	if len(missed) > 0 {
+		//lint:ignore ST1005 xCAT's own message, word for word
 		return nil, fmt.Errorf("Invalid nodes in noderange:%s", strings.Join(missed, ","))
 	}
 	return nodes, nil
@@ -180,6 +181,7 @@ func lsliteCmd(e *env) *cobra.Command {
 					return err
 				}
 				if len(snap.RowsByKey("osimage", image)) == 0 {
+					//lint:ignore ST1005 xCAT's own message, word for word
 					return fmt.Errorf("The osimage named '%s' is not defined.", image)
 				}
 				for _, en := range snap.LitefileFor(image) {

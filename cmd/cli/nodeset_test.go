@@ -98,7 +98,7 @@ func TestNodesetOsimage(t *testing.T) {
 }
 
 func TestNodesetErrors(t *testing.T) {
-	dir, imgdir := bootCluster(t, "noac,rw")
+	dir, _ := bootCluster(t, "noac,rw")
 	// A bad nfsrootopts names the image; nothing is written.
 	r := cliRun(t, dir, "", "nodeset", "n1", "osimage=img")
 	if r.code != 1 || !strings.Contains(r.stderr, "osimage img: nfsrootopts \"noac,rw\": rw is not allowed") {
@@ -107,7 +107,7 @@ func TestNodesetErrors(t *testing.T) {
 	if ch := mustRun(t, dir, "tabdump", "chain"); strings.Contains(ch, "n1") {
 		t.Errorf("chain written despite the error:\n%s", ch)
 	}
-	dir, imgdir = bootCluster(t, "")
+	dir, imgdir := bootCluster(t, "")
 	if err := os.Remove(filepath.Join(imgdir, "kernel")); err != nil {
 		t.Fatal(err)
 	}

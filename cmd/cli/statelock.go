@@ -58,7 +58,8 @@ func lockState(state, role string) (*stateLock, error) {
 		}
 		return nil, busyState(state, name)
 	}
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+" "+role+"\n"), 0)
 	}
 	if err != nil {

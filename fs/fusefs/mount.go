@@ -157,6 +157,7 @@ func (m *Mounted) Invalidate() {
 			// A node go-fuse discarded (a racing lookup registered another) never
 			// gets OnForget: drop it when it is found unreferenced twice in a row
 			// (once could be a node between its Lookup and its entry into the tree).
+			//lint:ignore SA1019 OnForget never comes for such a node: only Forgotten tells
 			if n != st.root && n.Forgotten() {
 				if n.unref {
 					continue
@@ -204,6 +205,7 @@ func (st *mountState) register(ctx context.Context, parent *node, a sfs.Attr) *g
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, n := range st.ids[sa.Ino] {
+		//lint:ignore SA1019 as above: a forgotten node must not be handed out again
 		if n.StableAttr().Mode == sa.Mode && (n == st.root || !n.Forgotten()) {
 			return n.EmbeddedInode()
 		}

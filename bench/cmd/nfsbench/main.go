@@ -180,7 +180,6 @@ type bench struct {
 	data     string // ganesha's export: big.bin, tree/
 	shm      string // tmpfs for the client's files
 	demoRoot string // statelite image root
-	upperTmp string // statelite's volatile /tmp of node n1
 	srcSum   [32]byte
 	servers  []*server
 
