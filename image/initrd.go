@@ -31,7 +31,7 @@ var (
 // InitScript returns the /init of statelite's busybox initramfs.
 func InitScript() []byte { return append([]byte(nil), initScript...) }
 
-// Boot file names beside the image root (DECISIONS §3).
+// Boot file names beside the image root (docs/behaviour.md#boot-files).
 const (
 	KernelName = "kernel"
 	InitrdName = "initrd-statelite.gz"

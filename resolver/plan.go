@@ -18,7 +18,7 @@ import (
 // Config holds the server settings a plan depends on.
 type Config struct {
 	// Mnt is where remote litetree/statemnt exports are mounted on the serving host:
-	// "server:/dir" is read at Mnt/server/dir (DECISIONS D9).
+	// "server:/dir" is read at Mnt/server/dir (docs/behaviour.md#locations).
 	Mnt string
 	// LocalNames are the serving host's own names and addresses: "server:/dir" with such a
 	// server is read at /dir. site.master, "localhost" and the host name are always local.
@@ -48,7 +48,7 @@ type Source struct {
 	Server   string // substituted server part ("" for a local directory)
 	Dir      string // substituted directory part
 	Display  string // as xCAT's litetree command prints it (server:dir, mntopts appended)
-	Path     string // where the serving host reads it (D9)
+	Path     string // where the serving host reads it (docs/behaviour.md#locations)
 }
 
 // Plan is a node's compiled view plan. Plans are immutable and shared by readers.
@@ -304,7 +304,7 @@ func compileImage(les []tables.LiteEntry) *imagePlan {
 }
 
 // expandLocation substitutes a "server:dir" value for node as xCAT's litetree command
-// does, then maps it to a path on the serving host (D9).
+// does, then maps it to a path on the serving host (docs/behaviour.md#locations).
 func (r *Resolver) expandLocation(node, raw string) (server, dir, display, local string, err error) {
 	srvT, dirT := tables.SplitLocation(raw)
 	ts, err := tables.ParseTemplate(srvT)

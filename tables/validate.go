@@ -67,7 +67,8 @@ func (v *validator) add(t *Table, i int, warn bool, format string, a ...any) {
 
 // Validate checks a whole snapshot and returns its problems in table order: required
 // columns, duplicate keys, litefile options and paths, parent/child rules per image,
-// litetree priorities and locations, statelite locations, variables and #CMD (D7).
+// litetree priorities and locations, statelite locations, variables and #CMD
+// (docs/behaviour.md#variables).
 func Validate(s *Snapshot) []Problem {
 	v := &validator{s: s, seen: map[string]bool{}}
 	for _, name := range TableNames() {
