@@ -4,9 +4,8 @@ import (
 	"io"
 	"os"
 	"syscall"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"statelite/internal/sys"
 )
 
 // Handle is an open file of a view.
@@ -138,7 +137,7 @@ func (h *Handle) Close() error {
 		err = h.f.Close()
 	}
 	if h.raw {
-		closeFd(h.rfd, true)
+		sys.Close(h.rfd, true)
 		h.raw = false
 	}
 	for _, f := range h.parts {
@@ -147,33 +146,12 @@ func (h *Handle) Close() error {
 	return err
 }
 
-const (
-	sysPreadv2 = unix.SYS_PREADV2 // 327 on amd64, 286 on arm64, 380 on ppc64le
-	rwfNowait  = 0x8
-)
-
-// preadCached reads what of b at off is in the page cache without sleeping, by a raw
-// system call (preadv2 with RWF_NOWAIT: see layers.openRO); it returns how many bytes it
-// read (0 when it could not: read the rest the usual way).
-func preadCached(fd int, b []byte, off int64) int {
-	if len(b) == 0 {
-		return 0
-	}
-	iov := syscall.Iovec{Base: &b[0]}
-	iov.SetLen(len(b))
-	n, _, e := syscall.RawSyscall6(sysPreadv2, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1, uintptr(off), 0, rwfNowait)
-	if e != 0 {
-		return 0
-	}
-	return int(n)
-}
-
 // ReadAtFd reads len(b) bytes at off from fd (fewer, and io.EOF, at the end of the
 // file): what is in the page cache with preadCached, the rest with pread.
 func ReadAtFd(fd int, b []byte, off int64) (int, error) {
 	n := 0
 	for n < len(b) {
-		m := preadCached(fd, b[n:], off+int64(n))
+		m := sys.PreadNowait(fd, b[n:], off+int64(n))
 		if m == 0 {
 			k, err := syscall.Pread(fd, b[n:], off+int64(n))
 			if err == syscall.EINTR {

@@ -12,9 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"statelite/internal/sys"
 )
 
 // layers gives fast, escape-proof access to layer directories: one open directory per
@@ -93,17 +92,12 @@ func newLayers() *layers {
 }
 
 const (
-	sysOpenat2        = unix.SYS_OPENAT2 // 437 on every architecture
-	resolveNoMagic    = 0x02
-	resolveNoSymlinks = 0x04
-	resolveBeneath    = 0x08
+	resolveNoMagic    = sys.ResolveNoMagiclinks
+	resolveNoSymlinks = sys.ResolveNoSymlinks
+	resolveBeneath    = sys.ResolveBeneath
 	layerRecheckAfter = time.Second
 	oPath             = 0x200000 // O_PATH
 )
-
-type openHow struct {
-	flags, mode, resolve uint64
-}
 
 func openat2(dirfd int, name string, flags int) (int, error) {
 	return openat2Resolve(dirfd, name, flags, resolveBeneath|resolveNoMagic)
@@ -114,7 +108,7 @@ func openat2Resolve(dirfd int, name string, flags int, resolve uint64) (int, err
 	if err != nil {
 		return -1, err
 	}
-	fd, e := openat2How(dirfd, p, flags, resolve, false)
+	fd, e := sys.Openat2(dirfd, p, flags, resolve, false)
 	if e != 0 {
 		return -1, e
 	}
@@ -252,50 +246,8 @@ func (c *layers) openRO(root, rel string, dev uint64) (fd int, ok bool) {
 	if err != nil {
 		return -1, false
 	}
-	fd, e := openat2How(int(d.f.Fd()), p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, resolveBeneath|resolveNoMagic, true)
+	fd, e := sys.Openat2(int(d.f.Fd()), p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, resolveBeneath|resolveNoMagic, true)
 	return fd, e == 0
-}
-
-// openat2How is openat2 with close-on-exec and the resolve flags, retried on EINTR and
-// EAGAIN; raw: as a raw system call (see openRO).
-func openat2How(dirfd int, name *byte, flags int, resolve uint64, raw bool) (int, syscall.Errno) {
-	how := openHow{flags: uint64(flags | syscall.O_CLOEXEC), resolve: resolve}
-	for {
-		var r uintptr
-		var e syscall.Errno
-		if raw {
-			r, _, e = syscall.RawSyscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
-		} else {
-			r, _, e = syscall.Syscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
-		}
-		if e == syscall.EINTR || e == syscall.EAGAIN {
-			continue
-		}
-		if e != 0 {
-			return -1, e
-		}
-		return int(r), 0
-	}
-}
-
-// closeFd closes fd; raw: as a raw system call.
-func closeFd(fd int, raw bool) {
-	if raw {
-		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
-	} else {
-		syscall.Close(fd)
-	}
-}
-
-// fstatFd describes the open file fd; raw: as a raw system call.
-func fstatFd(fd int, st *syscall.Stat_t, raw bool) syscall.Errno {
-	var e syscall.Errno
-	if raw {
-		_, _, e = syscall.RawSyscall(syscall.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(st)), 0)
-	} else {
-		_, _, e = syscall.Syscall(syscall.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(st)), 0)
-	}
-	return e
 }
 
 type statInfo struct {
@@ -335,7 +287,7 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 	// of a looked-up name are CPU work (a name whose inode is not cached holds the
 	// thread's processor while it is read).
 	raw := d.local
-	fd, e := openat2How(int(d.f.Fd()), p, oPath|syscall.O_NOFOLLOW, resolveBeneath|resolveNoMagic, raw)
+	fd, e := sys.Openat2(int(d.f.Fd()), p, oPath|syscall.O_NOFOLLOW, resolveBeneath|resolveNoMagic, raw)
 	d.release()
 	if e == syscall.ENOSYS {
 		f, err := c.open(root, rel, oPath) // falls back to os.Root
@@ -352,9 +304,9 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 	if e != 0 {
 		return nil, &iofs.PathError{Op: "open", Path: path.Join(root, name), Err: e}
 	}
-	defer closeFd(fd, raw)
+	defer sys.Close(fd, raw)
 	si := &statInfo{name: path.Base(name)}
-	if e := fstatFd(fd, &si.st, raw); e != 0 {
+	if e := sys.Fstat(fd, &si.st, raw); e != 0 {
 		return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: e}
 	}
 	return si, nil

@@ -7,7 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
+
+	"statelite/internal/sys"
 )
 
 // listCache keeps recent listings of image directories, shared by every node. A listing
@@ -182,8 +183,6 @@ const (
 	inQOverflow  = 0x4000
 	inIgnored    = 0x8000
 	inOnlyDir    = 0x1000000
-	inNonblock   = 0x800
-	inCloexec    = 0x80000
 
 	dirWatchMask = inModify | inAttrib | inCloseWrite | inMovedFrom | inMovedTo | inCreate |
 		inDelete | inDeleteSelf | inMoveSelf | inOnlyDir
@@ -191,11 +190,11 @@ const (
 )
 
 func newDirWatcher() *dirWatcher {
-	fd, _, e := syscall.RawSyscall(syscall.SYS_INOTIFY_INIT1, inNonblock|inCloexec, 0, 0)
-	if e != 0 {
+	fd, err := sys.InotifyInit()
+	if err != nil {
 		return nil
 	}
-	return &dirWatcher{fd: int(fd), byWD: map[int32]*dirWatch{}, buf: make([]byte, 64<<10)}
+	return &dirWatcher{fd: fd, byWD: map[int32]*dirWatch{}, buf: make([]byte, 64<<10)}
 }
 
 // add watches the directory open as dirfd (through /proc/self/fd, so the directory
@@ -206,12 +205,8 @@ func (w *dirWatcher) add(dirfd int) *dirWatch {
 	if len(w.byWD) >= dirWatchesMax {
 		w.dropAll()
 	}
-	p, err := syscall.BytePtrFromString("/proc/self/fd/" + strconv.Itoa(dirfd))
+	r, err := sys.InotifyAddWatch(w.fd, "/proc/self/fd/"+strconv.Itoa(dirfd), dirWatchMask)
 	if err != nil {
-		return nil
-	}
-	r, _, e := syscall.Syscall(syscall.SYS_INOTIFY_ADD_WATCH, uintptr(w.fd), uintptr(unsafe.Pointer(p)), dirWatchMask)
-	if e != 0 {
 		return nil
 	}
 	wd := int32(r)
@@ -227,7 +222,7 @@ func (w *dirWatcher) add(dirfd int) *dirWatch {
 func (w *dirWatcher) dropAll() {
 	for wd, dw := range w.byWD {
 		dw.gen.Add(1)
-		syscall.Syscall(syscall.SYS_INOTIFY_RM_WATCH, uintptr(w.fd), uintptr(wd), 0)
+		sys.InotifyRmWatch(w.fd, int(wd))
 		delete(w.byWD, wd)
 	}
 }
@@ -239,11 +234,10 @@ func (w *dirWatcher) drain() {
 	for {
 		// A raw system call: the descriptor never blocks, and a read Go's scheduler is
 		// told of wakes its monitor thread (see layers.openRO).
-		r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(w.fd), uintptr(unsafe.Pointer(&w.buf[0])), uintptr(len(w.buf)))
+		n, e := sys.ReadRaw(uintptr(w.fd), w.buf)
 		if e == syscall.EINTR {
 			continue
 		}
-		n := int(r)
 		if e != 0 || n <= 0 {
 			return // EAGAIN: nothing more
 		}

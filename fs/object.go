@@ -8,8 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 
+	"statelite/internal/sys"
 	"statelite/resolver"
 	"statelite/tables"
 )
@@ -140,14 +140,7 @@ func inoString(fi fs.FileInfo) string {
 // follows a symlink (lgetxattr): a node's link must not lend it its target's id.
 func readOrigin(full string) (uint64, bool) {
 	var b [8]byte
-	p, err := syscall.BytePtrFromString(full)
-	if err != nil {
-		return 0, false
-	}
-	a, _ := syscall.BytePtrFromString(originX)
-	n, _, e := syscall.Syscall6(syscall.SYS_LGETXATTR, uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(a)),
-		uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0)
-	if e != 0 || n != 8 {
+	if n, err := sys.Lgetxattr(full, originX, b[:]); err != nil || n != 8 {
 		return 0, false
 	}
 	return binary.LittleEndian.Uint64(b[:]), true

@@ -10,10 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
-
+	"statelite/internal/sys"
 	"statelite/resolver"
 )
 
@@ -743,16 +741,8 @@ func fstatat(dirfd int, name string, st *syscall.Stat_t, raw bool) error {
 	if err != nil {
 		return err
 	}
-	var e syscall.Errno
-	if raw {
-		_, _, e = syscall.RawSyscall6(unix.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), atSymlinkNoFollow, 0, 0)
-	} else {
-		_, _, e = syscall.Syscall6(unix.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), atSymlinkNoFollow, 0, 0)
-	}
-	if e != 0 {
+	if e := sys.LstatAt(dirfd, p, st, raw); e != 0 {
 		return e
 	}
 	return nil
 }
-
-const atSymlinkNoFollow = 0x100

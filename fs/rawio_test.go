@@ -8,6 +8,8 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"statelite/internal/sys"
 )
 
 // Raw system calls (openRO, and lstat, lstatRO, fstatat on local layers) are used only
@@ -80,12 +82,12 @@ func TestRawOnlyOnLocalLayers(t *testing.T) {
 			if ok {
 				b := make([]byte, 16)
 				n, _ := ReadAtFd(fd, b, 0)
-				closeFd(fd, true)
+				sys.Close(fd, true)
 				if string(b[:n]) != "hello\n" {
 					t.Errorf("%s: read %q through openRO", l.root, b[:n])
 				}
 				if fd, ok := c.openRO(l.root, "/etc/motd", dev+1); ok {
-					closeFd(fd, true)
+					sys.Close(fd, true)
 					t.Errorf("%s: openRO of a file on another device (a mount inside the layer) was raw", l.root)
 				}
 			}

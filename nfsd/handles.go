@@ -19,8 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"statelite/internal/sys"
 	"statelite/resolver"
 )
 
@@ -373,14 +372,7 @@ func openPathTable(dir string) (*pathTable, error) {
 }
 
 // fdatasync flushes f's data (and the metadata needed to read it back) to stable storage.
-func fdatasync(f *os.File) error {
-	for {
-		err := unix.Fdatasync(int(f.Fd()))
-		if err != unix.EINTR {
-			return err
-		}
-	}
-}
+func fdatasync(f *os.File) error { return sys.Fdatasync(int(f.Fd())) }
 
 // syncDir makes a rename in dir durable.
 func syncDir(dir string) error {

@@ -11,9 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	sfs "statelite/fs"
+	"statelite/internal/sys"
 )
 
 // req is the context of one NFS request after its handle was resolved.
@@ -621,7 +620,7 @@ func writeBehind(h *sfs.Handle, off, n int64) bool {
 		// SYNC_FILE_RANGE_WRITE: start writing the dirty pages of the range, without
 		// waiting for them (it may wait for room in the device's queue). x/sys/unix
 		// picks the call of the architecture (sync_file_range2 on ppc64le).
-		unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
+		sys.StartWriteback(fd, off, n)
 	}()
 	return true
 }

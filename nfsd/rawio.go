@@ -5,9 +5,9 @@ import (
 	"io"
 	"net"
 	"syscall"
-	"unsafe"
 
 	sfs "statelite/fs"
+	"statelite/internal/sys"
 )
 
 // Copies between the page cache and sockets without telling Go's scheduler. A system
@@ -25,11 +25,11 @@ func readAtFd(fd int, b []byte, off int64) (int, error) { return sfs.ReadAtFd(fd
 
 // rawRead is read(2) on a non-blocking socket, as a raw system call.
 func rawRead(fd uintptr, b []byte) (int, error) {
-	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	n, e := sys.ReadRaw(fd, b)
 	if e != 0 {
 		return 0, e
 	}
-	return int(r), nil
+	return n, nil
 }
 
 // writeBuffers writes bufs to conn: with raw writev calls on a TCP socket, else through
@@ -64,7 +64,7 @@ func writeBuffers(conn net.Conn, bufs [][]byte) error {
 			if len(iovs) == 0 {
 				return true
 			}
-			n, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
+			n, e := sys.WritevRaw(fd, iovs)
 			if e == syscall.EAGAIN {
 				return false // wait until writable
 			}
@@ -75,7 +75,7 @@ func writeBuffers(conn net.Conn, bufs [][]byte) error {
 				werr = e
 				return true
 			}
-			for k := int(n); k > 0 && len(bufs) > 0; {
+			for k := n; k > 0 && len(bufs) > 0; {
 				if l := len(bufs[0]); l <= k {
 					k -= l
 					bufs = bufs[1:]
@@ -100,8 +100,7 @@ func writeBuffers(conn net.Conn, bufs [][]byte) error {
 // open file and never waits for the disk); -1 on error.
 func fdSize(fd int) int64 {
 	var st syscall.Stat_t
-	_, _, e := syscall.RawSyscall(syscall.SYS_FSTAT, uintptr(fd), uintptr(unsafe.Pointer(&st)), 0)
-	if e != 0 {
+	if e := sys.Fstat(fd, &st, true); e != 0 {
 		return -1
 	}
 	return st.Size

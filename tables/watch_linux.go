@@ -6,18 +6,20 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"statelite/internal/sys"
 )
 
 // startInotify watches dir and sends the events on out until done is closed or the
 // returned closer is closed; out is closed when the watch ends (the directory went away).
 func startInotify(dir string, out chan<- watchEvent, done <-chan struct{}) (io.Closer, error) {
-	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
+	fd, err := sys.InotifyInit()
 	if err != nil {
 		return nil, os.NewSyscallError("inotify_init1", err)
 	}
 	const mask = syscall.IN_MODIFY | syscall.IN_CLOSE_WRITE | syscall.IN_MOVED_TO | syscall.IN_MOVED_FROM |
 		syscall.IN_CREATE | syscall.IN_DELETE | syscall.IN_DELETE_SELF | syscall.IN_MOVE_SELF
-	if _, err := syscall.InotifyAddWatch(fd, dir, mask); err != nil {
+	if _, err := sys.InotifyAddWatch(fd, dir, mask); err != nil {
 		syscall.Close(fd)
 		return nil, os.NewSyscallError("inotify_add_watch "+dir, err)
 	}

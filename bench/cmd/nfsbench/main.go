@@ -47,11 +47,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"statelite/bench/storm"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"statelite/bench/storm"
 )
 
 const nsMarker = "NFSBENCH_IN_NAMESPACE"
@@ -400,8 +403,7 @@ func dropPages(f string) {
 		return
 	}
 	defer syscall.Close(fd)
-	const fadvDontneed = 4
-	syscall.Syscall6(syscall.SYS_FADVISE64, uintptr(fd), 0, 0, fadvDontneed, 0, 0)
+	unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
 }
 
 // perf starts `perf record` on the statelite server for one phase (-perf).
