@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"statelite/cmd/demo"
+	"statelite/internal/demo"
 )
 
 // TestQemuCrash is the acceptance test of issue 14's "handles that survive any crash":

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"statelite/cmd/demo"
+	"statelite/internal/demo"
 	"statelite/internal/qemutest"
 )
 

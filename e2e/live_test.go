@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"statelite/cmd/demo"
+	"statelite/internal/demo"
 	"statelite/tables"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"statelite/cmd/demo"
+	"statelite/internal/demo"
 )
 
 // TestQemuNFSRoot is the acceptance test of the NFS server against a real Linux client:

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"statelite/cmd/cli"
-	"statelite/cmd/demo"
+	"statelite/internal/demo"
 	"statelite/internal/qemutest"
 )
 

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"statelite/cmd/demo"
 	"statelite/fs"
+	"statelite/internal/demo"
 	"statelite/resolver"
 	"statelite/tables"
 )

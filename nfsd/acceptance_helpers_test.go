@@ -23,8 +23,8 @@ import (
 
 	"github.com/willscott/go-nfs-client/nfs/rpc"
 
-	"statelite/cmd/demo"
 	"statelite/fs"
+	"statelite/internal/demo"
 	"statelite/nfsd"
 	"statelite/resolver"
 	"statelite/tables"

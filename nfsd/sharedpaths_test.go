@@ -138,13 +138,13 @@ func TestSharedPathsBeforeReply(t *testing.T) {
 // url (each store's flusher ticking every every).
 func sharedServers(t *testing.T, tc *testCluster, url string, every time.Duration) (a, b *runningServer) {
 	t.Helper()
-	open := func() *tables.PGPaths {
+	open := func() *nfsd.PGPaths {
 		st, err := tables.OpenPostgres(context.Background(), url)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		sp := tables.NewPGPaths(st, every)
+		sp := nfsd.NewPGPaths(st, every)
 		t.Cleanup(func() { sp.Close() })
 		return sp
 	}

@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"statelite/cmd/demo"
+	"statelite/internal/demo"
 	"statelite/tables"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"statelite/cmd/demo"
+	"statelite/internal/demo"
 	"statelite/resolver"
 )
 

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"statelite/bench/nfsclient"
-	"statelite/cmd/demo"
 	"statelite/fs"
+	"statelite/internal/demo"
 	"statelite/resolver"
 	"statelite/tables"
 )

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"statelite/cmd/cli"
-	"statelite/cmd/demo"
+	"statelite/internal/demo"
 )
 
 // liveServer is `statelite serve` running in-process over a demo cluster.

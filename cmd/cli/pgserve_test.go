@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"statelite/cmd/cli"
-	"statelite/cmd/demo"
+	"statelite/internal/demo"
 	"statelite/internal/pgtest"
 )
 

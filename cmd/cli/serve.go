@@ -142,7 +142,7 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 			if secret, err = pg.Private(ctx, "nfsd.secret", tables.RandomSecret(32)); err != nil {
 				return fmt.Errorf("handle secret: %w", err)
 			}
-			sp := tables.NewPGPaths(pg, 300*time.Millisecond)
+			sp := nfsd.NewPGPaths(pg, 300*time.Millisecond)
 			var last time.Time // OnError is called from one goroutine
 			sp.OnError = func(err error) {
 				if time.Since(last) >= time.Minute {

@@ -17,9 +17,9 @@ import (
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/util"
 
-	"statelite/cmd/demo"
 	"statelite/fs"
 	"statelite/fs/billyfs"
+	"statelite/internal/demo"
 	"statelite/resolver"
 	"statelite/tables"
 )

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"statelite/cmd/demo"
 	sfs "statelite/fs"
+	"statelite/internal/demo"
 	"statelite/resolver"
 	"statelite/tables"
 )

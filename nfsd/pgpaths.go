@@ -1,9 +1,11 @@
-package tables
+package nfsd
 
 import (
 	"context"
 	"sync"
 	"time"
+
+	"statelite/tables"
 )
 
 // PGPaths is the NFS handle path table (file id → parent id and name, per node, node ""
@@ -13,7 +15,7 @@ import (
 // NFS server calls it before a reply carries a new handle) and every flush interval.
 // Get reads the table directly.
 type PGPaths struct {
-	st      *PGStore
+	st      *tables.PGStore
 	every   time.Duration
 	timeout time.Duration
 
@@ -42,7 +44,7 @@ type pgPathRec struct {
 
 // NewPGPaths returns the shared path table of st, flushing queued records every every
 // (500 ms when zero) until Close.
-func NewPGPaths(st *PGStore, every time.Duration) *PGPaths {
+func NewPGPaths(st *tables.PGStore, every time.Duration) *PGPaths {
 	if every <= 0 {
 		every = 500 * time.Millisecond
 	}

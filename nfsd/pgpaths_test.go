@@ -1,4 +1,4 @@
-package tables_test
+package nfsd_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"statelite/internal/pgtest"
+	"statelite/nfsd"
 	"statelite/tables"
 )
 
@@ -14,13 +15,13 @@ import (
 func TestPGPaths(t *testing.T) {
 	pg := pgtest.Start(t)
 	ctx := context.Background()
-	open := func() *tables.PGPaths {
+	open := func() *nfsd.PGPaths {
 		st, err := tables.OpenPostgres(ctx, pg.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		sp := tables.NewPGPaths(st, time.Hour) // flushed by hand
+		sp := nfsd.NewPGPaths(st, time.Hour) // flushed by hand
 		t.Cleanup(func() { sp.Close() })
 		return sp
 	}
