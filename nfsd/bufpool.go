@@ -26,12 +26,11 @@ var (
 // stays. The turn ends before the reply is sent, so a client that does not read its
 // replies holds no turn. Request records (a WRITE's) take no turn: the intake caps their
 // memory (intake.go).
-var bigTurns = make(chan struct{}, bigWorkMax())
-
 func bigWorkMax() int { return max(32, 8*runtime.GOMAXPROCS(0)) }
 
-func acquireBig() { bigTurns <- struct{}{} }
-func releaseBig() { <-bigTurns }
+// acquireBig waits for a turn of big work of this server; releaseBig gives it back.
+func (s *rpcServer) acquireBig() { s.big <- struct{}{} }
+func (s *rpcServer) releaseBig() { <-s.big }
 
 // getBuf returns an empty buffer with room for n bytes.
 func getBuf(n int) []byte {

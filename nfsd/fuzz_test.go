@@ -175,7 +175,7 @@ func (fz *fzServer) call(prog, proc uint32, args []byte) ([]byte, error) {
 	rec := fzCall(prog, 3, proc, fzAuthSys(0, 0), args)
 	var w writer
 	b := fz.s.rpc.dispatchTo(context.Background(), rec, fzAdmin, &w)
-	fzRelease(&w)
+	fzRelease(fz.s, &w)
 	if len(b) < 28 || binary.BigEndian.Uint32(b[24:]) != acceptSuccess {
 		return nil, fmt.Errorf("setup call %d/%d: reply % x", prog, proc, b)
 	}
@@ -219,13 +219,13 @@ var (
 )
 
 // fzRelease gives back what a reply holds besides its buffer (as rpcConn.serve does).
-func fzRelease(w *writer) {
+func fzRelease(s *Server, w *writer) {
 	if w.late != nil {
 		w.late.h.Close()
 		w.late = nil
 	}
 	if w.bigTurn {
-		releaseBig()
+		s.rpc.releaseBig()
 		w.bigTurn = false
 	}
 }
@@ -287,7 +287,7 @@ func (fz *fzServer) run(t *testing.T, in []byte) {
 	}
 	var w writer
 	reply := fz.s.rpc.dispatchTo(context.Background(), rec, remote, &w)
-	fzRelease(&w)
+	fzRelease(fz.s, &w)
 	if p := fz.logs.take(); len(p) > 0 {
 		t.Fatalf("the server panicked:\n%s", strings.Join(p, "\n"))
 	}

@@ -26,12 +26,12 @@ import (
 //     counted: they are what a booting node sends, and they are served at once.
 //   - Fragments are gathered in a buffer that doubles: O(record size), whatever the
 //     fragment size.
-//   - A record that makes no progress for recordStall closes its connection. An idle
+//   - A record that makes no progress for Config.RecordStall (30 s) closes its connection. An idle
 //     connection (between records) has no deadline: a booted node keeps its connection.
-var (
-	recordStall              = 30 * time.Second
-	intakeMaxBytes     int64 = 64 << 20
-	intakeAddrMaxBytes int64 = 4 * maxRecord
+const (
+	defaultRecordStall         = 30 * time.Second
+	defaultIntakeMax     int64 = 64 << 20
+	defaultIntakeAddrMax int64 = 4 * maxRecord
 )
 
 // intakeBudget accounts the memory of records in the intake.
@@ -107,7 +107,7 @@ func (b *intakeBudget) usage(addr netip.Addr) (total, byAddr int64) {
 
 var errIntakeClosed = errors.New("rpc intake closed")
 
-// errStalled: a record made no progress for recordStall.
+// errStalled: a record made no progress for the stall time.
 var errStalled = errors.New("rpc record stalled")
 
 // readRecord reads one record-marked RPC message (all its fragments). rec is a buffer
@@ -120,7 +120,7 @@ func (c *rpcConn) readRecord() (rec []byte, held int64, err error) {
 	arm := func() {
 		// Refreshed at most once a second: the record may stall for 29 to 30 s.
 		if now := mono(); !armed || now-armedAt > int64(time.Second) {
-			c.conn.SetReadDeadline(time.Now().Add(recordStall))
+			c.conn.SetReadDeadline(time.Now().Add(c.s.stall))
 			armed, armedAt = true, now
 		}
 	}
@@ -128,7 +128,7 @@ func (c *rpcConn) readRecord() (rec []byte, held int64, err error) {
 		putBuf(rec)
 		b.release(c.addr, held)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = fmt.Errorf("%w: no progress for %s", errStalled, recordStall)
+			err = fmt.Errorf("%w: no progress for %s", errStalled, c.s.stall)
 		}
 		return nil, 0, err
 	}

@@ -36,7 +36,7 @@ func FuzzRecordReader(f *testing.F) {
 			b.Write(in)
 			b.Close()
 		}()
-		s := &rpcServer{budget: newIntakeBudget(8<<20, 4<<20)}
+		s := &rpcServer{budget: newIntakeBudget(8<<20, 4<<20), stall: time.Minute}
 		c := &rpcConn{s: s, conn: a, br: newConnReader(a), addr: netip.MustParseAddr("127.0.0.1")}
 		a.SetDeadline(time.Now().Add(10 * time.Second))
 		var got [][]byte

@@ -50,7 +50,7 @@ func TestSilentHeadersDoNotStallReads(t *testing.T) {
 	}
 	srv := tc.serve(t, nfsd.Config{})
 	holdHeaders(t, srv.addr, "127.0.0.9", 40, 64<<10)
-	holdHeaders(t, srv.addr, "127.0.0.10", nfsd.BigTurnsMax()+8, 1<<20)
+	holdHeaders(t, srv.addr, "127.0.0.10", nfsd.BigTurnsMax(srv.Server)+8, 1<<20)
 	time.Sleep(200 * time.Millisecond) // the headers are read
 
 	c := newClient(t, srv.addr, "", authSys(0, 0))
@@ -132,9 +132,8 @@ func cpuTime(t *testing.T) time.Duration {
 // A record that makes no progress for the stall time closes its connection (with a log
 // line); an idle connection between records stays open.
 func TestStalledRecordClosesConnection(t *testing.T) {
-	defer nfsd.SetRecordStall(time.Second)()
 	tc := newTestCluster(t)
-	srv := tc.serve(t, nfsd.Config{})
+	srv := tc.serve(t, nfsd.Config{RecordStall: time.Second})
 	idle := dialRPC(t, srv.addr, "")
 	idle.call(progNFS, 3, procNull, authSys(0, 0), nil) // then nothing: idle
 	stalled := holdHeaders(t, srv.addr, "127.0.0.11", 1, 64<<10)[0]
@@ -159,9 +158,8 @@ func TestStalledRecordClosesConnection(t *testing.T) {
 // share is no longer read (TCP pushes back on it alone), and a 1 MiB WRITE of another
 // client is still served. Its share frees as its records are served.
 func TestIntakeCapPerAddress(t *testing.T) {
-	defer nfsd.SetIntakeCaps(8<<20, 2<<20)()
 	tc := newTestCluster(t)
-	srv := tc.serve(t, nfsd.Config{})
+	srv := tc.serve(t, nfsd.Config{IntakeMax: 8 << 20, IntakeAddrMax: 2 << 20})
 	// The hog: connections that send 1 MiB of a 1.5 MiB record, then stop (each holds
 	// its record's buffer: 2 of them fill the address's 2 MiB share... and more wait).
 	var hogs []net.Conn

@@ -473,7 +473,7 @@ func (s *Server) read(c *call, r *reader, w *writer) (string, uint32) {
 		}
 	}
 	if len(w.b)+want+3 > smallBuf && !w.bigTurn {
-		acquireBig()
+		s.rpc.acquireBig()
 		w.bigTurn = true
 	}
 	w.grow(want + 3)
@@ -585,7 +585,7 @@ func (s *Server) write(c *call, r *reader, w *writer) (string, uint32) {
 	w.fixed(s.verf[:])
 	s.Metrics.bytes(q.node, "write", n)
 	if committed == unstable && n >= writeBehindMin {
-		behind = writeBehind(h, int64(off), int64(n))
+		behind = s.writeBehind(h, int64(off), int64(n))
 	}
 	return q.node, nfs3OK
 }
@@ -600,22 +600,20 @@ const (
 	writeBehindMax = 8
 )
 
-var writeBehindSem = make(chan struct{}, writeBehindMax)
-
 // writeBehind starts the write-out of [off, off+n) of h's file and closes h when that
 // has been submitted; false (h stays the caller's) when it did not start.
-func writeBehind(h *sfs.Handle, off, n int64) bool {
+func (s *Server) writeBehind(h *sfs.Handle, off, n int64) bool {
 	fd := h.Fd()
 	if fd < 0 {
 		return false
 	}
 	select {
-	case writeBehindSem <- struct{}{}:
+	case s.behind <- struct{}{}:
 	default:
 		return false
 	}
 	go func() {
-		defer func() { <-writeBehindSem }()
+		defer func() { <-s.behind }()
 		defer h.Close()
 		// SYNC_FILE_RANGE_WRITE: start writing the dirty pages of the range, without
 		// waiting for them (it may wait for room in the device's queue). x/sys/unix

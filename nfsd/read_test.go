@@ -102,7 +102,7 @@ func commonPrefix(a, b []byte) int {
 func TestBigWorkTurns(t *testing.T) {
 	tc := newTestCluster(t)
 	srv := tc.serve(t, nfsd.Config{})
-	n := nfsd.BigTurnsMax() + 8
+	n := nfsd.BigTurnsMax(srv.Server) + 8
 	data := make([]byte, 1<<20)
 	for i := range data {
 		data[i] = byte(i * 7)
@@ -137,7 +137,7 @@ func TestBigWorkTurns(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("%d clients writing 1 MiB at once did not finish in 60 s (turns in use: %d)", n, nfsd.BigTurnsInUse())
+		t.Fatalf("%d clients writing 1 MiB at once did not finish in 60 s (turns in use: %d)", n, nfsd.BigTurnsInUse(srv.Server))
 	}
 	// Clients that send many calls without waiting, large WRITEs and READs mixed, as the
 	// kernel does: readers holding a turn while calls waiting for one hold the
@@ -171,13 +171,13 @@ func TestBigWorkTurns(t *testing.T) {
 	select {
 	case <-done2:
 	case <-time.After(60 * time.Second):
-		t.Fatalf("%d clients with %d calls in flight each did not finish in 60 s (turns in use: %d)", n, depth, nfsd.BigTurnsInUse())
+		t.Fatalf("%d clients with %d calls in flight each did not finish in 60 s (turns in use: %d)", n, depth, nfsd.BigTurnsInUse(srv.Server))
 	}
 	close(errs)
 	for e := range errs {
 		t.Error(e)
 	}
-	if u := nfsd.BigTurnsInUse(); u != 0 {
+	if u := nfsd.BigTurnsInUse(srv.Server); u != 0 {
 		t.Errorf("%d turns of big work still taken after every call was answered", u)
 	}
 }

@@ -78,6 +78,8 @@ type program struct {
 // with out-of-order replies, panic recovery.
 type rpcServer struct {
 	budget *intakeBudget // memory of the records being received (intake.go)
+	stall  time.Duration // how long a record may make no progress (intake.go)
+	big    chan struct{} // turns of big work (bufpool.go)
 	progs  map[uint32]*program
 	log    *slog.Logger
 	wg     sync.WaitGroup
@@ -103,8 +105,15 @@ type rpcServer struct {
 
 func (s *rpcServer) serve(ctx context.Context, l net.Listener) error {
 	s.wdOnce.Do(func() { s.wdKick = make(chan struct{}, 1) })
+	// Defaults for a server not made by New (the portmapper's).
 	if s.budget == nil {
-		s.budget = newIntakeBudget(intakeMaxBytes, intakeAddrMaxBytes)
+		s.budget = newIntakeBudget(defaultIntakeMax, defaultIntakeAddrMax)
+	}
+	if s.stall == 0 {
+		s.stall = defaultRecordStall
+	}
+	if s.big == nil {
+		s.big = make(chan struct{}, bigWorkMax())
 	}
 	go s.watchdog(ctx)
 	go func() {
@@ -267,7 +276,7 @@ func (c *rpcConn) serve(rec []byte, held int64) {
 	putBuf(rec) // the call's arguments are not used after dispatch
 	c.s.budget.release(c.addr, held)
 	if bigReply {
-		releaseBig() // the reply is made; sending it takes no turn
+		c.s.releaseBig() // the reply is made; sending it takes no turn
 	}
 	if reply != nil {
 		c.cw.send(reply, late)

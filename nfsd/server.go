@@ -49,6 +49,12 @@ type Config struct {
 	SharedPaths SharedPaths
 	// Record, when set, receives every MOUNT and NFS call of every node (record.go).
 	Record Recorder
+	// IntakeMax and IntakeAddrMax cap the memory of the call records being received or
+	// waiting to be served, in total and per client address (0: 64 MiB and 16 MiB);
+	// RecordStall is how long a record may make no progress before its connection is
+	// closed (0: 30 s). See intake.go.
+	IntakeMax, IntakeAddrMax int64
+	RecordStall              time.Duration
 }
 
 // SharedPaths is a store of handle path records shared between servers: id is name in
@@ -84,6 +90,8 @@ type Server struct {
 	bootLocks [64]sync.Mutex
 
 	dirs dirCache
+
+	behind chan struct{} // write-behinds running (nfs3.go)
 
 	limit logLimiter // rate of the warnings clients can cause
 
@@ -122,10 +130,15 @@ func New(cfg Config) (*Server, error) {
 	s.dirs.init()
 	// The write verifier changes at every start (RFC 1813 WRITE/COMMIT).
 	binary64(s.verf[:], uint64(time.Now().UnixNano()))
-	s.rpc = &rpcServer{log: cfg.Log, observe: s.Metrics.observe, budget: newIntakeBudget(intakeMaxBytes, intakeAddrMaxBytes), progs: map[uint32]*program{
-		progMount: {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.mountProcs()}},
-		progNFS:   {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.nfsProcs()}},
-	}}
+	s.behind = make(chan struct{}, writeBehindMax)
+	s.rpc = &rpcServer{log: cfg.Log, observe: s.Metrics.observe,
+		budget: newIntakeBudget(orDefault(cfg.IntakeMax, defaultIntakeMax), orDefault(cfg.IntakeAddrMax, defaultIntakeAddrMax)),
+		stall:  orDefault(cfg.RecordStall, defaultRecordStall),
+		big:    make(chan struct{}, bigWorkMax()),
+		progs: map[uint32]*program{
+			progMount: {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.mountProcs()}},
+			progNFS:   {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.nfsProcs()}},
+		}}
 	if cfg.Record != nil {
 		s.rpc.record = s.recordCall
 	}
@@ -299,4 +312,13 @@ func (s *Server) writeGauges(w io.Writer) {
 	fmt.Fprintln(w, "# HELP statelite_intake_bytes Memory held by call records being received or waiting to be served.")
 	fmt.Fprintln(w, "# TYPE statelite_intake_bytes gauge")
 	fmt.Fprintf(w, "statelite_intake_bytes %d\n", total)
+}
+
+// orDefault is v, or def when v is zero.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }
