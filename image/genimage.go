@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"statelite/resolver"
 )
 
 // Options are genimage's inputs.
@@ -45,11 +47,6 @@ type Result struct {
 	PostinstallTime        time.Duration
 }
 
-// DefaultRootImgDir is xCAT's image directory: <installdir>/netboot/<os>/<arch>/<profile>.
-func DefaultRootImgDir(installdir, osName, arch, profile string) string {
-	return filepath.Join(installdir, "netboot", osName, arch, profile)
-}
-
 // HostArch is this machine's architecture in xCAT's naming.
 func HostArch() string { return XCATArch(runtime.GOARCH) }
 
@@ -78,7 +75,7 @@ func Genimage(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := &Result{Name: ImageName(o.OS, o.Arch, o.Profile), RootImgDir: o.RootImgDir}
 	if res.RootImgDir == "" {
-		res.RootImgDir = DefaultRootImgDir(o.InstallDir, o.OS, o.Arch, o.Profile)
+		res.RootImgDir = resolver.DefaultImageDir(o.InstallDir, o.OS, o.Arch, o.Profile)
 	}
 	res.Root = filepath.Join(res.RootImgDir, "rootimg")
 	lk, err := NewLookup(o.InstallDir, o.OS, o.Arch, o.Profile)

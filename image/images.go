@@ -66,26 +66,6 @@ type Entry struct {
 	RootExists              bool
 }
 
-// Dir returns an image's directory: linuximage.rootimgdir, else
-// <site.installdir>/netboot/<osvers>/<osarch>/<profile> (the resolver's rule for nodes
-// without noderes.nfsdir).
-func Dir(s *tables.Snapshot, name string) (string, bool) {
-	li := s.Table("linuximage")
-	for _, i := range s.RowsByKey("linuximage", name) {
-		if d := li.Get(i, "rootimgdir"); d != "" {
-			return d, true
-		}
-	}
-	oi := s.Table("osimage")
-	for _, i := range s.RowsByKey("osimage", name) {
-		o, a, p := oi.Get(i, "osvers"), oi.Get(i, "osarch"), oi.Get(i, "profile")
-		if o != "" && a != "" && p != "" {
-			return DefaultRootImgDir(s.SiteOr("installdir", "/install"), o, a, p), true
-		}
-	}
-	return "", false
-}
-
 // Users returns the nodes whose image (nodetype.provmethod, or
 // <os>-<arch>-statelite-<profile>, as the resolver picks it) is name.
 func Users(s *tables.Snapshot, name string) []string {
@@ -116,7 +96,7 @@ func List(s *tables.Snapshot) []Entry {
 		}
 		seen[name] = true
 		e := Entry{Name: name, OS: oi.Get(i, "osvers"), Arch: oi.Get(i, "osarch"), Profile: oi.Get(i, "profile"), Provmethod: oi.Get(i, "provmethod"), Nodes: users[name]}
-		if d, ok := Dir(s, name); ok {
+		if d, err := resolver.ImageDir(s, name, ""); err == nil {
 			e.Dir, e.Root = d, filepath.Join(d, "rootimg")
 			_, err := os.Stat(filepath.Join(d, KernelName))
 			e.Kernel = err == nil
@@ -192,7 +172,7 @@ func Remove(ctx context.Context, st tables.Store, name string, keepFiles bool, l
 		if u := Users(cur, name); len(u) > 0 {
 			return nil, &InUseError{Image: name, Nodes: u}
 		}
-		dir, _ = Dir(cur, name)
+		dir, _ = resolver.ImageDir(cur, name, "")
 		for _, e := range List(cur) {
 			if e.Name != name && e.Dir != "" && filepath.Clean(e.Dir) == filepath.Clean(dir) {
 				shared = append(shared, e.Name)

@@ -97,5 +97,11 @@ func ImageDir(s *tables.Snapshot, image, node string) (string, error) {
 	if err := checkImageParts(os_, arch, profile); err != nil {
 		return "", fmt.Errorf("osimage %s: %w", image, err)
 	}
-	return path.Join(s.SiteOr("installdir", "/install"), "netboot", os_, arch, profile), nil
+	return DefaultImageDir(s.SiteOr("installdir", "/install"), os_, arch, profile), nil
+}
+
+// DefaultImageDir is xCAT's directory of an image without linuximage.rootimgdir:
+// <installdir>/netboot/<os>/<arch>/<profile> (genimage makes it, nodes boot from it).
+func DefaultImageDir(installdir, os_, arch, profile string) string {
+	return path.Join(installdir, "netboot", os_, arch, profile)
 }

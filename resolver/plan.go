@@ -241,13 +241,13 @@ func (r *Resolver) imageRoot(node, image, os_, arch, profile string) string {
 		if strings.HasPrefix(nfsdir, "//") {
 			return path.Join(nfsdir[1:], "rootimg")
 		}
-		return path.Join(nfsdir, "netboot", os_, arch, profile, "rootimg")
+		return path.Join(DefaultImageDir(nfsdir, os_, arch, profile), "rootimg")
 	}
 	if d, err := ImageDir(s, image, node); err == nil {
 		return path.Join(d, "rootimg")
 	}
 	// ImageDir finds the node's nodetype values, which ImageOf checked: not reached.
-	return path.Join(s.SiteOr("installdir", "/install"), "netboot", os_, arch, profile, "rootimg")
+	return path.Join(DefaultImageDir(s.SiteOr("installdir", "/install"), os_, arch, profile), "rootimg")
 }
 
 func (r *Resolver) image(image string) *imagePlan {

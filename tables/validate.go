@@ -154,7 +154,7 @@ func quoteName(name string) string {
 }
 
 // imageParts are the columns whose values become directories of an image's default path,
-// <installdir>/netboot/<os>/<arch>/<profile> (resolver.ImageDir, image.DefaultRootImgDir).
+// <installdir>/netboot/<os>/<arch>/<profile> (resolver.ImageDir, resolver.DefaultImageDir).
 var imageParts = map[string][]string{
 	"nodetype": {"os", "arch", "profile"},
 	"osimage":  {"osvers", "osarch", "profile"},

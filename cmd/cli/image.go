@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"statelite/image"
+	"statelite/resolver"
 	"statelite/tables"
 )
 
@@ -91,7 +92,7 @@ func (e *env) genimage(ctx context.Context, o image.Options) error {
 	name := image.ImageName(o.OS, o.Arch, o.Profile)
 	recordDir := o.RootImgDir
 	if o.RootImgDir == "" {
-		if d, ok := image.Dir(snap, name); ok {
+		if d, err := resolver.ImageDir(snap, name, ""); err == nil {
 			o.RootImgDir = d
 		}
 	}
@@ -353,9 +354,9 @@ func imageMkbootCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			dir, ok := image.Dir(snap, args[0])
-			if !ok {
-				return fmt.Errorf("image %s: no linuximage.rootimgdir and no osvers/osarch/profile in osimage", args[0])
+			dir, err := resolver.ImageDir(snap, args[0], "")
+			if err != nil {
+				return err
 			}
 			o.Log = e.stdout
 			_, err = image.MakeBootFiles(cmd.Context(), filepath.Join(dir, "rootimg"), dir, o)
