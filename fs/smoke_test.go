@@ -1,34 +1,19 @@
 package fs_test
 
 import (
-	"context"
 	"io"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"statelite/fs"
 	"statelite/internal/demo"
-	"statelite/resolver"
-	"statelite/tables"
+	"statelite/internal/testenv"
 )
 
 func demoServer(t *testing.T) (*fs.Server, *demo.Cluster) {
 	t.Helper()
-	cl, err := demo.Build(context.Background(), filepath.Join(t.TempDir(), "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := tables.OpenDir(cl.Tables)
-	snap, err := st.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := fs.New(fs.Config{State: filepath.Join(cl.Dir, "srvstate")}, resolver.New(snap, resolver.Config{Mnt: filepath.Join(cl.Dir, "mnt")}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, cl
+	c := testenv.New(t)
+	return c.FS, c.Cluster
 }
 
 func readAll(t *testing.T, v *fs.View, p string) string {

@@ -25,6 +25,7 @@ import (
 
 	"statelite/fs"
 	"statelite/internal/demo"
+	"statelite/internal/testenv"
 	"statelite/nfsd"
 	"statelite/resolver"
 	"statelite/tables"
@@ -117,6 +118,7 @@ const (
 
 // testCluster is a demo cluster (tables, image, litetrees) with an fs server over it.
 type testCluster struct {
+	env     *testenv.Cluster
 	cl      *demo.Cluster
 	store   *tables.DirStore
 	fsState string // fs.Config.State
@@ -130,43 +132,16 @@ func newTestCluster(t testing.TB) *testCluster {
 	if os.Geteuid() != 0 {
 		t.Skip("the views chown new files to their callers: run as root")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl, err := demo.Build(ctx, filepath.Join(t.TempDir(), "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := tables.OpenDir(cl.Tables)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := &testCluster{cl: cl, store: st, fsState: filepath.Join(cl.Dir, "srvstate", "fs"),
-		nfState: filepath.Join(cl.Dir, "srvstate"), mnt: filepath.Join(cl.Dir, "mnt")}
-	tc.fsrv = tc.newFS(t)
-	return tc
+	env := testenv.New(t)
+	return &testCluster{env: env, cl: env.Cluster, store: env.Store, fsState: env.FSState,
+		nfState: filepath.Join(env.Dir, "srvstate"), mnt: env.Mnt, fsrv: env.FS}
 }
 
 // resolver loads the tables afresh and returns a resolver over them.
-func (tc *testCluster) resolver(t testing.TB) *resolver.Resolver {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	snap, err := tc.store.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resolver.New(snap, resolver.Config{Mnt: tc.mnt})
-}
+func (tc *testCluster) resolver(t testing.TB) *resolver.Resolver { return tc.env.Resolver(t) }
 
 // newFS returns a new fs server on the cluster's fs state (as a restarted daemon has).
-func (tc *testCluster) newFS(t testing.TB) *fs.Server {
-	t.Helper()
-	srv, err := fs.New(fs.Config{State: tc.fsState}, tc.resolver(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv
-}
+func (tc *testCluster) newFS(t testing.TB) *fs.Server { return tc.env.NewFS(t) }
 
 // setHosts rewrites the hosts table (node -> ip) in the test's copy of the tables.
 func (tc *testCluster) setHosts(t *testing.T, ips map[string]string) {

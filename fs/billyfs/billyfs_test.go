@@ -1,7 +1,6 @@
 package billyfs_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,9 +18,7 @@ import (
 
 	"statelite/fs"
 	"statelite/fs/billyfs"
-	"statelite/internal/demo"
-	"statelite/resolver"
-	"statelite/tables"
+	"statelite/internal/testenv"
 )
 
 const (
@@ -33,24 +30,7 @@ const (
 // the server.
 func newFS(t *testing.T) (*billyfs.FS, *fs.Server) {
 	t.Helper()
-	ctx := context.Background()
-	cl, err := demo.Build(ctx, filepath.Join(t.TempDir(), "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := tables.OpenDir(cl.Tables)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := st.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := fs.New(fs.Config{State: filepath.Join(cl.Dir, "srvstate")},
-		resolver.New(snap, resolver.Config{Mnt: filepath.Join(cl.Dir, "mnt")}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := testenv.New(t).FS
 	v, err := srv.View("n1")
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	sfs "statelite/fs"
 	"statelite/internal/demo"
+	"statelite/internal/testenv"
 	"statelite/resolver"
 	"statelite/tables"
 )
@@ -56,25 +57,8 @@ func openTraversal(t *testing.T, dir string) {
 // buildDemo builds the demo cluster and a server over its tables.
 func buildDemo(t *testing.T) (*demo.Cluster, *tables.DirStore, *sfs.Server, resolver.Config) {
 	t.Helper()
-	ctx := context.Background()
-	cl, err := demo.Build(ctx, filepath.Join(t.TempDir(), "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := tables.OpenDir(cl.Tables)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := st.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rcfg := resolver.Config{Mnt: filepath.Join(cl.Dir, "mnt")}
-	srv, err := sfs.New(sfs.Config{State: filepath.Join(cl.Dir, "srvstate")}, resolver.New(snap, rcfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cl, st, srv, rcfg
+	c := testenv.New(t)
+	return c.Cluster, c.Store, c.FS, c.ResolverConfig()
 }
 
 // mountDemo mounts n1's view of a fresh demo cluster under t.TempDir and unmounts it at
