@@ -2,23 +2,17 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"statelite/boot"
 	fsrv "statelite/fs"
-	"statelite/resolver"
 	"statelite/tables"
 )
 
@@ -49,31 +43,6 @@ A node without a chain.currstate is not served a configuration by statelite serv
 	return c
 }
 
-// checkBootFiles checks that the node's image root, kernel and initrd exist.
-func checkBootFiles(p *boot.Params, root string) error {
-	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		return fmt.Errorf("image root %s of osimage %s does not exist (or is not a directory)", root, p.Image)
-	}
-	r, err := os.OpenRoot(p.ImageDir)
-	if err != nil {
-		return fmt.Errorf("image directory %s of osimage %s: %v", p.ImageDir, p.Image, err)
-	}
-	defer r.Close()
-	for _, f := range []string{boot.KernelName, boot.InitrdName} {
-		fi, err := r.Stat(f)
-		if err == nil && !fi.Mode().IsRegular() {
-			err = errors.New("not a regular file")
-		}
-		if errors.Is(err, fs.ErrNotExist) {
-			err = errors.New("no such file")
-		}
-		if err != nil {
-			return fmt.Errorf("%s %s of osimage %s: %v", strings.TrimSuffix(f, ".gz"), path.Join(p.ImageDir, f), p.Image, err)
-		}
-	}
-	return nil
-}
-
 func (e *env) nodeset(ctx context.Context, nr, action string, nfsPort int) error {
 	st, err := e.store()
 	if err != nil {
@@ -98,9 +67,8 @@ func (e *env) nodeset(ctx context.Context, nr, action string, nfsPort int) error
 		}
 		return nil
 	}
-	img, isImage := strings.CutPrefix(action, "osimage=")
-	if !isImage && action != "statelite" && action != "boot" && action != "offline" {
-		return fmt.Errorf("nodeset: %q is not osimage=IMAGE, statelite, boot, offline or stat (xCAT's install and netboot are not served by statelite)", action)
+	if err := boot.CheckNodesetAction(action); err != nil {
+		return err
 	}
 	snap, err := st.Edit(ctx, func(cur *tables.Snapshot) (map[string]*tables.Table, error) {
 		lines, problems, warnings = nil, nil, nil
@@ -108,83 +76,9 @@ func (e *env) nodeset(ctx context.Context, nr, action string, nfsPort int) error
 		if err != nil {
 			return nil, err
 		}
-		nt, chain, bp := cur.Table("nodetype").Clone(), cur.Table("chain").Clone(), cur.Table("bootparams").Clone()
-		work := cur
-		if isImage {
-			oi := cur.Table("osimage")
-			rows := cur.RowsByKey("osimage", img)
-			if len(rows) == 0 {
-				return nil, fmt.Errorf("osimage %s: not in the osimage table", img)
-			}
-			o := rows[0]
-			if pm := oi.Get(o, "provmethod"); pm != "statelite" && pm != "" {
-				return nil, fmt.Errorf("osimage %s: provmethod is %s; statelite boots statelite images only", img, pm)
-			}
-			osv, arch, prof := oi.Get(o, "osvers"), oi.Get(o, "osarch"), oi.Get(o, "profile")
-			if osv == "" || arch == "" || prof == "" {
-				return nil, fmt.Errorf("osimage %s: osvers, osarch and profile must be set (they are copied to nodetype)", img)
-			}
-			for _, n := range nodes {
-				nt.SetRow(n, map[string]string{"os": osv, "arch": arch, "profile": prof, "provmethod": img})
-			}
-			work = cur.With(cur.Gen, map[string]*tables.Table{"nodetype": nt})
-		}
-		r := resolver.New(work, e.resolverConfig())
-		// The record in bootparams keeps xCAT's !myipfn! where the server puts the
-		// address the node reached it on.
-		set := boot.Settings{ServerIP: "!myipfn!", NFSPort: nfsPort}
-		ok := 0
-		for _, n := range nodes {
-			switch action {
-			case "boot", "offline":
-				chain.SetRow(n, map[string]string{"currstate": action})
-				bp.SetRow(n, map[string]string{"kernel": "", "initrd": "", "kcmdline": ""})
-				lines = append(lines, n+": "+action)
-				ok++
-				continue
-			}
-			_, osv, arch, prof, err := resolver.ImageOf(work, n)
-			if err != nil {
-				problems = append(problems, err.Error())
-				continue
-			}
-			state := "statelite " + osv + "-" + arch + "-" + prof
-			// Render through a snapshot where the node is already set to statelite.
-			tc := chain.Clone()
-			tc.SetRow(n, map[string]string{"currstate": state})
-			rr := resolver.New(work.With(work.Gen, map[string]*tables.Table{"chain": tc}), e.resolverConfig())
-			p, err := boot.NodeParams(rr, n, set)
-			if err != nil {
-				problems = append(problems, err.Error())
-				continue
-			}
-			plan, err := r.Plan(n)
-			if err != nil {
-				problems = append(problems, err.Error())
-				continue
-			}
-			if err := checkBootFiles(p, plan.Root); err != nil {
-				problems = append(problems, n+": "+err.Error())
-				continue
-			}
-			if m, _, _ := work.NodeAttr(n, "mac", "mac"); m == "" {
-				if ip, _, _ := work.NodeAttr(n, "hosts", "ip"); ip == "" {
-					warnings = append(warnings, n+": no mac table entry and no hosts.ip: pxelinux and grub2 cannot find its configuration (iPXE can, by name: xcat/xnba/nodes/"+n+")")
-				}
-			}
-			chain.SetRow(n, map[string]string{"currstate": state})
-			bp.SetRow(n, map[string]string{"kernel": p.Kernel, "initrd": p.Initrd, "kcmdline": p.Kcmdline})
-			lines = append(lines, n+": "+state)
-			ok++
-		}
-		if ok == 0 {
-			return nil, nil // nothing to write
-		}
-		repl := map[string]*tables.Table{"chain": chain, "bootparams": bp}
-		if isImage {
-			repl["nodetype"] = nt
-		}
-		return repl, nil
+		res, err := boot.Nodeset(cur, e.resolverConfig(), nodes, action, nfsPort)
+		lines, problems, warnings = res.Lines, res.Problems, res.Warnings
+		return res.Tables, err
 	})
 	if err != nil {
 		if len(problems) == 0 {
