@@ -32,6 +32,7 @@ GO=${GO:-go}
 mkdir -p bin
 "$GO" build -o bin/statelite ./cmd/statelite
 "$GO" build -o bin/nfsbench ./bench/cmd/nfsbench
+"$GO" build -o bin/gonfs ./bench/cmd/gonfs
 
 # The whole run is bounded; the harness stops every process it started.
 exec timeout -k 15 ${NFSBENCH_TIMEOUT:-1200} ./bin/nfsbench \

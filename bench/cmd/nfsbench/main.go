@@ -62,6 +62,7 @@ const nsMarker = "NFSBENCH_IN_NAMESPACE"
 type options struct {
 	work        string
 	statelite   string
+	gonfs       string
 	out         string
 	runs        int
 	sizeMiB     int
@@ -81,12 +82,13 @@ func main() {
 	var o options
 	flag.StringVar(&o.work, "work", "/tmp/statelite-nfsbench", "work directory (data, demo cluster, server state, logs)")
 	flag.StringVar(&o.statelite, "statelite", "bin/statelite", "the statelite binary")
+	flag.StringVar(&o.gonfs, "gonfs", "bin/gonfs", "the go-nfs baseline server (bench/cmd/gonfs)")
 	flag.StringVar(&o.out, "out", "", "write the results as markdown to this file")
 	flag.IntVar(&o.runs, "n", 3, "repetitions of each benchmark")
 	flag.IntVar(&o.sizeMiB, "size", 200, "size of the read/write file in MiB")
 	flag.IntVar(&o.entries, "entries", 5000, "entries of the listed tree (directories and files)")
 	flag.DurationVar(&o.cmdTimeout, "cmd-timeout", 2*time.Minute, "timeout of each client command")
-	flag.StringVar(&o.servers, "servers", "ganesha,statelite,statelite-plain", "servers to measure (comma list of ganesha, statelite, statelite-plain)")
+	flag.StringVar(&o.servers, "servers", "ganesha,statelite,statelite-plain,go-nfs", "servers to measure (comma list of ganesha, statelite, statelite-plain, go-nfs)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the medians as JSON to this file (read by go run ./bench report)")
 	flag.StringVar(&o.perfDir, "perf", "", "record profiles (perf record -g) of the servers named by -perf-servers, per benchmark, into this `directory`")
 	flag.IntVar(&o.perfRun, "perf-run", 1, "which run -perf records")
@@ -118,7 +120,7 @@ func run(o options) error {
 	if os.Geteuid() != 0 {
 		return errors.New("must run as root (network and mount namespaces, tmpfs, rpcbind)")
 	}
-	for _, p := range []*string{&o.work, &o.statelite, &o.out, &o.perfDir, &o.jsonOut} {
+	for _, p := range []*string{&o.work, &o.statelite, &o.gonfs, &o.out, &o.perfDir, &o.jsonOut} {
 		if *p != "" {
 			a, err := filepath.Abs(*p)
 			if err != nil {
@@ -211,6 +213,7 @@ const (
 	ganeshaMountPort = 20048
 	stateliteNFSPort = 12049
 	plainNFSPort     = 12050
+	gonfsPort        = 12051
 	metricsAddr      = "127.0.0.1:19100"
 )
 
@@ -818,6 +821,42 @@ func (b *bench) startServers(ctx context.Context) error {
 			bigPath: "bench/big.bin", treePath: "bench/tree", wdir: "tmp",
 		})
 	}
+	if want["go-nfs"] {
+		// The plain Go baseline: go-nfs v0.0.4 serving n1's view through the go-billy
+		// face (bench/gonfs), MOUNT and NFS on one port; a mount of a directory mounts it.
+		state := filepath.Join(o.work, "state-go-nfs")
+		os.RemoveAll(state)
+		log := filepath.Join(o.work, "go-nfs.log")
+		addr := fmt.Sprintf("127.0.0.1:%d", gonfsPort)
+		p, err := b.start("go-nfs", log, o.gonfs, "--tables", filepath.Join(o.work, "demo", "tables"),
+			"--mnt", filepath.Join(o.work, "mnt"), "--state", state, "--node", "n1", "--addr", addr)
+		if err != nil {
+			return err
+		}
+		if err := waitTCP(ctx, addr, 30*time.Second); err != nil {
+			return fmt.Errorf("go-nfs did not start (see %s): %w", log, err)
+		}
+		u := fmt.Sprintf("?version=3&nfsport=%d&mountport=%d&auto-traverse-mounts=0", gonfsPort, gonfsPort)
+		base := "nfs://127.0.0.1"
+		upper := func(name string) string {
+			cur, _ := os.ReadFile(filepath.Join(state, "fs", "volatile", "n1", "current"))
+			return filepath.Join(state, "fs", "volatile", "n1", strings.TrimSpace(string(cur)), "tmp", name)
+		}
+		b.servers = append(b.servers, &server{
+			name: "go-nfs", pid: p.cmd.Process.Pid,
+			readURL:  base + "/bench/big.bin" + u,
+			writeURL: func(i int) string { return fmt.Sprintf("%s/tmp/wr-%d.bin%s", base, i, u) },
+			written: func(i int) string {
+				if i < 0 {
+					return upper(fmt.Sprintf("wr-go-%d.bin", -i))
+				}
+				return upper(fmt.Sprintf("wr-%d.bin", i))
+			},
+			listURL: base + "/bench/tree" + u,
+			nfsAddr: addr, mountAddr: addr, export: "/",
+			bigPath: "bench/big.bin", treePath: "bench/tree", wdir: "tmp",
+		})
+	}
 	if len(b.servers) == 0 {
 		return errors.New("no server selected")
 	}
@@ -1024,6 +1063,36 @@ func (b *bench) report(res map[string]map[string][]sample) string {
 		gf, sf := b.server("ganesha").firstList, b.server("statelite").firstList
 		fmt.Fprintf(&w, "The first listing after start (the warm-up, cold server caches: ganesha's metadata cache is still empty): ganesha %.3f s, %.3f s CPU; statelite %.3f s, %.3f s CPU (time ratio %.2f, CPU ratio %s).\n\n",
 			gf.wall, gf.cpu, sf.wall, sf.cpu, sf.wall/gf.wall, fmtRatio(ratio(sf.cpu, gf.cpu)))
+	}
+	if g != nil && len(b.servers) > 2 {
+		fmt.Fprintf(&w, "Every server's median time against ganesha's (statelite-plain: statelite without litefile rules, the overlay's cost; go-nfs: go-nfs v0.0.4 serving the same view through its go-billy face, what a Go developer would build first):\n\n| benchmark |")
+		for _, sv := range b.servers {
+			if sv.name != "ganesha" {
+				fmt.Fprintf(&w, " %s |", sv.name)
+			}
+		}
+		fmt.Fprintf(&w, "\n|---|")
+		for _, sv := range b.servers {
+			if sv.name != "ganesha" {
+				fmt.Fprintf(&w, "---:|")
+			}
+		}
+		fmt.Fprintln(&w)
+		for _, ph := range o.phases {
+			fmt.Fprintf(&w, "| %s |", b.title(ph))
+			for _, sv := range b.servers {
+				if sv.name == "ganesha" {
+					continue
+				}
+				if r := res[sv.name][ph]; len(r) > 0 {
+					fmt.Fprintf(&w, " %.2f |", median(walls(r))/median(walls(g[ph])))
+				} else {
+					fmt.Fprintf(&w, " – |")
+				}
+			}
+			fmt.Fprintln(&w)
+		}
+		fmt.Fprintln(&w)
 	}
 	fmt.Fprintf(&w, "All runs (wall s / server CPU s / client CPU s):\n\n| server | benchmark |")
 	for i := 1; i <= o.runs; i++ {
