@@ -65,6 +65,7 @@ mkdir -p bin "$out"
 "$GO" build -o bin/statelite ./cmd/statelite
 "$GO" build -o bin/bench ./bench
 "$GO" build -o bin/nfsbench ./bench/cmd/nfsbench
+"$GO" build -o bin/gonfs ./bench/cmd/gonfs
 
 if [ "${BENCH_RECORD:-0}" = 1 ]; then
 	timeout -k 15 900 ./bin/bench record -bin bin/statelite -work "$work/record"
