@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"statelite/internal/demo"
 )
 
 // TestQemuCrash is the acceptance test of issue 14's "handles that survive any crash":
@@ -54,14 +52,7 @@ func TestQemuCrash(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	cl, err := demo.Build(ctx, filepath.Join(dir, "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cl.Busybox {
-		qemuSkip(t, "the demo image has no busybox userland (install busybox-static)")
-	}
+	dir, cl := qemuCluster(ctx, t)
 	script, err := os.ReadFile(filepath.Join("testdata", "qemu", "crash.sh"))
 	if err != nil {
 		t.Fatal(err)

@@ -171,3 +171,18 @@ func qemuParse(console []byte) qemuResult {
 
 // qemuClean strips the terminal escapes SeaBIOS prints.
 func qemuClean(console []byte) string { return qemutest.Clean(console) }
+
+// qemuCluster makes the demo cluster a qemu test boots, in a temporary directory (dir),
+// with its busybox userland: skipped without one (failed under CI).
+func qemuCluster(ctx context.Context, t *testing.T) (dir string, cl *demo.Cluster) {
+	t.Helper()
+	dir = t.TempDir()
+	cl, err := demo.Build(ctx, filepath.Join(dir, "demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cl.Busybox {
+		qemuSkip(t, "the demo image has no busybox userland (install busybox-static)")
+	}
+	return dir, cl
+}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"statelite/internal/demo"
 	"statelite/tables"
 )
 
@@ -49,14 +48,7 @@ func TestQemuLive(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	cl, err := demo.Build(ctx, filepath.Join(dir, "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cl.Busybox {
-		qemuSkip(t, "the demo image has no busybox userland (install busybox-static)")
-	}
+	dir, cl := qemuCluster(ctx, t)
 	script, err := os.ReadFile(filepath.Join("testdata", "qemu", "live.sh"))
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"statelite/internal/demo"
 )
 
 // TestQemuNFSRoot is the acceptance test of the NFS server against a real Linux client:
@@ -32,14 +30,7 @@ func TestQemuNFSRoot(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	cl, err := demo.Build(ctx, filepath.Join(dir, "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cl.Busybox {
-		qemuSkip(t, "the demo image has no busybox userland (install busybox-static)")
-	}
+	dir, cl := qemuCluster(ctx, t)
 	check, err := os.ReadFile(filepath.Join("testdata", "qemu", "check.sh"))
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"statelite/cmd/cli"
-	"statelite/internal/demo"
 	"statelite/internal/qemutest"
 )
 
@@ -55,14 +54,7 @@ func TestQemuPXEBoot(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	cl, err := demo.Build(ctx, filepath.Join(dir, "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cl.Busybox {
-		qemuSkip(t, "the demo image has no busybox userland (install busybox-static)")
-	}
+	dir, cl := qemuCluster(ctx, t)
 	check, err := os.ReadFile(filepath.Join("testdata", "qemu", "check.sh"))
 	if err != nil {
 		t.Fatal(err)

@@ -798,28 +798,7 @@ func (b *bench) startServers(ctx context.Context) error {
 		if err := waitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", sv.port), 30*time.Second); err != nil {
 			return fmt.Errorf("%s did not start (see %s): %w", sv.name, log, err)
 		}
-		u := fmt.Sprintf("?version=3&nfsport=%d&mountport=%d&auto-traverse-mounts=0", sv.port, sv.port)
-		base := "nfs://127.0.0.1/nodes/n1"
-		upper := func(name string) string {
-			// The node's volatile layer: state/fs/volatile/n1/<epoch>/tmp.
-			cur, _ := os.ReadFile(filepath.Join(state, "fs", "volatile", "n1", "current"))
-			return filepath.Join(state, "fs", "volatile", "n1", strings.TrimSpace(string(cur)), "tmp", name)
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", sv.port)
-		b.servers = append(b.servers, &server{
-			name: sv.name, pid: p.cmd.Process.Pid,
-			readURL:  base + "/bench/big.bin" + u,
-			writeURL: func(i int) string { return fmt.Sprintf("%s/tmp/wr-%d.bin%s", base, i, u) },
-			written: func(i int) string {
-				if i < 0 {
-					return upper(fmt.Sprintf("wr-go-%d.bin", -i))
-				}
-				return upper(fmt.Sprintf("wr-%d.bin", i))
-			},
-			listURL: base + "/bench/tree" + u,
-			nfsAddr: addr, mountAddr: addr, export: "/nodes/n1",
-			bigPath: "bench/big.bin", treePath: "bench/tree", wdir: "tmp",
-		})
+		b.servers = append(b.servers, viewServer(sv.name, p.cmd.Process.Pid, sv.port, "/nodes/n1", state))
 	}
 	if want["go-nfs"] {
 		// The plain Go baseline: go-nfs v0.0.4 serving n1's view through the go-billy
@@ -836,31 +815,40 @@ func (b *bench) startServers(ctx context.Context) error {
 		if err := waitTCP(ctx, addr, 30*time.Second); err != nil {
 			return fmt.Errorf("go-nfs did not start (see %s): %w", log, err)
 		}
-		u := fmt.Sprintf("?version=3&nfsport=%d&mountport=%d&auto-traverse-mounts=0", gonfsPort, gonfsPort)
-		base := "nfs://127.0.0.1"
-		upper := func(name string) string {
-			cur, _ := os.ReadFile(filepath.Join(state, "fs", "volatile", "n1", "current"))
-			return filepath.Join(state, "fs", "volatile", "n1", strings.TrimSpace(string(cur)), "tmp", name)
-		}
-		b.servers = append(b.servers, &server{
-			name: "go-nfs", pid: p.cmd.Process.Pid,
-			readURL:  base + "/bench/big.bin" + u,
-			writeURL: func(i int) string { return fmt.Sprintf("%s/tmp/wr-%d.bin%s", base, i, u) },
-			written: func(i int) string {
-				if i < 0 {
-					return upper(fmt.Sprintf("wr-go-%d.bin", -i))
-				}
-				return upper(fmt.Sprintf("wr-%d.bin", i))
-			},
-			listURL: base + "/bench/tree" + u,
-			nfsAddr: addr, mountAddr: addr, export: "/",
-			bigPath: "bench/big.bin", treePath: "bench/tree", wdir: "tmp",
-		})
+		b.servers = append(b.servers, viewServer("go-nfs", p.cmd.Process.Pid, gonfsPort, "/", state))
 	}
 	if len(b.servers) == 0 {
 		return errors.New("no server selected")
 	}
 	return nil
+}
+
+// viewServer is a server of node n1's view (statelite, statelite-plain, go-nfs) on
+// 127.0.0.1:port (MOUNT and NFS), mounted at export, with its fs state in state: the big
+// file and the tree are image files under /bench, writes go to the volatile /tmp.
+func viewServer(name string, pid, port int, export, state string) *server {
+	u := fmt.Sprintf("?version=3&nfsport=%d&mountport=%d&auto-traverse-mounts=0", port, port)
+	base := "nfs://127.0.0.1" + strings.TrimSuffix(export, "/")
+	upper := func(name string) string {
+		// The node's volatile layer: state/fs/volatile/n1/<epoch>/tmp.
+		cur, _ := os.ReadFile(filepath.Join(state, "fs", "volatile", "n1", "current"))
+		return filepath.Join(state, "fs", "volatile", "n1", strings.TrimSpace(string(cur)), "tmp", name)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	return &server{
+		name: name, pid: pid,
+		readURL:  base + "/bench/big.bin" + u,
+		writeURL: func(i int) string { return fmt.Sprintf("%s/tmp/wr-%d.bin%s", base, i, u) },
+		written: func(i int) string {
+			if i < 0 {
+				return upper(fmt.Sprintf("wr-go-%d.bin", -i))
+			}
+			return upper(fmt.Sprintf("wr-%d.bin", i))
+		},
+		listURL: base + "/bench/tree" + u,
+		nfsAddr: addr, mountAddr: addr, export: export,
+		bigPath: "bench/big.bin", treePath: "bench/tree", wdir: "tmp",
+	}
 }
 
 func ganeshaConf(export, recovery string) string {
