@@ -231,16 +231,7 @@ func (r *watchRun) run(ctx context.Context) {
 			if ev.name != "" && !relevantName(ev.name) {
 				continue
 			}
-			now := time.Now()
-			switch {
-			case ev.mask&(inModify|inCreate) != 0:
-				r.writing[ev.name] = now
-			case ev.mask&(inCloseWrite|inMovedTo|inMovedFrom|inDelete) != 0:
-				delete(r.writing, ev.name)
-			}
-			if r.since.IsZero() {
-				r.since = now
-			}
+			r.note(ev, time.Now())
 			arm(w.Quiet)
 		case <-tick.C:
 			if r.closer == nil && !w.Poll && polled {
@@ -262,6 +253,20 @@ func (r *watchRun) run(ctx context.Context) {
 			}
 		case <-settle.C:
 			armed = false
+			// Events already read but not yet handled: a writer that opened a table a
+			// moment ago must be seen as writing before the table is read (its file may
+			// be truncated and not yet written).
+			for drained := false; !drained && r.events != nil; {
+				select {
+				case ev, ok := <-r.events:
+					if ok && (ev.name == "" || relevantName(ev.name)) {
+						r.note(ev, time.Now())
+					}
+					drained = !ok
+				default:
+					drained = true
+				}
+			}
 			now := time.Now()
 			busy := false
 			for n, t := range r.writing {
@@ -450,4 +455,18 @@ func loadProblems(err error) []Problem {
 		out = append(out, Problem{Table: table, Row: -1, Msg: e.Error()})
 	}
 	return out
+}
+
+// note takes an inotify event of a table file into account: a file modified or created
+// is being written until it is closed, moved or removed.
+func (r *watchRun) note(ev watchEvent, now time.Time) {
+	switch {
+	case ev.mask&(inModify|inCreate) != 0:
+		r.writing[ev.name] = now
+	case ev.mask&(inCloseWrite|inMovedTo|inMovedFrom|inDelete) != 0:
+		delete(r.writing, ev.name)
+	}
+	if r.since.IsZero() {
+		r.since = now
+	}
 }
