@@ -35,6 +35,7 @@ bench:
 # One fuzzing process at a time (-parallel 1), new inputs minimized for 1 s at most (the
 # image targets spent whole runs minimizing); the corpus found stays in the Go cache,
 # crashers land in the package's testdata/fuzz/<target>/ (keep them: go test runs them).
+# scripts/fuzz.sh runs them and tells Go 1.26's end-of-fuzztime race from a failure.
 FUZZTIME     ?= 60s
 FUZZBUDGET   ?=
 FUZZ_TARGETS := ./nfsd:FuzzRecordReader ./nfsd:FuzzNFSArgs ./tables:FuzzParse ./tables:FuzzNoderange ./tables:FuzzTemplate \
@@ -47,10 +48,7 @@ fuzz:
 		b="$(FUZZBUDGET)"; case "$$b" in *m) b=$$(( $${b%m} * 60 ));; *s) b=$${b%s};; esac; \
 		t="$$(( b / n > 0 ? b / n : 1 ))s"; \
 	fi; \
-	for tg in $$targets; do \
-		pkg=$${tg%%:*}; name=$${tg#*:}; echo "fuzz: $$name ($$pkg) for $$t"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime "$$t" -fuzzminimizetime 1s -parallel 1 "$$pkg"; \
-	done
+	GO="$(GO)" bash scripts/fuzz.sh "$$t" $$targets
 
 # Side by side with nfs-ganesha 4.3 over NFSv3, libnfs client (root; installs nfs-ganesha,
 # nfs-ganesha-vfs, rpcbind and libnfs-utils with apt-get when missing). Not part of test.
