@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"statelite/bench/storm"
 	"statelite/internal/qemutest"
+	"statelite/server"
 )
 
 // TestStormShort is the short version of the boot-storm benchmark that runs in CI: the
@@ -33,7 +35,9 @@ func TestStormShort(t *testing.T) {
 	}
 	// Only 127.0.0.1 is an admin address: each node may mount only its own view.
 	srv := qemutest.Serve(ctx, t, qemutest.ServeOptions{Tables: cl.Tables, Mnt: cl.Mnt,
-		State: filepath.Join(dir, "state"), Extra: []string{"--admin-allow", "127.0.0.1/32"}})
+		State: filepath.Join(dir, "state"), Tune: func(c *server.Config) {
+			c.AdminAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+		}})
 	addr := "127.0.0.1:" + srv.NFSPort
 	defer func() {
 		if t.Failed() {

@@ -80,11 +80,11 @@ func (d *layerDir) close() { d.once.Do(func() { d.f.Close() }) }
 // is common where it cannot be raised). A quarter of the limit, between 256 and 65,536:
 // 5,000 under a limit of 20,000, 65,536 under systemd's usual 524,288.
 func maxLayerDirs() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+	cur, err := sys.NofileLimit()
+	if err != nil {
 		return 4096
 	}
-	return int(min(max(rl.Cur/4, 256), 1<<16))
+	return int(min(max(cur/4, 256), 1<<16))
 }
 
 func newLayers() *layers {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"statelite/server"
 	"statelite/tables"
 )
 
@@ -18,7 +19,7 @@ func historyCmd(e *env) *cobra.Command {
 		Short: "List the table generations the server accepted (who, when, what changed); with GEN, its row changes",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			h := &tables.History{Dir: historyDir(state)}
+			h := &tables.History{Dir: server.HistoryDir(state)}
 			if len(args) == 1 {
 				gen, err := strconv.ParseUint(args[0], 10, 64)
 				if err != nil {
@@ -96,7 +97,7 @@ func rollbackCmd(e *env) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("generation %q: not a number", args[0])
 			}
-			h := &tables.History{Dir: historyDir(state)}
+			h := &tables.History{Dir: server.HistoryDir(state)}
 			old, err := h.Snapshot(gen)
 			if err != nil {
 				return err

@@ -10,6 +10,7 @@ import (
 	sfs "statelite/fs"
 	"statelite/fs/fusefs"
 	"statelite/resolver"
+	"statelite/server"
 	"statelite/tables"
 )
 
@@ -81,15 +82,18 @@ func (e *env) runMount(ctx context.Context, node, dir, state string, debug bool)
 	defer stop()
 	// The watcher checks the store at once when it starts: an edit made since the load
 	// above is seen.
-	live := &liveTables{e: e, log: log, cfg: cfg, switchTo: func(r *resolver.Resolver) {
+	st, err := e.store()
+	if err != nil {
+		return err
+	}
+	go server.Follow(wctx, st, e.tablesDir, snap, cfg, log, func(r *resolver.Resolver) {
 		if _, err := r.Plan(node); err != nil {
 			log.Warn("the node has no usable plan in the new tables", "err", err)
 		}
 		srv.SetResolver(r)
 		// The watcher's goroutine is outside every FUSE request: notifications are safe.
 		m.Invalidate()
-	}}
-	go live.run(wctx, snap)
+	})
 
 	select {
 	case <-ctx.Done():

@@ -3,16 +3,10 @@ package cli
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"statelite/boot"
-	fsrv "statelite/fs"
 	"statelite/tables"
 )
 
@@ -97,65 +91,6 @@ func (e *env) nodeset(ctx context.Context, nr, action string, nfsPort int) error
 	}
 	if len(problems) > 0 || err != nil {
 		return exitError{1}
-	}
-	return nil
-}
-
-// startBoot starts the TFTP and HTTP boot servers of statelite serve (--tftp, --http)
-// over the fs server's live tables; a node fetching its boot configuration resets its
-// volatile layer (once per boot). They stop when ctx is done.
-func (e *env) startBoot(ctx context.Context, o serveOpts, fsv *fsrv.Server, nfsAddr net.Addr, log *slog.Logger) error {
-	if o.tftpAddr == "" && o.httpAddr == "" {
-		return nil
-	}
-	port := func(a net.Addr) int {
-		_, p, _ := net.SplitHostPort(a.String())
-		n, _ := strconv.Atoi(p)
-		return n
-	}
-	var uc net.PacketConn
-	var hl net.Listener
-	var err error
-	if o.tftpAddr != "" {
-		if uc, err = net.ListenPacket("udp", o.tftpAddr); err != nil {
-			return fmt.Errorf("--tftp %s: %w", o.tftpAddr, err)
-		}
-	}
-	if o.httpAddr != "" {
-		if hl, err = net.Listen("tcp", o.httpAddr); err != nil {
-			if uc != nil {
-				uc.Close()
-			}
-			return fmt.Errorf("--http %s: %w", o.httpAddr, err)
-		}
-	}
-	cfg := boot.Config{
-		Resolver: fsv.Resolver, TFTPRoot: o.tftpRoot, NFSPort: port(nfsAddr), Log: log,
-		OnBoot: func(node, token string) {
-			if err := fsv.Reset(node); err != nil {
-				log.Error("boot: volatile layer reset failed", "node", node, "err", err)
-			}
-		},
-	}
-	if uc != nil {
-		cfg.TFTPPort = port(uc.LocalAddr())
-	}
-	if hl != nil {
-		cfg.HTTPPort = port(hl.Addr())
-	}
-	bs, err := boot.New(cfg)
-	if err != nil {
-		return err
-	}
-	if uc != nil {
-		go bs.ServeTFTP(ctx, uc, nil)
-		log.Info("tftp", "addr", uc.LocalAddr().String(), "root", bs.TFTPRoot())
-	}
-	if hl != nil {
-		hs := &http.Server{Handler: bs, ReadHeaderTimeout: 10 * time.Second}
-		go hs.Serve(hl)
-		go func() { <-ctx.Done(); hs.Close() }()
-		log.Info("http boot", "addr", hl.Addr().String(), "root", bs.TFTPRoot())
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"statelite/resolver"
+	"statelite/server"
 	"statelite/tables"
 )
 
@@ -39,7 +40,7 @@ noderange, e.g. "n[001-128]: /etc/ntp.conf litetree 2 → litetree 1".`,
 					return err
 				}
 			} else {
-				h := &tables.History{Dir: historyDir(state)}
+				h := &tables.History{Dir: server.HistoryDir(state)}
 				he, ok, err := h.Latest()
 				if err != nil {
 					return err

@@ -6,20 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"statelite/fs"
-	"statelite/nfsd"
 	"statelite/resolver"
+	"statelite/server"
 	"statelite/tables"
 )
 
@@ -90,188 +87,32 @@ func serveCmd(e *env) *cobra.Command {
 	return c
 }
 
-// serve runs the NFS server until ctx is done; ready, when set, receives the NFS address.
+// serve runs the service (server.Run) until ctx is done; ready, when set, receives the
+// NFS address once every listener is open.
 func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Addr)) error {
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	loc := e.tablesDir
 	if o.store != "" {
-		e.tablesDir = o.store
+		loc = o.store
 	}
 	allow, err := parseAllow(o.adminAllow)
 	if err != nil {
 		return err
 	}
-	// One server per state directory (handle log, volatile layers, status): a second
-	// one exits here, naming the first.
-	lock, err := lockState(o.state, "serve")
+	srv, err := server.New(ctx, server.Config{
+		State: o.state, Tables: loc, Author: e.author(), Mnt: e.mnt,
+		NFS: o.nfsAddr, Metrics: o.metrics, Portmap: o.portmap,
+		TFTP: o.tftpAddr, HTTP: o.httpAddr, TFTPRoot: o.tftpRoot,
+		AdminAllow: allow, RootSquash: o.rootSquash, Name: o.name,
+		CheckEvery: o.checkEvery, Record: o.record,
+		Log: slog.New(slog.NewTextHandler(e.stderr, nil)),
+	})
 	if err != nil {
 		return err
 	}
-	defer lock.unlock()
-	snap, err := e.load(ctx)
-	if err != nil {
-		return err
-	}
-	if probs := tables.Validate(snap); tables.HasErrors(probs) {
-		for _, p := range probs {
-			if !p.Warning {
-				e.errorf("%s", p)
-			}
-		}
-		return exitError{1}
-	}
-	started := time.Now()
-	cfg := e.resolverConfig()
-	// The DNS names of nodes without hosts.ip are resolved in the background, never on
-	// a request's path (the cluster index asks for them).
-	cfg.Names = &resolver.Names{Log: log}
-	nctx, ncancel := context.WithCancel(ctx)
-	defer ncancel()
-	go cfg.Names.Run(nctx)
-	live, snap, err := e.startLive(o.state, snap, cfg, log)
-	if err != nil {
-		return err
-	}
-	live.interval = o.checkEvery
-	live.status.setName(o.name)
-	var secret []byte
-	var shared nfsd.SharedPaths
-	if st, err := e.store(); err == nil {
-		if pg, ok := st.(*tables.PGStore); ok {
-			// Every server of the store makes and checks handles with the same secret,
-			// and resolves them through one shared path table.
-			if secret, err = pg.Private(ctx, "nfsd.secret", tables.RandomSecret(32)); err != nil {
-				return fmt.Errorf("handle secret: %w", err)
-			}
-			sp := nfsd.NewPGPaths(pg, 300*time.Millisecond)
-			var last time.Time // OnError is called from one goroutine
-			sp.OnError = func(err error) {
-				if time.Since(last) >= time.Minute {
-					last = time.Now()
-					log.Warn("shared handle table: write failed (queued, retrying)", "err", err)
-				}
-			}
-			defer sp.Close()
-			shared = sp
-		}
-	}
-	var names []string
-	if o.name != "" {
-		names = []string{o.name}
-	}
-	defer live.status.stopped()
-	fsrv, err := fs.New(fs.Config{State: filepath.Join(o.state, "fs"), OnReset: live.status.boot}, resolver.New(snap, cfg))
-	if err != nil {
-		return err
-	}
-	live.switchTo = fsrv.SetResolver
-	fsrv.Resolver().Index() // the cluster index, before the first request
-	warnNofile(log, len(snap.Nodes()))
-	nodeDirs := []string{o.state} // where node files land: volatile layers, statemnt dirs
-	statemnts := map[string]bool{}
-	for _, n := range snap.Nodes() {
-		if p, err := fsrv.Resolver().Plan(n); err == nil {
-			if sm := filepath.Dir(p.PR); p.PR != "" && !statemnts[sm] {
-				statemnts[sm] = true
-				nodeDirs = append(nodeDirs, sm)
-			}
-			for _, w := range p.Warnings {
-				log.Warn(w, "node", n)
-			}
-			for _, m := range p.Errors {
-				log.Error(m, "node", n)
-			}
-		}
-	}
-	warnMounts(log, nodeDirs)
-	var rec nfsd.Recorder
-	if o.record != "" {
-		dr, err := nfsd.NewDirRecorder(o.record)
-		if err != nil {
-			return err
-		}
-		go dr.Run(ctx)
-		defer dr.Close()
-		rec = dr
-	}
-	srv, err := nfsd.New(nfsd.Config{FS: fsrv, State: o.state, Names: names, Secret: secret, SharedPaths: shared, AdminAllow: allow, RootSquash: o.rootSquash, Log: log, Record: rec})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	l, err := net.Listen("tcp", o.nfsAddr)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if o.metrics != "" {
-		ml, err := net.Listen("tcp", o.metrics)
-		if err != nil {
-			l.Close()
-			return err
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", srv.Metrics)
-		// Go's profiles, for finding where a busy server spends its time.
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go hs.Serve(ml)
-		defer hs.Close()
-		log.Info("metrics", "addr", ml.Addr().String())
-	}
-	if o.portmap != "" {
-		pl, err := net.Listen("tcp", o.portmap)
-		if err != nil {
-			l.Close()
-			return err
-		}
-		_, port, _ := net.SplitHostPort(l.Addr().String())
-		go nfsd.ServePortmap(ctx, pl, port, log)
-	}
-	if err := e.startBoot(ctx, o, fsrv, l.Addr(), log); err != nil {
-		l.Close()
-		return err
-	}
-	// The live tables stop with the server: an edit being applied (switch, history,
-	// status) is finished before serve returns.
-	liveDone := make(chan struct{})
-	go func() { defer close(liveDone); live.run(ctx, snap) }()
-	defer func() {
-		cancel()
-		select {
-		case <-liveDone:
-		case <-time.After(10 * time.Second):
-			log.Error("stopping: the table follower did not stop within 10 s")
-		}
-	}()
-	go live.trackServed(ctx, fsrv.Nodes)
-	go fsrv.WatchResets(ctx, 100*time.Millisecond, log)
-	log.Info("serving", "nfs", l.Addr().String(), "tables", storeName(e.tablesDir), "name", o.name, "state", o.state,
-		"nodes", len(snap.Nodes()), "startup", time.Since(started).Round(time.Millisecond).String())
 	if ready != nil {
-		ready(l.Addr())
+		ready(srv.NFSAddr())
 	}
-	err = srv.Serve(ctx, l)
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	log.Info("stopped")
-	return err
-}
-
-// warnNofile warns when the open-file limit is low for a cluster of nodes: a booted node
-// holds a descriptor for its connection, and the server keeps up to a quarter of the
-// limit for the nodes' layer directories (fewer make it reopen them more often).
-func warnNofile(log *slog.Logger, nodes int) {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return
-	}
-	if need := uint64(2*nodes + 4096); rl.Cur < need {
-		log.Warn("the open-file limit is low for this cluster: each booted node holds a connection, and its layer directories share a quarter of the limit",
-			"limit", rl.Cur, "nodes", nodes, "advised", need, "hint", "raise LimitNOFILE= (systemd) or ulimit -n")
-	}
+	return srv.Run(ctx)
 }
 
 func resetCmd(e *env) *cobra.Command {
@@ -304,7 +145,7 @@ done).`,
 				return err
 			}
 			if lock != nil {
-				defer lock.unlock()
+				defer lock.Unlock()
 				return e.resetOffline(snap, state, nodes)
 			}
 			for _, n := range nodes {
@@ -327,10 +168,10 @@ done).`,
 // lockReset takes state's lock for an offline reset, without waiting when it is free
 // (no server: the lock is returned) or held by a server (nil: ask the server). Held by
 // another offline reset, it waits for it until ctx is done.
-func lockReset(ctx context.Context, state string) (*stateLock, error) {
+func lockReset(ctx context.Context, state string) (*server.StateLock, error) {
 	for {
-		lock, err := lockState(state, "reset")
-		var busy *stateBusyError
+		lock, err := server.LockState(state, "reset")
+		var busy *server.StateBusyError
 		if !errors.As(err, &busy) {
 			return lock, err
 		}

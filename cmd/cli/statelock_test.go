@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"statelite/server"
 )
 
 // TestStateLock: one holder at a time (flock conflicts between open file descriptions,
@@ -15,13 +17,13 @@ import (
 // holds it as a server would, and a reset meeting a server's lock knows at once.
 func TestStateLock(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
-	l, err := lockState(state, "reset")
+	l, err := server.LockState(state, "reset")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = lockState(state, "serve")
+	_, err = server.LockState(state, "serve")
 	want := "state directory " + state + " is in use by statelite reset (PID " + strconv.Itoa(os.Getpid()) + "; lock " + filepath.Join(state, "serve.lock") + ")"
-	var busy *stateBusyError
+	var busy *server.StateBusyError
 	if !errors.As(err, &busy) || err.Error() != want {
 		t.Fatalf("second lock: %v, want %s", err, want)
 	}
@@ -32,9 +34,9 @@ func TestStateLock(t *testing.T) {
 		t.Errorf("reset behind a reset: %v %v after %v", got, err, time.Since(start))
 	}
 	cancel()
-	l.unlock()
+	l.Unlock()
 
-	s, err := lockState(state, "serve")
+	s, err := server.LockState(state, "serve")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,10 +44,10 @@ func TestStateLock(t *testing.T) {
 	if got, err := lockReset(context.Background(), state); got != nil || err != nil || time.Since(start) > time.Second {
 		t.Errorf("reset with a server: %v %v after %v (want nil, nil at once: ask the server)", got, err, time.Since(start))
 	}
-	s.unlock()
+	s.Unlock()
 	if got, err := lockReset(context.Background(), state); got == nil || err != nil {
 		t.Errorf("reset with no server: %v %v (want the lock)", got, err)
 	} else {
-		got.unlock()
+		got.Unlock()
 	}
 }

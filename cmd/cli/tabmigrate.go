@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"statelite/server"
 	"statelite/tables"
 )
 
@@ -49,7 +50,7 @@ func tabmigrateCmd(e *env) *cobra.Command {
 			if err != nil {
 				return e.report(nil, err)
 			}
-			fmt.Fprintf(e.stdout, "%d tables, %d rows copied from %s to %s (its generation %d)\n", len(repl), rows, storeName(from), storeName(to), out.Gen)
+			fmt.Fprintf(e.stdout, "%d tables, %d rows copied from %s to %s (its generation %d)\n", len(repl), rows, server.StoreName(from), server.StoreName(to), out.Gen)
 			return nil
 		},
 	}

@@ -1,5 +1,5 @@
 // Package qemutest holds what the qemu tests (and the short boot-storm test) of several
-// packages share: an in-process `statelite serve` (NFS, optionally TFTP) whose log lines
+// packages share: an in-process server (package server, as `statelite serve` runs it: NFS, optionally TFTP) whose log lines
 // are kept, a PXE boot of a qemu
 // guest (TCG, iPXE ROM, serial console) stopped as soon as the console says it is done
 // or stuck, and the CI/skip conventions. Tests only: everything is bounded in time and
@@ -12,6 +12,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"statelite/cmd/cli"
+	"statelite/server"
 )
 
 // InCI reports whether $CI is set (not "", "false" or "0").
@@ -116,56 +118,63 @@ func (s *Server) Text(mark int) string {
 }
 
 var (
-	servingRE = regexp.MustCompile(`msg=serving nfs=127\.0\.0\.1:(\d+)`)
-	tftpRE    = regexp.MustCompile(`msg=tftp addr=127\.0\.0\.1:(\d+)`)
-	bootRE    = regexp.MustCompile(`msg=boot node=(\S+) token=(\S+)`)
-	configRE  = regexp.MustCompile(`msg="boot config served" name=(\S+) node=(\S+)`)
-	sentRE    = regexp.MustCompile(`msg="tftp sent" name=xcat/osimage/\S+/(kernel|initrd-statelite\.gz) .*duration=(\S+) blksize=(\S*) tsize=(\S*)`)
+	bootRE   = regexp.MustCompile(`msg=boot node=(\S+) token=(\S+)`)
+	configRE = regexp.MustCompile(`msg="boot config served" name=(\S+) node=(\S+)`)
+	sentRE   = regexp.MustCompile(`msg="tftp sent" name=xcat/osimage/\S+/(kernel|initrd-statelite\.gz) .*duration=(\S+) blksize=(\S*) tsize=(\S*)`)
 )
 
 // ServeOptions say what to serve.
 type ServeOptions struct {
 	Tables, Mnt, State string
-	TFTPRoot           string   // "" = no TFTP server
-	Extra              []string // more serve flags
+	TFTPRoot           string               // "" = no TFTP server
+	Tune               func(*server.Config) // more of the server's configuration
 }
 
-// Serve starts the server for the test; it is stopped at the test's cleanup.
+// Serve starts the server for the test (server.New, as statelite serve does, on
+// 127.0.0.1 with an ephemeral port); it is stopped at the test's cleanup. Its log lines
+// are kept (Mark, Since, Text, Events).
 func Serve(ctx context.Context, t testing.TB, o ServeOptions) *Server {
 	t.Helper()
 	s := &Server{}
 	pr, pw := io.Pipe()
-	ready := make(chan struct{})
+	logDone := make(chan struct{})
 	go func() {
+		defer close(logDone)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		var once sync.Once
 		for sc.Scan() {
-			line := sc.Text()
 			s.mu.Lock()
-			s.lines = append(s.lines, Line{time.Now(), line})
-			if m := tftpRE.FindStringSubmatch(line); m != nil {
-				s.TFTPPort = m[1]
-			}
-			if m := servingRE.FindStringSubmatch(line); m != nil {
-				s.NFSPort = m[1]
-				once.Do(func() { close(ready) })
-			}
+			s.lines = append(s.lines, Line{time.Now(), sc.Text()})
 			s.mu.Unlock()
 		}
 		io.Copy(io.Discard, pr)
 	}()
+	cfg := server.Config{Tables: o.Tables, Mnt: o.Mnt, State: o.State, NFS: "127.0.0.1:0",
+		Log: slog.New(slog.NewTextHandler(pw, nil))}
+	if o.TFTPRoot != "" {
+		cfg.TFTP, cfg.TFTPRoot = "127.0.0.1:0", o.TFTPRoot
+	}
+	if o.Tune != nil {
+		o.Tune(&cfg)
+	}
+	srv, err := server.New(ctx, cfg)
+	if err != nil {
+		pw.Close()
+		<-logDone
+		t.Fatalf("statelite server: %v\n%s", err, s.Text(0))
+	}
+	port := func(a net.Addr) string {
+		_, p, _ := net.SplitHostPort(a.String())
+		return p
+	}
+	s.NFSPort = port(srv.NFSAddr())
+	if a := srv.TFTPAddr(); a != nil {
+		s.TFTPPort = port(a)
+	}
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	args := []string{"--tables", o.Tables, "--mnt", o.Mnt, "serve", "--state", o.State, "--nfs", "127.0.0.1:0"}
-	if o.TFTPRoot != "" {
-		args = append(args, "--tftp", "127.0.0.1:0", "--tftp-root", o.TFTPRoot)
-	}
-	args = append(args, o.Extra...)
 	go func() {
-		root := cli.NewRoot(strings.NewReader(""), io.Discard, pw)
-		root.SetArgs(args)
-		done <- root.ExecuteContext(sctx)
+		done <- srv.Run(sctx)
 		pw.Close()
 	}()
 	t.Cleanup(func() {
@@ -173,25 +182,12 @@ func Serve(ctx context.Context, t testing.TB, o ServeOptions) *Server {
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("statelite serve: %v", err)
+				t.Errorf("statelite server: %v", err)
 			}
 		case <-time.After(10 * time.Second):
-			t.Errorf("statelite serve did not stop within 10 s")
+			t.Errorf("statelite server did not stop within 10 s")
 		}
 	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("statelite serve exited: %v\n%s", err, s.Text(0))
-	case <-time.After(30 * time.Second):
-		t.Fatalf("statelite serve did not start within 30 s:\n%s", s.Text(0))
-	}
-	s.mu.Lock()
-	port := s.TFTPPort
-	s.mu.Unlock()
-	if o.TFTPRoot != "" && port == "" {
-		t.Fatalf("statelite serve logged no TFTP address:\n%s", s.Text(0))
-	}
 	return s
 }
 

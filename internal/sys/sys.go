@@ -144,3 +144,12 @@ func InotifyAddWatch(fd int, path string, mask uint32) (int, error) {
 func InotifyRmWatch(fd, wd int) {
 	unix.InotifyRmWatch(fd, uint32(wd))
 }
+
+// NofileLimit is the process's soft limit of open files (RLIMIT_NOFILE).
+func NofileLimit() (uint64, error) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, err
+	}
+	return rl.Cur, nil
+}

@@ -1,4 +1,4 @@
-package cli
+package server
 
 import (
 	"errors"
@@ -18,17 +18,17 @@ import (
 // left file with no holder is free.
 const stateLockName = "serve.lock"
 
-// stateLock is a held lock of a state directory.
-type stateLock struct{ f *os.File }
+// StateLock is a held lock of a state directory.
+type StateLock struct{ f *os.File }
 
-// stateBusyError says that another process holds a state directory's lock.
-type stateBusyError struct {
+// StateBusyError says that another process holds a state directory's lock.
+type StateBusyError struct {
 	State string
 	PID   int    // 0: the holder has not written its PID (yet)
 	Role  string // "serve", "reset"; "" when unknown
 }
 
-func (e *stateBusyError) Error() string {
+func (e *StateBusyError) Error() string {
 	who := "another statelite process"
 	if e.Role != "" {
 		who = "statelite " + e.Role
@@ -40,9 +40,9 @@ func (e *stateBusyError) Error() string {
 	return fmt.Sprintf("state directory %s is in use by %s (%s; lock %s)", e.State, who, pid, filepath.Join(e.State, stateLockName))
 }
 
-// lockState takes the lock of state without waiting, writing this process's PID and
-// role in it; a *stateBusyError when another process holds it.
-func lockState(state, role string) (*stateLock, error) {
+// LockState takes the lock of state without waiting, writing this process's PID and
+// role in it; a *StateBusyError when another process holds it.
+func LockState(state, role string) (*StateLock, error) {
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
@@ -66,13 +66,13 @@ func lockState(state, role string) (*stateLock, error) {
 		f.Close()
 		return nil, fmt.Errorf("state lock %s: %w", name, err)
 	}
-	return &stateLock{f: f}, nil
+	return &StateLock{f: f}, nil
 }
 
 // busyState describes the holder of a lock held by another process. The holder writes
 // its PID just after taking the lock: an empty file is read again for a moment.
-func busyState(state, name string) *stateBusyError {
-	e := &stateBusyError{State: state}
+func busyState(state, name string) *StateBusyError {
+	e := &StateBusyError{State: state}
 	for deadline := time.Now().Add(200 * time.Millisecond); ; time.Sleep(10 * time.Millisecond) {
 		b, _ := os.ReadFile(name)
 		if f := strings.Fields(string(b)); len(f) > 0 {
@@ -99,8 +99,8 @@ func flockNB(f *os.File) error {
 	}
 }
 
-// unlock releases the lock (closing the file does; the file stays, free).
-func (l *stateLock) unlock() {
+// Unlock releases the lock (closing the file does; the file stays, free).
+func (l *StateLock) Unlock() {
 	if l != nil && l.f != nil {
 		l.f.Close()
 		l.f = nil

@@ -1,59 +1,26 @@
-package cli
+package server
 
 import (
 	"context"
 	"log/slog"
-	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"statelite/resolver"
 	"statelite/tables"
 )
 
-// commandLine renders the command being run with the flags given and its arguments.
-func commandLine(cmd *cobra.Command, args []string) string {
-	parts := []string{cmd.CommandPath()}
-	cmd.Flags().Visit(func(f *pflag.Flag) {
-		if f.Name == "tables" || f.Name == "mnt" {
-			return
-		}
-		parts = append(parts, "--"+f.Name+"="+f.Value.String())
-	})
-	return strings.Join(append(parts, args...), " ")
-}
-
-// author says who runs this command, for the table store's edit notes: the user (and
-// the sudo caller), then the command.
-func (e *env) author() string {
-	name := strconv.Itoa(os.Getuid())
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	if su := os.Getenv("SUDO_USER"); su != "" && su != name {
-		name += " (sudo by " + su + ")"
-	}
-	if e.command == "" {
-		return name
-	}
-	return name + ": " + e.command
-}
-
-// historyDir and statusFile are where a server keeps its table history and its status.
-func historyDir(state string) string { return filepath.Join(state, "history") }
-func statusFile(state string) string { return filepath.Join(state, "status.json") }
+// HistoryDir and StatusFile are where a server keeps its table history and its status.
+func HistoryDir(state string) string { return filepath.Join(state, "history") }
+func StatusFile(state string) string { return filepath.Join(state, "status.json") }
 
 // liveTables makes a server follow its table store: every valid edit is recorded in
 // the history (when a state directory is given) and switched to; rejections and the
 // generation in force go to the status file.
 type liveTables struct {
-	e      *env
+	store  tables.Store // the store the tables were loaded from
+	loc    string       // its location (a directory, or a postgres:// URL)
 	log    *slog.Logger
 	cfg    resolver.Config
 	hist   *tables.History // nil: no history (mount)
@@ -119,7 +86,7 @@ func (l *liveTables) reject(r tables.Rejection) {
 // watcher returns the directory store watcher that switches the views; cur is the
 // snapshot in force.
 func (l *liveTables) watcher(cur *tables.Snapshot) (*tables.Watcher, error) {
-	st, err := tables.OpenDir(l.e.tablesDir)
+	st, err := tables.OpenDir(l.loc)
 	if err != nil {
 		return nil, err
 	}
@@ -154,18 +121,16 @@ func startWho(st tables.Store, snap *tables.Snapshot) string {
 // run watches the store until ctx is done: a directory through its watcher, a
 // PostgreSQL store through LISTEN/NOTIFY and a periodic check.
 func (l *liveTables) run(ctx context.Context, cur *tables.Snapshot) {
-	if st, err := l.e.store(); err == nil {
-		if pg, ok := st.(*tables.PGStore); ok {
-			w := &tables.PGWatcher{Store: pg, Current: cur, Log: l.log, Interval: l.interval,
-				OnApply: l.apply, OnReject: l.reject,
-				OnStore: func(err error) {
-					if l.status != nil {
-						l.status.storeState(err)
-					}
-				}}
-			w.Run(ctx)
-			return
-		}
+	if pg, ok := l.store.(*tables.PGStore); ok {
+		w := &tables.PGWatcher{Store: pg, Current: cur, Log: l.log, Interval: l.interval,
+			OnApply: l.apply, OnReject: l.reject,
+			OnStore: func(err error) {
+				if l.status != nil {
+					l.status.storeState(err)
+				}
+			}}
+		w.Run(ctx)
+		return
 	}
 	w, err := l.watcher(cur)
 	if err != nil {
@@ -177,17 +142,22 @@ func (l *liveTables) run(ctx context.Context, cur *tables.Snapshot) {
 
 // startLive records the tables a server starts with in its history and status (under
 // state) and returns the live-table follower and the snapshot numbered as recorded.
-func (e *env) startLive(state string, snap *tables.Snapshot, cfg resolver.Config, log *slog.Logger) (*liveTables, *tables.Snapshot, error) {
-	hist, err := tables.OpenHistory(historyDir(state))
+func startLive(state string, st tables.Store, loc string, snap *tables.Snapshot, cfg resolver.Config, log *slog.Logger) (*liveTables, *tables.Snapshot, error) {
+	hist, err := tables.OpenHistory(HistoryDir(state))
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := e.store()
-	if err != nil {
-		return nil, nil, err
-	}
-	l := &liveTables{e: e, log: log, cfg: cfg, hist: hist, status: openStatus(statusFile(state), storeName(e.tablesDir), log)}
+	l := &liveTables{store: st, loc: loc, log: log, cfg: cfg, hist: hist, status: openStatus(StatusFile(state), StoreName(loc), log)}
 	return l, l.adopt(snap, startWho(st, snap)), nil
+}
+
+// Follow makes a view follow the table store st (at loc) until ctx is done, as a server
+// does but with no history or status (statelite mount): every valid edit is given to
+// switchTo as a resolver, invalid ones are logged and ignored. cur is the snapshot in
+// force; the store is checked at once when it starts, so an edit made since cur was
+// loaded is seen.
+func Follow(ctx context.Context, st tables.Store, loc string, cur *tables.Snapshot, cfg resolver.Config, log *slog.Logger, switchTo func(*resolver.Resolver)) {
+	(&liveTables{store: st, loc: loc, log: log, cfg: cfg, switchTo: switchTo}).run(ctx, cur)
 }
 
 // trackServed keeps the status file's list of served nodes current.
@@ -204,8 +174,8 @@ func (l *liveTables) trackServed(ctx context.Context, nodes func() []string) {
 	}
 }
 
-// storeName names a table store for logs and status (a URL without its password).
-func storeName(loc string) string {
+// StoreName names a table store for logs and status (a URL without its password).
+func StoreName(loc string) string {
 	if tables.IsPostgresURL(loc) {
 		return (&tables.PGStore{URL: loc}).String()
 	}
