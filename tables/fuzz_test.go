@@ -104,8 +104,7 @@ func FuzzNoderange(f *testing.F) {
 	if fuzzing() {
 		// While fuzzing, a lower bound on names explores more inputs a second (the
 		// seeds run with the real one).
-		defer func(n int) { nrMaxNames = n }(nrMaxNames)
-		nrMaxNames = 1 << 14
+		opt.maxNames = 1 << 14
 	}
 	f.Fuzz(func(t *testing.T, expr string) {
 		start := time.Now()

@@ -17,6 +17,8 @@ type NoderangeOptions struct {
 	Prefix, Suffix string
 	// ReadFile reads a ^file operand; nil means os.ReadFile.
 	ReadFile func(path string) ([]byte, error)
+
+	maxNames int // 0: nrMaxNames (FuzzNoderange sets it lower)
 }
 
 const (
@@ -25,14 +27,12 @@ const (
 	nrMaxDepth = 64
 )
 
-var (
-	// nrMaxNames bounds the names one range, bracket product or + form may produce, and
-	// all of them together in one noderange (each produced name is an atom of its own, so
-	// a range of bracket products, such as x[0-999]-x[0-999], would otherwise produce a
-	// billion). A variable for FuzzNoderange, which lowers it to explore more inputs a
-	// second.
-	nrMaxNames = 1 << 20
-)
+// nrMaxNames bounds the names one range, bracket product or + form may produce, and all
+// of them together in one noderange (each produced name is an atom of its own, so a
+// range of bracket products, such as x[0-999]-x[0-999], would otherwise produce a
+// billion). FuzzNoderange lowers it for its evaluations (NoderangeOptions.maxNames) to
+// explore more inputs a second.
+const nrMaxNames = 1 << 20
 
 // nrSet is a set of node names.
 type nrSet map[string]struct{}
@@ -44,7 +44,8 @@ type nrEval struct {
 	readFile       func(string) ([]byte, error)
 	missed         nrSet
 	reading        map[string]bool // ^files being read, to refuse a file that includes itself
-	produced       int             // names ranges, brackets and + forms produced so far (nrMaxNames)
+	produced       int             // names ranges, brackets and + forms produced so far
+	maxNames       int             // at most this many (nrMaxNames)
 }
 
 // Noderange expands an xCAT noderange against the snapshot (xcat-reference.md §7).
@@ -87,6 +88,9 @@ func (s *Snapshot) newNrEval(opt NoderangeOptions) *nrEval {
 	}
 	if e.readFile == nil {
 		e.readFile = os.ReadFile
+	}
+	if e.maxNames = opt.maxNames; e.maxNames <= 0 {
+		e.maxNames = nrMaxNames
 	}
 	return e
 }
@@ -268,7 +272,7 @@ func (e *nrEval) atom(a string, depth int, out nrSet, digits bool) error {
 	}
 	// 7. brackets
 	if strings.Contains(a, "[") {
-		names, err := nrBrackets(a, a)
+		names, err := e.brackets(a, a)
 		if err != nil {
 			return err
 		}
@@ -300,8 +304,8 @@ func (e *nrEval) evalInto(expr string, depth int, out nrSet) error {
 
 // atoms expands every produced name as an atom of its own.
 func (e *nrEval) atoms(names []string, depth int, out nrSet) error {
-	if e.produced += len(names); e.produced > nrMaxNames {
-		return fmt.Errorf("its ranges produce more than %d names in all", nrMaxNames)
+	if e.produced += len(names); e.produced > e.maxNames {
+		return fmt.Errorf("its ranges produce more than %d names in all", e.maxNames)
 	}
 	for _, n := range names {
 		if err := e.atom(n, depth+1, out, true); err != nil {
@@ -380,7 +384,7 @@ func (e *nrEval) plus(a string, depth int, out nrSet) error {
 	if err != nil {
 		return err
 	}
-	nums, err := nrNumbers(lo, lo+k, nrWidth(start), a)
+	nums, err := e.numbers(lo, lo+k, nrWidth(start), a)
 	if err != nil {
 		return err
 	}
@@ -428,7 +432,7 @@ func (e *nrEval) rangeAtom(a string, depth int, out nrSet) error {
 				if suf != strings.Join(rr[i+1:], "") {
 					break
 				}
-				names, err := nrSpan(strings.Join(lr[:i], ""), lr[i], rr[i], suf, a)
+				names, err := e.span(strings.Join(lr[:i], ""), lr[i], rr[i], suf, a)
 				if err != nil {
 					return err
 				}
@@ -445,7 +449,7 @@ func (e *nrEval) rangeAtom(a string, depth int, out nrSet) error {
 
 // nrSpan returns pre+N+suf for N from lo to hi (digit strings), padded to lo's width
 // when lo has a leading zero. whole is the atom named in errors.
-func nrSpan(pre, lo, hi, suf, whole string) ([]string, error) {
+func (e *nrEval) span(pre, lo, hi, suf, whole string) ([]string, error) {
 	l, err := nrParseNum(lo, whole)
 	if err != nil {
 		return nil, err
@@ -457,7 +461,7 @@ func nrSpan(pre, lo, hi, suf, whole string) ([]string, error) {
 	if l > h {
 		return nil, fmt.Errorf("descending range %q (%s > %s): write it from low to high", whole, lo, hi)
 	}
-	nums, err := nrNumbers(l, h, nrWidth(lo), whole)
+	nums, err := e.numbers(l, h, nrWidth(lo), whole)
 	if err != nil {
 		return nil, err
 	}
@@ -469,7 +473,7 @@ func nrSpan(pre, lo, hi, suf, whole string) ([]string, error) {
 
 // nrBrackets expands every [...] of a: a[1-3], a[1:3], a[1,3,5], a[01-03,07];
 // several brackets form the cartesian product. whole is the atom named in errors.
-func nrBrackets(a, whole string) ([]string, error) {
+func (e *nrEval) brackets(a, whole string) ([]string, error) {
 	i := strings.IndexByte(a, '[')
 	if i < 0 {
 		return []string{a}, nil
@@ -497,18 +501,18 @@ func nrBrackets(a, whole string) ([]string, error) {
 		if !nrAllDigits(lo) || !nrAllDigits(hi) {
 			return nil, fmt.Errorf("bad bracket range %q in %q: want [N-M], [N:M] or [a,b,c]", "["+body+"]", whole)
 		}
-		nums, err := nrSpan("", lo, hi, "", "["+body+"]")
+		nums, err := e.span("", lo, hi, "", "["+body+"]")
 		if err != nil {
 			return nil, fmt.Errorf("%v in %q", err, whole)
 		}
 		vals = append(vals, nums...)
 	}
-	rest, err := nrBrackets(post, whole)
+	rest, err := e.brackets(post, whole)
 	if err != nil {
 		return nil, err
 	}
-	if len(vals)*len(rest) > nrMaxNames {
-		return nil, fmt.Errorf("%q produces more than %d names", whole, nrMaxNames)
+	if len(vals)*len(rest) > e.maxNames {
+		return nil, fmt.Errorf("%q produces more than %d names", whole, e.maxNames)
 	}
 	out := make([]string, 0, len(vals)*len(rest))
 	for _, v := range vals {
@@ -775,9 +779,9 @@ func nrParseNum(run, whole string) (int64, error) {
 }
 
 // nrNumbers returns lo..hi zero-padded to width.
-func nrNumbers(lo, hi int64, width int, whole string) ([]string, error) {
-	if hi-lo >= int64(nrMaxNames) {
-		return nil, fmt.Errorf("%q produces %d names (limit %d)", whole, hi-lo+1, nrMaxNames)
+func (e *nrEval) numbers(lo, hi int64, width int, whole string) ([]string, error) {
+	if hi-lo >= int64(e.maxNames) {
+		return nil, fmt.Errorf("%q produces %d names (limit %d)", whole, hi-lo+1, e.maxNames)
 	}
 	out := make([]string, 0, hi-lo+1)
 	for n := lo; n <= hi; n++ {
