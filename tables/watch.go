@@ -85,6 +85,20 @@ func (d dirState) key() string {
 	return b.String()
 }
 
+// youngest is the age at now of the most recently modified file (false: none, or
+// only files modified after now, which a clock step or touch -d can make).
+func (d dirState) youngest(now time.Time) (time.Duration, bool) {
+	var best time.Duration
+	found := false
+	for _, s := range d {
+		age := now.Sub(time.Unix(0, s.mtime))
+		if age >= 0 && (!found || age < best) {
+			best, found = age, true
+		}
+	}
+	return best, found
+}
+
 // relevantName reports whether a file of the store directory is part of the tables:
 // <table>.csv of a known table, .generation, .pending. Editors' swap, backup and
 // temporary files are not.
@@ -281,6 +295,13 @@ func (r *watchRun) run(ctx context.Context) {
 				continue
 			}
 			cur := scanDir(w.Store.Dir)
+			// A file changed less than Quiet ago is not read yet, whatever the events
+			// said: its writer's events may not have been read when this timer fired
+			// (a table truncated by open(O_TRUNC) and not yet written reads as empty).
+			if age, ok := cur.youngest(now); ok && age < w.Quiet {
+				arm(w.Quiet - age)
+				continue
+			}
 			k := cur.key()
 			if r.closer == nil && k != pendKey {
 				// Polling: the files must stay as they are for a quiet period.
