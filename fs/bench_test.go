@@ -54,6 +54,7 @@ func benchCluster(b *testing.B, dir string, nodes int) (*fs.Server, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(srv.Close)
 	return srv, R
 }
 

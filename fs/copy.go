@@ -2,7 +2,6 @@ package fs
 
 import (
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path"
@@ -356,5 +355,3 @@ func (v *Pinned) storageOf(p string) (storage, *resolver.Entry, error) {
 	}
 	return stVolatile, e, nil
 }
-
-var _ fs.FileInfo

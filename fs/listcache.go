@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"encoding/binary"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,13 +20,36 @@ import (
 type listCache struct {
 	mu sync.Mutex
 	m  map[listKey]listEntry
+
+	dirs      atomic.Pointer[dirWatcher] // made at the first watch; nil: none (yet)
+	dirsMu    sync.Mutex
+	dirsTried bool // a watcher was made, or could not be, or the cache is closed
 }
 
-// One inotify instance serves every server of the process (instances are few per user).
-var (
-	dirWatchOnce sync.Once
-	dirWatches   *dirWatcher // nil: inotify unavailable
-)
+// watcher returns the cache's directory watcher, made at the first call (nil: no
+// inotify instance could be made, or the cache is closed).
+func (c *listCache) watcher() *dirWatcher {
+	if w := c.dirs.Load(); w != nil {
+		return w
+	}
+	c.dirsMu.Lock()
+	defer c.dirsMu.Unlock()
+	if !c.dirsTried {
+		c.dirsTried = true
+		if w := newDirWatcher(); w != nil {
+			c.dirs.Store(w)
+		}
+	}
+	return c.dirs.Load()
+}
+
+// close releases the directory watcher (its inotify instance).
+func (c *listCache) close() {
+	c.dirsMu.Lock()
+	c.dirsTried = true
+	c.dirsMu.Unlock()
+	c.dirs.Load().close()
+}
 
 const (
 	listTTL        = time.Second
@@ -74,7 +96,7 @@ func (c *listCache) get(k listKey, changed time.Time) ([]DirEntry, bool) {
 	}
 	age := time.Since(e.built)
 	if e.dw != nil {
-		dirWatches.drain() // every change made before this call is counted
+		c.dirs.Load().drain() // every change made before this call is counted
 		if age >= listTTLWatched || e.dw.gen.Load() != e.gen {
 			return nil, false
 		}
@@ -113,11 +135,14 @@ func (c *listCache) get(k listKey, changed time.Time) ([]DirEntry, bool) {
 // watch starts watching the directory open as dirfd, before its listing is read; the
 // returned token goes to put with the listing.
 func (c *listCache) watch(dirfd int) (*dirWatch, uint64) {
-	dirWatchOnce.Do(func() { dirWatches = newDirWatcher() })
-	if dirWatches == nil || remoteFS(dirfd) {
+	if remoteFS(dirfd) {
 		return nil, 0
 	}
-	dw := dirWatches.add(dirfd)
+	w := c.watcher()
+	if w == nil {
+		return nil, 0
+	}
+	dw := w.add(dirfd)
 	if dw == nil {
 		return nil, 0
 	}
@@ -156,12 +181,14 @@ func remoteFS(dirfd int) bool {
 }
 
 // dirWatcher tells, through inotify, when anything in a watched directory changes:
-// a name, or a child's data or attributes (written, truncated, chmod, touched…).
+// a name, or a child's data or attributes (written, truncated, chmod, touched…). Each
+// fs server has one (an inotify instance; without one, listings are kept for listTTL).
 type dirWatcher struct {
-	fd   int // non-blocking
-	mu   sync.Mutex
-	byWD map[int32]*dirWatch
-	buf  []byte
+	in     *sys.Inotify
+	mu     sync.Mutex
+	closed bool // the descriptor is closed (its number may be another file's now)
+	byWD   map[int32]*dirWatch
+	buf    []byte
 }
 
 // dirWatch is one watched directory; gen changes with every event in it.
@@ -171,30 +198,36 @@ type dirWatch struct {
 }
 
 const (
-	inModify     = 0x2
-	inAttrib     = 0x4
-	inCloseWrite = 0x8
-	inMovedFrom  = 0x40
-	inMovedTo    = 0x80
-	inCreate     = 0x100
-	inDelete     = 0x200
-	inDeleteSelf = 0x400
-	inMoveSelf   = 0x800
-	inQOverflow  = 0x4000
-	inIgnored    = 0x8000
-	inOnlyDir    = 0x1000000
-
-	dirWatchMask = inModify | inAttrib | inCloseWrite | inMovedFrom | inMovedTo | inCreate |
-		inDelete | inDeleteSelf | inMoveSelf | inOnlyDir
+	dirWatchMask = sys.InModify | sys.InAttrib | sys.InCloseWrite | sys.InMovedFrom | sys.InMovedTo | sys.InCreate |
+		sys.InDelete | sys.InDeleteSelf | sys.InMoveSelf | sys.InOnlyDir
 	dirWatchesMax = 8192
 )
 
+// newDirWatcher returns a watcher, or nil when no inotify instance can be made.
 func newDirWatcher() *dirWatcher {
-	fd, err := sys.InotifyInit()
+	in, err := sys.NewInotify()
 	if err != nil {
 		return nil
 	}
-	return &dirWatcher{fd: fd, byWD: map[int32]*dirWatch{}, buf: make([]byte, 64<<10)}
+	return &dirWatcher{in: in, byWD: map[int32]*dirWatch{}, buf: make([]byte, 64<<10)}
+}
+
+// close ends every watch; the listings they validated are stale from now on.
+func (w *dirWatcher) close() {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	for wd, dw := range w.byWD {
+		dw.gen.Add(1)
+		delete(w.byWD, wd)
+	}
+	w.closed = true
+	w.in.Close()
 }
 
 // add watches the directory open as dirfd (through /proc/self/fd, so the directory
@@ -202,14 +235,16 @@ func newDirWatcher() *dirWatcher {
 func (w *dirWatcher) add(dirfd int) *dirWatch {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
 	if len(w.byWD) >= dirWatchesMax {
 		w.dropAll()
 	}
-	r, err := sys.InotifyAddWatch(w.fd, "/proc/self/fd/"+strconv.Itoa(dirfd), dirWatchMask)
+	wd, err := w.in.Add("/proc/self/fd/"+strconv.Itoa(dirfd), dirWatchMask)
 	if err != nil {
 		return nil
 	}
-	wd := int32(r)
 	dw := w.byWD[wd]
 	if dw == nil {
 		dw = &dirWatch{wd: wd}
@@ -222,42 +257,33 @@ func (w *dirWatcher) add(dirfd int) *dirWatch {
 func (w *dirWatcher) dropAll() {
 	for wd, dw := range w.byWD {
 		dw.gen.Add(1)
-		sys.InotifyRmWatch(w.fd, int(wd))
+		w.in.Remove(wd)
 		delete(w.byWD, wd)
 	}
 }
 
 // drain counts the events queued so far (the kernel queues them as the changes happen).
 func (w *dirWatcher) drain() {
+	if w == nil {
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for {
-		// A raw system call: the descriptor never blocks, and a read Go's scheduler is
-		// told of wakes its monitor thread (see layers.openRO).
-		n, e := sys.ReadRaw(uintptr(w.fd), w.buf)
-		if e == syscall.EINTR {
-			continue
-		}
-		if e != 0 || n <= 0 {
-			return // EAGAIN: nothing more
-		}
-		for off := 0; off+16 <= n; {
-			wd := int32(binary.LittleEndian.Uint32(w.buf[off:]))
-			mask := binary.LittleEndian.Uint32(w.buf[off+4:])
-			nameLen := int(binary.LittleEndian.Uint32(w.buf[off+12:]))
-			off += 16 + nameLen
-			if mask&inQOverflow != 0 {
-				for _, dw := range w.byWD {
-					dw.gen.Add(1)
-				}
-				continue
-			}
-			if dw := w.byWD[wd]; dw != nil {
-				dw.gen.Add(1)
-				if mask&inIgnored != 0 {
-					delete(w.byWD, wd)
-				}
-			}
-		}
+	if w.closed {
+		return
 	}
+	w.in.ReadNow(w.buf, func(ev sys.InotifyEvent) {
+		if ev.Mask&sys.InQOverflow != 0 {
+			for _, dw := range w.byWD {
+				dw.gen.Add(1)
+			}
+			return
+		}
+		if dw := w.byWD[ev.WD]; dw != nil {
+			dw.gen.Add(1)
+			if ev.Mask&sys.InIgnored != 0 {
+				delete(w.byWD, ev.WD)
+			}
+		}
+	})
 }

@@ -143,6 +143,10 @@ func (s *Server) Reset(node string) error {
 	return v.Reset()
 }
 
+// Close releases what the server holds beyond memory (the inotify instance of its
+// listing cache). Views keep working (listings are then kept for a second at most).
+func (s *Server) Close() { s.lists.close() }
+
 // Wait waits until the volatile layers dropped by resets are removed (a process that
 // resets nodes and exits, statelite reset with no server running, calls it last).
 func (s *Server) Wait() { s.removing.Wait() }

@@ -110,6 +110,7 @@ func (e *env) start() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.t.Cleanup(srv.Close)
 	e.Srv = srv
 }
 

@@ -66,6 +66,7 @@ func TestColdServerBuildsIndexOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer fsrv.Close()
 	srv := tc.serve(t, nfsd.Config{FS: fsrv, AdminAllow: allowOnly("127.0.0.1/32")})
 	if ix, plans := res.Builds(); ix != 0 || plans != 0 {
 		t.Fatalf("before any request: %d index builds, %d plans", ix, plans)
@@ -147,6 +148,7 @@ func TestImageExportNoDNSOnRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer fsrv.Close()
 	srv := tc.serve(t, nfsd.Config{FS: fsrv, AdminAllow: allowOnly("127.0.0.1/32")})
 
 	// Names has not run: an unknown address and dnsnode are both refused, with no query.

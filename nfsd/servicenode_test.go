@@ -37,6 +37,7 @@ func TestServiceNodesAndSharedSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer fsB.Close()
 	tc.fsrv.SetResolver(tc.resolver(t))
 	a := tc.serve(t, nfsd.Config{Names: []string{"srvA"}, Secret: secret})
 	b := tc.serve(t, nfsd.Config{FS: fsB, State: filepath.Join(tc.cl.Dir, "stateB"), Names: []string{"srvB"}, Secret: secret})

@@ -168,6 +168,7 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	if s.fs, err = fs.New(fs.Config{State: filepath.Join(cfg.State, "fs"), OnReset: s.live.status.boot}, resolver.New(s.snap, rcfg)); err != nil {
 		return s, err
 	}
+	s.onClose(s.fs.Close)
 	s.live.switchTo = s.fs.SetResolver
 	s.fs.Resolver().Index() // the cluster index, before the first request
 	warnNofile(log, len(s.snap.Nodes()))

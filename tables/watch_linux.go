@@ -1,11 +1,7 @@
 package tables
 
 import (
-	"encoding/binary"
 	"io"
-	"os"
-	"strings"
-	"syscall"
 
 	"statelite/internal/sys"
 )
@@ -13,49 +9,44 @@ import (
 // startInotify watches dir and sends the events on out until done is closed or the
 // returned closer is closed; out is closed when the watch ends (the directory went away).
 func startInotify(dir string, out chan<- watchEvent, done <-chan struct{}) (io.Closer, error) {
-	fd, err := sys.InotifyInit()
+	in, err := sys.NewInotify()
 	if err != nil {
-		return nil, os.NewSyscallError("inotify_init1", err)
+		return nil, err
 	}
-	const mask = syscall.IN_MODIFY | syscall.IN_CLOSE_WRITE | syscall.IN_MOVED_TO | syscall.IN_MOVED_FROM |
-		syscall.IN_CREATE | syscall.IN_DELETE | syscall.IN_DELETE_SELF | syscall.IN_MOVE_SELF
-	if _, err := sys.InotifyAddWatch(fd, dir, mask); err != nil {
-		syscall.Close(fd)
-		return nil, os.NewSyscallError("inotify_add_watch "+dir, err)
+	const mask = sys.InModify | sys.InCloseWrite | sys.InMovedTo | sys.InMovedFrom |
+		sys.InCreate | sys.InDelete | sys.InDeleteSelf | sys.InMoveSelf
+	if _, err := in.Add(dir, mask); err != nil {
+		in.Close()
+		return nil, err
 	}
-	// A non-blocking descriptor goes to the runtime's poller: Close ends a pending Read.
-	f := os.NewFile(uintptr(fd), "inotify:"+dir)
 	go func() {
 		defer close(out)
-		defer f.Close()
+		defer in.Close()
 		buf := make([]byte, 64*1024)
-		for {
-			n, err := f.Read(buf)
-			if err != nil {
-				return
-			}
-			for off := 0; off+syscall.SizeofInotifyEvent <= n; {
-				m := binary.NativeEndian.Uint32(buf[off+4:])
-				l := int(binary.NativeEndian.Uint32(buf[off+12:]))
-				start := off + syscall.SizeofInotifyEvent
-				off = start + l
-				if off > n {
-					break
+		stop := false
+		for !stop {
+			err := in.Read(buf, func(e sys.InotifyEvent) {
+				if stop {
+					return
 				}
-				ev := watchEvent{name: strings.TrimRight(string(buf[start:off]), "\x00"), mask: m}
-				if m&syscall.IN_Q_OVERFLOW != 0 {
+				ev := watchEvent{name: string(e.Name), mask: e.Mask}
+				if e.Mask&sys.InQOverflow != 0 {
 					ev.name = ""
 				}
 				select {
 				case out <- ev:
 				case <-done:
+					stop = true
 					return
 				}
-				if m&(syscall.IN_DELETE_SELF|syscall.IN_MOVE_SELF|syscall.IN_IGNORED) != 0 {
-					return
+				if e.Mask&(sys.InDeleteSelf|sys.InMoveSelf|sys.InIgnored) != 0 {
+					stop = true
 				}
+			})
+			if err != nil {
+				return
 			}
 		}
 	}()
-	return f, nil
+	return in, nil
 }

@@ -190,6 +190,7 @@ func fsServer(t *testing.T, cl *demo.Cluster, state string) *fs.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close)
 	return srv
 }
 

@@ -66,6 +66,7 @@ func (e *env) runMount(ctx context.Context, node, dir, state string, debug bool)
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	v, err := srv.View(node)
 	if err != nil {
 		return err

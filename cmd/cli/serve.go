@@ -193,6 +193,7 @@ func (e *env) resetOffline(snap *tables.Snapshot, state string, nodes []string) 
 	if err != nil {
 		return err
 	}
+	defer fsrv.Close()
 	defer fsrv.Wait() // the dropped layers are removed before the lock goes
 	for _, n := range nodes {
 		if err := fsrv.Reset(n); err != nil {

@@ -130,21 +130,6 @@ func StartWriteback(fd int, off, n int64) error {
 	return unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
 }
 
-// InotifyInit makes a non-blocking, close-on-exec inotify instance.
-func InotifyInit() (int, error) {
-	return unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-}
-
-// InotifyAddWatch watches path for the events of mask; it returns the watch descriptor.
-func InotifyAddWatch(fd int, path string, mask uint32) (int, error) {
-	return unix.InotifyAddWatch(fd, path, mask)
-}
-
-// InotifyRmWatch removes watch wd.
-func InotifyRmWatch(fd, wd int) {
-	unix.InotifyRmWatch(fd, uint32(wd))
-}
-
 // NofileLimit is the process's soft limit of open files (RLIMIT_NOFILE).
 func NofileLimit() (uint64, error) {
 	var rl unix.Rlimit

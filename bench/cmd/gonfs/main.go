@@ -48,6 +48,7 @@ func run(tabdir, mnt, state, node, addr string) error {
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	v, err := srv.View(node)
 	if err != nil {
 		return err
