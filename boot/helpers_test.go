@@ -15,12 +15,12 @@ import (
 //
 //	go test ./boot -run TestRenderGolden -update
 //
-// Inspect every rewritten file (git diff) against xcat-reference.md §8.4–8.5 first.
+// Inspect every rewritten file (git diff) against xCAT's pxe.pm, grub2.pm and xnba.pm first.
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const image = "rhels8.6-x86_64-statelite-compute"
 
-// clusterTables are the tables of the test cluster (reference §6.4/§8 style): n1, n2
+// clusterTables are the tables of the test cluster (as in docs/behaviour.md#variables and #boot-files): n1, n2
 // statelite; n3 boots from disk; n4 offline; n5 not managed (no chain row); n6 uses
 // grub2-http; n7 has a legacy nodetype (provmethod statelite, no osimage row).
 // installdir and rootimgdir are placeholders replaced by fixture().

@@ -24,9 +24,9 @@ type Loader int
 
 // The boot loaders.
 const (
-	PXELinux Loader = iota // pxelinux.cfg/… (reference §8.5)
-	Grub2                  // boot/grub2/grub.cfg-… (reference §8.4)
-	IPXE                   // xcat/xnba/nodes/<node> (reference §8.4 xnba, as #!ipxe)
+	PXELinux Loader = iota // pxelinux.cfg/… (xCAT's pxe.pm, docs/behaviour.md#boot-files)
+	Grub2                  // boot/grub2/grub.cfg-… (xCAT's grub2.pm, docs/behaviour.md#boot-files)
+	IPXE                   // xcat/xnba/nodes/<node> (xCAT's xnba.pm, as #!ipxe; docs/behaviour.md#boot-files)
 )
 
 func (l Loader) String() string {
@@ -79,7 +79,7 @@ type Params struct {
 	ImageDir  string // <rootimgdir> on this server, where kernel and initrd are read
 	Kernel    string // path relative to the TFTP root: xcat/osimage/<image>/kernel
 	Initrd    string // xcat/osimage/<image>/initrd-statelite.gz
-	Kcmdline  string // the kernel command line, §8.3 order adapted (package doc of kcmdline)
+	Kcmdline  string // the kernel command line, xCAT's anaconda.pm order adapted (package doc of kcmdline)
 	ServerIP  string // the server address used for TFTP/HTTP in grub2 configs
 	GrubProto string // "tftp" or "http" (noderes.netboot grub2-http)
 
@@ -115,7 +115,7 @@ var special = map[Loader]string{
 }
 
 // KernelName and InitrdName are the file names of an image's boot files in <rootimgdir>
-// (reference §8.2, docs/behaviour.md#boot-files).
+// (docs/behaviour.md#boot-files).
 const (
 	KernelName = "kernel"
 	InitrdName = "initrd-statelite.gz"
@@ -124,7 +124,7 @@ const (
 // ImageFile returns the TFTP/HTTP name of an image's boot file.
 func ImageFile(image, file string) string { return "xcat/osimage/" + image + "/" + file }
 
-// CheckNFSRootOpts validates osimage.nfsrootopts (reference §2.8): a comma list without
+// CheckNFSRootOpts validates osimage.nfsrootopts (xCAT's linuximage.nfsrootopts, docs/behaviour.md#boot-files): a comma list without
 // blanks or empty items; rw and defaults are refused. xCAT forces ro first and accepts a
 // redundant ro; our root mounts read-write (docs/behaviour.md#boot-files: the server
 // decides path by path what is writable), so ro is dropped here as xCAT drops its
@@ -160,8 +160,8 @@ func CheckNFSRootOpts(v string) ([]string, error) {
 }
 
 // AddKcmdline filters an addkcmdline value for a netboot: options prefixed R:: (meant for
-// installed systems) are skipped (reference §2.8), and the #NODEATTRIB:table:column# and
-// #TABLE:table:$NODE:column# placeholders are replaced by the node's value (§8.3).
+// installed systems) are skipped (xCAT's linuximage.nfsrootopts, docs/behaviour.md#boot-files), and the #NODEATTRIB:table:column# and
+// #TABLE:table:$NODE:column# placeholders are replaced by the node's value (as xCAT's anaconda.pm does).
 func AddKcmdline(s *tables.Snapshot, node, v string) string {
 	var out []string
 	for _, f := range strings.Fields(v) {
@@ -260,7 +260,7 @@ func (set Settings) serverFor(s *tables.Snapshot, node, what string, cols ...str
 // NodeParams computes what node boots from the tables of r: chain.currstate says whether
 // (statelite, boot; offline and no state give ErrOffline and ErrNotManaged), nodetype
 // names the image (docs/behaviour.md#the-cookbooks-commands), and the kernel command line
-// is built in reference §8.3 order with our root= form.
+// is built in the order of xCAT's anaconda.pm with our root= form (docs/behaviour.md#boot-files).
 func NodeParams(r *resolver.Resolver, node string, set Settings) (*Params, error) {
 	s := r.Snap
 	if !s.IsNode(node) {
@@ -409,7 +409,7 @@ func (p *Params) Render(l Loader, set Settings) ([]byte, error) {
 	var b strings.Builder
 	switch l {
 	case PXELinux:
-		// reference §8.5, exact shape.
+		// xCAT's pxe.pm, exact shape (docs/behaviour.md#boot-files).
 		fmt.Fprintf(&b, "#%s\nDEFAULT xCAT\nLABEL xCAT\n", p.CurrState)
 		if p.State == "boot" {
 			b.WriteString("LOCALBOOT 0\n")
@@ -417,7 +417,7 @@ func (p *Params) Render(l Loader, set Settings) ([]byte, error) {
 		}
 		fmt.Fprintf(&b, " KERNEL %s\n APPEND initrd=%s %s\n  IPAPPEND 2\n", p.Kernel, p.Initrd, myipfn(p.Kcmdline, set.ServerIP))
 	case Grub2:
-		// reference §8.4 (grub2.pm): a boot state leaves only the header.
+		// As xCAT's grub2.pm: a boot state leaves only the header.
 		fmt.Fprintf(&b, "#%s\nset timeout=5\n", p.CurrState)
 		if p.State == "boot" {
 			break
@@ -439,7 +439,7 @@ func (p *Params) Render(l Loader, set Settings) ([]byte, error) {
 		b.WriteString("    echo Loading initial ramdisk ...\n")
 		fmt.Fprintf(&b, "    initrd /%s\n}\n", p.Initrd)
 	case IPXE:
-		// reference §8.4 xnba, with #!ipxe; kernel and initrd over our HTTP server when
+		// As xCAT's xnba.pm, with #!ipxe; kernel and initrd over our HTTP server when
 		// there is one, else over TFTP.
 		fmt.Fprintf(&b, "#!ipxe\n#%s\n", p.CurrState)
 		if p.State == "boot" {

@@ -10,7 +10,7 @@ import (
 
 var goldenSettings = Settings{ServerIP: "10.0.0.1", NFSPort: 2049, HTTPPort: 8080, TFTPPort: 69, Token: "20261125T210305Z"}
 
-// TestRenderGolden renders the reference §8 cases with our root= form for every loader.
+// TestRenderGolden renders the cases of xCAT's pxe.pm, grub2.pm and xnba.pm with our root= form for every loader.
 func TestRenderGolden(t *testing.T) {
 	f := newFixture(t, 100, nil)
 	r := f.resolver()
@@ -74,7 +74,7 @@ func TestRenderServiceNode(t *testing.T) {
 	}
 }
 
-// TestRenderKernelLine checks the §8.3 order and our adaptations piece by piece.
+// TestRenderKernelLine checks xCAT's anaconda.pm order and our adaptations piece by piece.
 func TestRenderKernelLine(t *testing.T) {
 	f := newFixture(t, 100, nil)
 	p, err := NodeParams(f.resolver(), "n1", goldenSettings)

@@ -16,7 +16,7 @@ import (
 
 // TFTP returns a pin/tftp server answering read requests from s; write requests are
 // refused. It runs in pin/tftp's default mode (one socket per transfer, blksize and tsize
-// negotiated): single-port mode is much slower (real-clients.md §1). hook, when not nil,
+// negotiated): single-port mode is much slower (measured with a real kernel under qemu). hook, when not nil,
 // sees every transfer (tests read the negotiated options from it).
 func (s *Server) TFTP(hook tftp.Hook) *tftp.Server {
 	ts := tftp.NewServer(s.tftpRead, nil)

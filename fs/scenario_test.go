@@ -303,7 +303,7 @@ func TestImagePaths(t *testing.T) {
 // (docs/behaviour.md#nested-entries).
 func TestNested(t *testing.T) {
 	e := newEnv(t, "/var/ tmpfs", "/var/lib/app/ persistent", "/var/ro/ ro")
-	// T1 holds the children's trees, so it is skipped for /var/ (child-skip rule, §5.3:
+	// T1 holds the children's trees, so it is skipped for /var/ (child-skip rule, docs/behaviour.md#nested-entries:
 	// it contains the direct child /var/ro); /var/ comes from the default tree.
 	put(t, e.T1, "var/lib/app/db=t1 db\n", "var/ro/f=t1 ro\n")
 	put(t, e.D, "var/log/x=d log\n", "var/lib/other=d other\n", "var/spool/")
@@ -382,7 +382,7 @@ func TestRenameVolatile(t *testing.T) {
 	wantNames(t, v, "/srv", "")
 }
 
-// TestMissingEntries: entries found nowhere are empty files or directories (§5.6), and
+// TestMissingEntries: entries found nowhere are empty files or directories (docs/behaviour.md#missing-paths), and
 // the directories leading to entries exist even where the image lacks them.
 func TestMissingEntries(t *testing.T) {
 	e := newEnv(t, "/etc/nothere tmpfs", "/opt/nodir/ tmpfs", "/etc/pmissing persistent", "/etc/romissing ro",
@@ -783,7 +783,7 @@ func TestConcurrentNodes(t *testing.T) {
 }
 
 // TestSourceChain: the first litetree match, else the default tree, else the image, else
-// an empty object (reference §5.3, §5.6), followed live as the admin removes each.
+// an empty object (docs/behaviour.md#missing-paths), followed live as the admin removes each.
 func TestSourceChain(t *testing.T) {
 	for _, opt := range []string{"tmpfs", "ro", "persistent", "con"} {
 		t.Run(optName(opt), func(t *testing.T) {

@@ -31,7 +31,7 @@ func NormalizeMAC(v string) string {
 	return b.String()
 }
 
-// MACs parses a mac table value (reference §2.7): a plain MAC or "mac!host|mac2!host2…".
+// MACs parses a mac table value (xCAT's mac table): a plain MAC or "mac!host|mac2!host2…".
 // primary is the node's MAC (the entry whose !host is node, else the last entry without
 // "!"); all lists every MAC of the value (all of them are the node's interfaces).
 // MACs are normalized (NormalizeMAC); unparsable items are skipped.

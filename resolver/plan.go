@@ -33,7 +33,7 @@ type Config struct {
 type Entry struct {
 	tables.LiteEntry
 	Path     string   // key: the path without trailing "/"
-	Parent   *Entry   // nearest parent directory entry (reference §5.2), or nil for top-level
+	Parent   *Entry   // nearest parent directory entry (docs/behaviour.md#nested-entries), or nil for top-level
 	Children []*Entry // direct children (entries whose dirname is this entry's path)
 }
 
@@ -145,7 +145,7 @@ func New(snap *tables.Snapshot, cfg Config) *Resolver {
 // ErrNoImage is wrapped by Plan errors when a node has no usable nodetype data.
 var ErrNoImage = errors.New("does not have os, arch, or profile defined in nodetype table")
 
-// ImageOf returns the osimage a node uses for litefile/litetree (reference §2.5).
+// ImageOf returns the osimage a node uses for litefile/litetree (docs/behaviour.md#which-rows-apply).
 func ImageOf(s *tables.Snapshot, node string) (image, os_, arch, profile string, err error) {
 	os_, _, _ = s.NodeAttr(node, "nodetype", "os")
 	arch, _, _ = s.NodeAttr(node, "nodetype", "arch")
@@ -233,7 +233,7 @@ func (r *Resolver) compile(node string) (*Plan, error) {
 	return p, nil
 }
 
-// imageRoot computes R (reference §2.4): noderes.nfsdir, else linuximage.rootimgdir,
+// imageRoot computes R (docs/behaviour.md#locations): noderes.nfsdir, else linuximage.rootimgdir,
 // else <site.installdir>/netboot/<os>/<arch>/<profile>, then /rootimg.
 func (r *Resolver) imageRoot(node, image, os_, arch, profile string) string {
 	s := r.Snap

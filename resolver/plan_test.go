@@ -11,7 +11,7 @@ import (
 
 const img = "rhels8.6-x86_64-statelite-compute"
 
-// §2.5: the image a node uses for litefile/litetree.
+// docs/behaviour.md#which-rows-apply: the image a node uses for litefile/litetree.
 func TestImageName(t *testing.T) {
 	const hdr = "#node,os,arch,profile,provmethod,supportedarchs,nodetype,comments,disable\n"
 	cases := []struct {
@@ -69,7 +69,7 @@ func TestPlanUnknownNode(t *testing.T) {
 	}
 }
 
-// §2.4: the image root R and the default tree R/.default.
+// docs/behaviour.md#locations: the image root R and the default tree R/.default.
 func TestImageRoot(t *testing.T) {
 	const (
 		ntImg  = "#node,os,arch,profile,provmethod\n\"compute\",\"rhels8.6\",\"x86_64\",\"compute\",\"img1\"\n"
@@ -220,7 +220,7 @@ func TestEtcMtabImplicit(t *testing.T) {
 
 const ltHdr = "#priority,image,directory,mntopts,comments,disable\n"
 
-// §3.3, §6, docs/behaviour.md#variables, #locations: litetree sources in numeric priority
+// docs/behaviour.md#variables, #locations: litetree sources in numeric priority
 // order, variables substituted, locations mapped; a source with an unset variable is left
 // out with an error.
 func TestLitetreeSources(t *testing.T) {
@@ -332,7 +332,7 @@ func TestLocationMapping(t *testing.T) {
 
 const slHdr = "#node,image,statemnt,mntopts,comments,disable\n"
 
-// §3.4, §5.8, docs/behaviour.md#locations: PR(node) = mapped statemnt + "/" + node.
+// docs/behaviour.md#locations: PR(node) = mapped statemnt + "/" + node.
 func TestPersistentRoot(t *testing.T) {
 	tmp := t.TempDir()
 	cases := []struct {
@@ -342,7 +342,7 @@ func TestPersistentRoot(t *testing.T) {
 		{"group row, local server", `"compute",,"mn1:/state",,,`, "/state/n1", "mn1:/state"},
 		{"remote server with variable", `"compute",,"other:/state/$nodepos.rack",,,`, tmp + "/mnt/other/state/r07/n1", "other:/state/r07"},
 		{"no server part", `"compute",,"/srv/local/state/",,,`, "/srv/local/state/n1", "/srv/local/state/"},
-		// A group-row value |pattern|expression| is a regex cell (reference §2.0),
+		// A group-row value |pattern|expression| is a regex cell (xCAT's node and group rows, docs/behaviour.md#which-rows-apply),
 		// evaluated against the node name.
 		{"regex cell", `"compute",,"|n(\d+)|/state/g($1+100)|",,,`, "/state/g101/n1", "/state/g101"},
 		{"node row beats group row", `"compute",,"mn1:/state",,,` + "\n" + `"n1",,"mn1:/mine",,,`, "/mine/n1", "mn1:/mine"},

@@ -119,7 +119,7 @@ func isArtefact(pr Prober, root, rel string) bool {
 	return err == nil && strings.Contains(t, ".statelite/tmpfs/")
 }
 
-// defaultLayer returns the default source of key k (reference §5.1): D/k, else R/k unless
+// defaultLayer returns the default source of key k (docs/behaviour.md#the-default-tree): D/k, else R/k unless
 // it is a liteimg artefact, else a synthetic empty object.
 func (p *Plan) defaultLayer(pr Prober, k string, cands *[]Candidate) Layer {
 	d := Layer{Kind: "default", Root: p.Default, Rel: k}

@@ -18,7 +18,7 @@ func (e *ParseError) Error() string {
 	return fmt.Sprintf("%s.csv line %d: %s", e.Table, e.Line, e.Msg)
 }
 
-// Dump writes t in tabdump format (reference §9.1): a "#col,..." header, then each row
+// Dump writes t in tabdump format (xCAT's tabdump, docs/behaviour.md#table-text): a "#col,..." header, then each row
 // with set values quoted ("" doubled), NULL values empty, fields joined by commas.
 func Dump(w io.Writer, t *Table) error {
 	bw := bufio.NewWriter(w)
@@ -44,7 +44,7 @@ func writeRow(bw *bufio.Writer, r Row) {
 	bw.WriteByte('\n')
 }
 
-// Parse reads table text as tabrestore does (reference §9.2): the first line is a "#"
+// Parse reads table text as tabrestore does (xCAT's tabrestore, docs/behaviour.md#table-text): the first line is a "#"
 // header naming any subset of the table's columns in any order; each later line is one
 // row (quoted values may span lines). Columns the header omits are NULL; NULL key
 // columns are stored as empty strings; all-NULL rows are skipped.

@@ -34,7 +34,7 @@ func fmtParse(t testing.TB, name, text string) *Table {
 }
 
 // TestFormatGolden parses every testdata/format/<table>.<case>.csv as tabrestore would
-// (the table is the file name up to its first ".", reference §9.2) and compares the
+// (the table is the file name up to its first ".", xCAT's tabrestore, docs/behaviour.md#table-text) and compares the
 // tabdump of the result, or "error: <message>", with <table>.<case>.golden.
 // Refresh with: go test ./tables -run TestFormatGolden -update
 func TestFormatGolden(t *testing.T) {
@@ -369,7 +369,7 @@ func TestRoundTrip(t *testing.T) {
 					r.Cells[c] = values[(i+c)%len(values)]
 				}
 				for _, k := range tab.Schema.keyIdx {
-					// keys are never NULL once parsed (reference §9.2)
+					// keys are never NULL once parsed (xCAT's tabrestore, docs/behaviour.md#table-text)
 					r.Cells[k].Set = true
 				}
 				tab.Rows = append(tab.Rows, r)

@@ -65,7 +65,7 @@ func ParseOption(v string) (o Option, warn string, err error) {
 // LiteEntry is one effective litefile entry of an image.
 type LiteEntry struct {
 	File   string // as written: a trailing "/" marks a directory
-	Option string // as written, blank replaced by tmpfs,rw; /etc/mtab forced (reference §2.1)
+	Option string // as written, blank replaced by tmpfs,rw; /etc/mtab forced (xCAT's litefile table, docs/behaviour.md#what-a-node-sees-at-each-path)
 	Opt    Option
 	Row    int    // row index in litefile, -1 for the implicit /etc/mtab entry
 	From   string // "image", "group <g>" or "ALL"

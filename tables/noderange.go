@@ -48,7 +48,7 @@ type nrEval struct {
 	maxNames       int             // at most this many (nrMaxNames)
 }
 
-// Noderange expands an xCAT noderange against the snapshot (xcat-reference.md §7).
+// Noderange expands an xCAT noderange against the snapshot (xCAT's noderange(3), docs/behaviour.md#noderanges).
 // nodes: sorted unique node names that exist in nodelist. missed: names the range
 // produced that are not nodes (xCAT reports them, not an error). err: syntax errors
 // (unbalanced brackets/parentheses, bad regex, descending range such as
@@ -215,7 +215,7 @@ func (e *nrEval) file(path string, depth int, out nrSet) error {
 	return nil
 }
 
-// atom expands one atom into out, by the first rule of reference §7 that applies.
+// atom expands one atom into out, by the first rule of xCAT's noderange(3) that applies (docs/behaviour.md#noderanges).
 // digits is false when the atom already got the node prefix, so "5" cannot loop.
 func (e *nrEval) atom(a string, depth int, out nrSet, digits bool) error {
 	if depth > nrMaxDepth {

@@ -31,7 +31,7 @@ func nrTable(t testing.TB, name string, rows ...map[string]string) *Table {
 	return tab
 }
 
-// nrCluster is the reference §7 example cluster: node01..node10, node01..05 in rack1,
+// nrCluster is the example cluster of the noderange tests: node01..node10, node01..05 in rack1,
 // node06..10 in rack2, odd numbers in odd, all in all; f1n1,f1n2,f2n1,f2n2 in frame,all;
 // nodehm.mgt = openbmc on group rack2 and ipmi on node01. extra tables are added as given.
 func nrCluster(t testing.TB, extra map[string]*Table) *Snapshot {
@@ -106,7 +106,7 @@ func runNrCases(t *testing.T, s *Snapshot, opt NoderangeOptions, cases []nrCase)
 	}
 }
 
-// TestNoderangeReferenceExamples is every row of xcat-reference.md §7 "Verified examples".
+// TestNoderangeReferenceExamples is every verified example of xCAT's noderange(3) (docs/behaviour.md#noderanges).
 func TestNoderangeReferenceExamples(t *testing.T) {
 	s := nrCluster(t, nil)
 	runNrCases(t, s, NoderangeOptions{}, []nrCase{

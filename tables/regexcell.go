@@ -22,7 +22,7 @@ func IsRegexCell(v string) bool {
 	return false
 }
 
-// ApplyRegexCell evaluates a regex-valued cell for node (reference §2.0): /pat/repl/
+// ApplyRegexCell evaluates a regex-valued cell for node (xCAT's node and group rows, docs/behaviour.md#which-rows-apply): /pat/repl/
 // substitutes the first match of pat in the node name; |pat|expr| does the same after
 // evaluating every parenthesised integer expression of expr, e.g.
 // |\D+(\d+)|10.0.0.($1+100)| gives 10.0.0.105 for n5.

@@ -180,7 +180,7 @@ type AttrSource struct {
 }
 
 // NodeAttr looks up column col of a node-keyed table for node, per xCAT's node/group
-// rules (reference §2.0): the node's own row first, then its groups in nodelist.groups
+// rules (xCAT's node and group rows, docs/behaviour.md#which-rows-apply): the node's own row first, then its groups in nodelist.groups
 // order; the first non-empty value wins; regex-valued cells are applied to the node name.
 // ok is false when no row provides a value.
 func (s *Snapshot) NodeAttr(node, table, col string) (val string, src AttrSource, ok bool) {

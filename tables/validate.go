@@ -297,7 +297,7 @@ func (v *validator) litefile() {
 }
 
 // ParentOf returns the index in entries (sorted or not) of the nearest entry that is a
-// parent of entries[c] (reference §5.2: an entry "A/" for an ancestor A of key(c)), or -1.
+// parent of entries[c] (docs/behaviour.md#nested-entries: an entry "A/" for an ancestor A of key(c)), or -1.
 func ParentOf(byFile map[string]int, key string) int {
 	for d := path.Dir(key); d != "/" && d != "."; d = path.Dir(d) {
 		if j, ok := byFile[d+"/"]; ok {

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// vxRef is the fixture of reference §6.4: node n1 in groups compute,all; nodetype on group
+// vxRef is the fixture of the variable examples (docs/behaviour.md#variables): node n1 in groups compute,all; nodetype on group
 // compute (os rhels8.6, arch x86_64, profile compute); nodepos.n1 room tokyo, rack r07;
 // noderes.n1 xcatmaster mn1 and no nfsserver; site installdir /install.
 var vxRef = map[string]string{
@@ -76,7 +76,7 @@ func vxRun(t *testing.T, s *Snapshot, tests []vxCase) {
 	}
 }
 
-// TestExpandReference64 runs every row of reference §6.4 with the results
+// TestExpandReference64 runs every verified example of xCAT's variables (docs/behaviour.md#variables) with the results
 // docs/behaviour.md#variables gives: a token ends at any character outside [A-Za-z0-9_.],
 // literal text may follow it, variables are not joined with ".", unset values are errors,
 // #CMD is refused.
@@ -170,7 +170,7 @@ func TestHasVars(t *testing.T) {
 	}
 }
 
-// TestExpandGroupResolution: node/group lookup (reference §2.0) is per attribute, node row
+// TestExpandGroupResolution: node/group lookup (xCAT's node and group rows, docs/behaviour.md#which-rows-apply) is per attribute, node row
 // first, then groups in nodelist.groups order; empty values count as unset; disabled rows
 // are ignored; regex-valued cells are applied to the node name.
 func TestExpandGroupResolution(t *testing.T) {

@@ -283,7 +283,7 @@ func TestTabrestore(t *testing.T) {
 	}
 	replacement := write("litefile.csv", "#file,image\n\"/etc/a\",\"ALL\"\n\"/etc/b/\",\"ALL\"\n")
 	other := write("litefile.anything", "#image,file,options,comments,disable\n\"ALL\",\"/etc/c\",\"persistent\",,\n")
-	// The Cookbook's sample as printed: blanks after the commas (reference §9.2).
+	// The Cookbook's sample as printed: blanks after the commas (xCAT's tabrestore, docs/behaviour.md#table-text).
 	cookbook := write("cookbook/litefile.csv", "#image,file,options,comments,disable\n\"ALL\",\"/etc/adjtime\",,,\n\"ALL\", \"/etc/fstab\", , ,\n")
 	badOpt := write("bad/litefile.csv", "#image,file,options\n\"ALL\",\"/etc/x\",\"tmpfs\"\n\"ALL\",\"/etc/y\",\"bind,ro\"\n")
 	tooMany := write("many/litefile.csv", "#image,file\n\"ALL\",\"/etc/x\",\"ro\"\n")

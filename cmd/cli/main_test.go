@@ -19,7 +19,7 @@ import (
 //
 //	go test ./cmd/cli -run TestOutputGolden -update
 //
-// Inspect every rewritten file (git diff) against xcat-reference.md §10 before accepting it.
+// Inspect every rewritten file (git diff) against xCAT's lslite and litefile outputs (docs/behaviour.md#the-cookbooks-commands) before accepting it.
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // binPath is the statelite binary built once by TestMain for the tests that need real

@@ -7,7 +7,7 @@ import (
 )
 
 // img is the osimage the fixture's compute nodes use: nodetype.provmethod is blank, so
-// the image is <os>-<arch>-statelite-<profile> (reference §2.5).
+// the image is <os>-<arch>-statelite-<profile> (docs/behaviour.md#which-rows-apply).
 const img = "rhels8.6-x86_64-statelite-compute"
 
 // fixture is a small cluster in xCAT CSV. n1 and n2 are compute nodes (nodetype via the
@@ -15,7 +15,7 @@ const img = "rhels8.6-x86_64-statelite-compute"
 // statelite row (its persistent entries are volatile, docs/behaviour.md#persistent-files)
 // nor nodepos (litetree priority 1 cannot be substituted for it,
 // docs/behaviour.md#variables). Headers name subsets of the columns on purpose
-// (docs/behaviour.md#table-text). It reproduces the example lines of reference §10.
+// (docs/behaviour.md#table-text). It reproduces the example lines of xCAT's lslite and litefile (docs/behaviour.md#the-cookbooks-commands).
 func fixture() map[string]string {
 	return map[string]string{
 		"nodelist": `#node,groups
@@ -197,7 +197,7 @@ func TestOutputGolden(t *testing.T) {
 	}
 }
 
-// TestLitefileSortedByPath checks reference §10: entries sorted by path string.
+// TestLitefileSortedByPath checks what xCAT's litefile prints: entries sorted by path string.
 func TestLitefileSortedByPath(t *testing.T) {
 	dir := writeTables(t, fixture())
 	out := mustRun(t, dir, "litefile", "n1")

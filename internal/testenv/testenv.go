@@ -64,5 +64,6 @@ func (c *Cluster) NewFS(t testing.TB) *fs.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close)
 	return srv
 }
