@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 
 	"statelite/resolver"
-	"strconv"
 )
 
 // ErrTraversal is returned for a requested name that tries to leave the TFTP root.

@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -27,6 +26,7 @@ import (
 	"statelite/internal/demo"
 	"statelite/internal/testenv"
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 	"statelite/resolver"
 	"statelite/tables"
 )
@@ -41,77 +41,6 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
-
-// Protocol numbers used by the tests.
-const (
-	progPortmap = 100000
-	progNFS     = 100003
-	progMount   = 100005
-
-	procNull        = 0
-	procGetattr     = 1
-	procSetattr     = 2
-	procLookup      = 3
-	procAccess      = 4
-	procReadlink    = 5
-	procRead        = 6
-	procWrite       = 7
-	procCreate      = 8
-	procMkdir       = 9
-	procSymlink     = 10
-	procMknod       = 11
-	procRemove      = 12
-	procRmdir       = 13
-	procRename      = 14
-	procLink        = 15
-	procReaddir     = 16
-	procReaddirplus = 17
-	procFsstat      = 18
-	procFsinfo      = 19
-	procPathconf    = 20
-	procCommit      = 21
-
-	mntMnt     = 1
-	mntDump    = 2
-	mntUmnt    = 3
-	mntUmntAll = 4
-	mntExport  = 5
-
-	nfsOK          = 0
-	nfsPerm        = 1
-	nfsNoEnt       = 2
-	nfsAcces       = 13
-	nfsExist       = 17
-	nfsXDev        = 18
-	nfsNotDir      = 20
-	nfsIsDir       = 21
-	nfsInval       = 22
-	nfsROFS        = 30
-	nfsNameTooLong = 63
-	nfsNotEmpty    = 66
-	nfsStale       = 70
-	nfsBadHandle   = 10001
-
-	mntOK     = 0
-	mntNoEnt  = 2
-	mntAcces  = 13
-	mntNotDir = 20
-
-	// file types
-	nf3Reg  = 1
-	nf3Dir  = 2
-	nf3Chr  = 4
-	nf3Lnk  = 5
-	nf3Fifo = 7
-
-	// accept_stat
-	acceptSuccess      = 0
-	acceptProgUnavail  = 1
-	acceptProgMismatch = 2
-	acceptProcUnavail  = 3
-	acceptGarbageArgs  = 4
-	acceptSystemErr    = 5
-)
 
 // ---------------------------------------------------------------------------------------
 // The cluster and the server.
@@ -260,152 +189,6 @@ func allowOnly(prefixes ...string) []netip.Prefix {
 // ---------------------------------------------------------------------------------------
 // XDR.
 
-type xw struct{ b []byte }
-
-func (w *xw) u32(v uint32) *xw { w.b = binary.BigEndian.AppendUint32(w.b, v); return w }
-func (w *xw) u64(v uint64) *xw { w.b = binary.BigEndian.AppendUint64(w.b, v); return w }
-func (w *xw) fixed(v []byte) *xw {
-	w.b = append(w.b, v...)
-	for len(w.b)%4 != 0 {
-		w.b = append(w.b, 0)
-	}
-	return w
-}
-func (w *xw) opaque(v []byte) *xw { w.u32(uint32(len(v))); return w.fixed(v) }
-func (w *xw) str(s string) *xw    { return w.opaque([]byte(s)) }
-func (w *xw) boolean(v bool) *xw {
-	if v {
-		return w.u32(1)
-	}
-	return w.u32(0)
-}
-
-// sattr is a sattr3 to encode (nil: don't set).
-type sattr struct {
-	mode, uid, gid *uint32
-	size           *uint64
-	atime, mtime   *time.Time
-	serverTimes    bool // SET_TO_SERVER_TIME for both times
-}
-
-func u32p(v uint32) *uint32 { return &v }
-func u64p(v uint64) *uint64 { return &v }
-
-func (w *xw) sattr(s sattr) *xw {
-	for _, p := range []*uint32{s.mode, s.uid, s.gid} {
-		w.boolean(p != nil)
-		if p != nil {
-			w.u32(*p)
-		}
-	}
-	w.boolean(s.size != nil)
-	if s.size != nil {
-		w.u64(*s.size)
-	}
-	for _, tp := range []*time.Time{s.atime, s.mtime} {
-		switch {
-		case s.serverTimes:
-			w.u32(1)
-		case tp != nil:
-			w.u32(2).u32(uint32(tp.Unix())).u32(uint32(tp.Nanosecond()))
-		default:
-			w.u32(0)
-		}
-	}
-	return w
-}
-
-// xr decodes XDR; errors stick and are reported by check.
-type xr struct {
-	b   []byte
-	err error
-}
-
-func (r *xr) u32() uint32 {
-	if r.err != nil {
-		return 0
-	}
-	if len(r.b) < 4 {
-		r.err = io.ErrUnexpectedEOF
-		return 0
-	}
-	v := binary.BigEndian.Uint32(r.b)
-	r.b = r.b[4:]
-	return v
-}
-func (r *xr) u64() uint64   { return uint64(r.u32())<<32 | uint64(r.u32()) }
-func (r *xr) boolean() bool { return r.u32() != 0 }
-func (r *xr) fixed(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	pad := (4 - n%4) % 4
-	if len(r.b) < n+pad {
-		r.err = io.ErrUnexpectedEOF
-		return nil
-	}
-	v := append([]byte(nil), r.b[:n]...)
-	r.b = r.b[n+pad:]
-	return v
-}
-func (r *xr) opaque() []byte {
-	n := r.u32()
-	if n > 1<<24 {
-		r.err = fmt.Errorf("opaque of %d bytes", n)
-		return nil
-	}
-	return r.fixed(int(n))
-}
-func (r *xr) str() string { return string(r.opaque()) }
-
-func (r *xr) time() time.Time {
-	s, ns := r.u32(), r.u32()
-	return time.Unix(int64(s), int64(ns))
-}
-
-// fattr is a decoded fattr3.
-type fattr struct {
-	Type, Mode, Nlink, UID, GID uint32
-	Size, Used                  uint64
-	Major, Minor                uint32
-	FSID, FileID                uint64
-	Atime, Mtime, Ctime         time.Time
-}
-
-func (r *xr) fattr() fattr {
-	var a fattr
-	a.Type, a.Mode, a.Nlink, a.UID, a.GID = r.u32(), r.u32(), r.u32(), r.u32(), r.u32()
-	a.Size, a.Used = r.u64(), r.u64()
-	a.Major, a.Minor = r.u32(), r.u32()
-	a.FSID, a.FileID = r.u64(), r.u64()
-	a.Atime, a.Mtime, a.Ctime = r.time(), r.time(), r.time()
-	return a
-}
-
-func (r *xr) postOp() *fattr {
-	if !r.boolean() {
-		return nil
-	}
-	a := r.fattr()
-	return &a
-}
-
-func (r *xr) wcc() (before bool, after *fattr) {
-	if before = r.boolean(); before {
-		r.u64()
-		r.time()
-		r.time()
-	}
-	return before, r.postOp()
-}
-
-func (r *xr) postOpFH() []byte {
-	if !r.boolean() {
-		return nil
-	}
-	return r.opaque()
-}
-
 // ---------------------------------------------------------------------------------------
 // Raw ONC-RPC over TCP.
 
@@ -417,29 +200,26 @@ type auth struct {
 var authNone = auth{}
 
 func authSys(uid, gid uint32, gids ...uint32) auth {
-	w := new(xw).u32(uint32(time.Now().Unix())).str("testhost").u32(uid).u32(gid).u32(uint32(len(gids)))
-	for _, g := range gids {
-		w.u32(g)
-	}
-	return auth{flavor: 1, body: w.b}
+	return auth{flavor: wire.FlavorSys, body: wire.AuthSys(uint32(time.Now().Unix()), "testhost", uid, gid, gids...)}
 }
 
-// callMsg encodes an RPC call message (without record marking).
+// callMsg encodes an RPC call message (without record marking), of RPC version rpcvers
+// (2, unless a test asks for a mismatch).
 func callMsg(xid, rpcvers, prog, vers, proc uint32, cred auth, args []byte) []byte {
-	w := new(xw).u32(xid).u32(0).u32(rpcvers).u32(prog).u32(vers).u32(proc)
-	w.u32(cred.flavor).opaque(cred.body)
-	w.u32(0).opaque(nil) // verifier: AUTH_NONE
-	w.b = append(w.b, args...)
-	return w.b
+	w := new(wire.W).Call(xid, prog, vers, proc, cred.flavor, cred.body)
+	if rpcvers != wire.RPCVersion {
+		binary.BigEndian.PutUint32(w.B[8:], rpcvers)
+	}
+	return append(w.B, args...)
 }
 
 // reply is a decoded RPC reply.
 type reply struct {
 	xid        uint32
 	denied     bool
-	acceptStat uint32 // when accepted
-	rejectStat uint32 // when denied
-	body       *xr    // what follows accept_stat / reject_stat
+	acceptStat uint32  // when accepted
+	rejectStat uint32  // when denied
+	body       *wire.R // what follows accept_stat / reject_stat
 	at         time.Time
 }
 
@@ -499,22 +279,7 @@ func (rc *rconn) send(prog, vers, proc uint32, cred auth, args []byte) uint32 {
 // readRecord reads one whole record (all fragments) within timeout.
 func (rc *rconn) readRecord(timeout time.Duration) ([]byte, error) {
 	rc.c.SetReadDeadline(time.Now().Add(timeout))
-	var rec []byte
-	for {
-		var hdr [4]byte
-		if _, err := io.ReadFull(rc.br, hdr[:]); err != nil {
-			return nil, err
-		}
-		h := binary.BigEndian.Uint32(hdr[:])
-		frag := make([]byte, h&0x7fffffff)
-		if _, err := io.ReadFull(rc.br, frag); err != nil {
-			return nil, err
-		}
-		rec = append(rec, frag...)
-		if h&0x80000000 != 0 {
-			return rec, nil
-		}
-	}
+	return wire.ReadRecord(rc.br, nil, 64<<20)
 }
 
 // recv reads and decodes the next reply.
@@ -529,25 +294,16 @@ func (rc *rconn) recv() reply {
 
 func decodeReply(t testing.TB, rec []byte) reply {
 	t.Helper()
-	r := &xr{b: rec}
-	rp := reply{at: time.Now()}
-	rp.xid = r.u32()
-	if mt := r.u32(); mt != 1 {
-		t.Fatalf("message type %d, want REPLY", mt)
+	r := &wire.R{B: rec}
+	h := r.Reply()
+	if r.Err != nil {
+		t.Fatalf("reply: %v", r.Err)
 	}
-	switch r.u32() {
-	case 0:
-		r.u32()    // verifier flavor
-		r.opaque() // verifier body
-		rp.acceptStat = r.u32()
-	case 1:
-		rp.denied = true
-		rp.rejectStat = r.u32()
-	default:
-		t.Fatalf("bad reply_stat")
-	}
-	if r.err != nil {
-		t.Fatalf("short reply: %v", r.err)
+	rp := reply{at: time.Now(), xid: h.XID, denied: h.Denied}
+	if h.Denied {
+		rp.rejectStat = h.Stat
+	} else {
+		rp.acceptStat = h.Stat
 	}
 	rp.body = r
 	return rp
@@ -582,44 +338,44 @@ func newClient(t testing.TB, addr, local string, cred auth) *nfsClient {
 func (c *nfsClient) as(cred auth) *nfsClient { return &nfsClient{t: c.t, rc: c.rc, cred: cred} }
 
 // rpc makes a call that must be accepted with SUCCESS and returns the result body.
-func (c *nfsClient) rpc(prog, proc uint32, args []byte) *xr {
+func (c *nfsClient) rpc(prog, proc uint32, args []byte) *wire.R {
 	c.t.Helper()
 	rp := c.rc.call(prog, 3, proc, c.cred, args)
-	if rp.denied || rp.acceptStat != acceptSuccess {
+	if rp.denied || rp.acceptStat != wire.AcceptSuccess {
 		c.t.Fatalf("call %d/%d: denied=%v accept_stat=%d reject_stat=%d", prog, proc, rp.denied, rp.acceptStat, rp.rejectStat)
 	}
 	return rp.body
 }
 
 // nfs makes an NFS call and returns its status and the rest of the result.
-func (c *nfsClient) nfs(proc uint32, args []byte) (uint32, *xr) {
+func (c *nfsClient) nfs(proc uint32, args []byte) (uint32, *wire.R) {
 	c.t.Helper()
-	r := c.rpc(progNFS, proc, args)
-	st := r.u32()
-	if r.err != nil {
-		c.t.Fatalf("proc %d: no status: %v", proc, r.err)
+	r := c.rpc(wire.ProgNFS, proc, args)
+	st := r.U32()
+	if r.Err != nil {
+		c.t.Fatalf("proc %d: no status: %v", proc, r.Err)
 	}
 	return st, r
 }
 
-func (c *nfsClient) check(r *xr, what string) {
+func (c *nfsClient) check(r *wire.R, what string) {
 	c.t.Helper()
-	if r.err != nil {
-		c.t.Fatalf("%s: decoding the result: %v", what, r.err)
+	if r.Err != nil {
+		c.t.Fatalf("%s: decoding the result: %v", what, r.Err)
 	}
 }
 
 func (c *nfsClient) mount(dirpath string) ([]byte, uint32) {
 	c.t.Helper()
-	r := c.rpc(progMount, mntMnt, new(xw).str(dirpath).b)
-	st := r.u32()
-	if st != mntOK {
+	r := c.rpc(wire.ProgMount, wire.MntMnt, new(wire.W).Str(dirpath).B)
+	st := r.U32()
+	if st != wire.MNT3OK {
 		return nil, st
 	}
-	fh := r.opaque()
-	n := r.u32()
+	fh := r.Opaque(wire.NoLimit)
+	n := r.U32()
 	for i := uint32(0); i < n; i++ {
-		r.u32()
+		r.U32()
 	}
 	c.check(r, "MNT")
 	return fh, st
@@ -628,41 +384,41 @@ func (c *nfsClient) mount(dirpath string) ([]byte, uint32) {
 func (c *nfsClient) mustMount(dirpath string) []byte {
 	c.t.Helper()
 	fh, st := c.mount(dirpath)
-	if st != mntOK {
+	if st != wire.MNT3OK {
 		c.t.Fatalf("MNT %s: status %d", dirpath, st)
 	}
 	return fh
 }
 
-func (c *nfsClient) getattr(fh []byte) (fattr, uint32) {
+func (c *nfsClient) getattr(fh []byte) (wire.Attr, uint32) {
 	c.t.Helper()
-	st, r := c.nfs(procGetattr, new(xw).opaque(fh).b)
-	if st != nfsOK {
-		return fattr{}, st
+	st, r := c.nfs(wire.ProcGetattr, new(wire.W).Opaque(fh).B)
+	if st != wire.NFS3OK {
+		return wire.Attr{}, st
 	}
-	a := r.fattr()
+	a := r.Fattr()
 	c.check(r, "GETATTR")
 	return a, st
 }
 
-func (c *nfsClient) mustGetattr(fh []byte) fattr {
+func (c *nfsClient) mustGetattr(fh []byte) wire.Attr {
 	c.t.Helper()
 	a, st := c.getattr(fh)
-	if st != nfsOK {
+	if st != wire.NFS3OK {
 		c.t.Fatalf("GETATTR: status %d", st)
 	}
 	return a
 }
 
-func (c *nfsClient) lookup(dir []byte, name string) ([]byte, fattr, uint32) {
+func (c *nfsClient) lookup(dir []byte, name string) ([]byte, wire.Attr, uint32) {
 	c.t.Helper()
-	st, r := c.nfs(procLookup, new(xw).opaque(dir).str(name).b)
-	if st != nfsOK {
-		return nil, fattr{}, st
+	st, r := c.nfs(wire.ProcLookup, new(wire.W).Opaque(dir).Str(name).B)
+	if st != wire.NFS3OK {
+		return nil, wire.Attr{}, st
 	}
-	fh := r.opaque()
-	a := r.postOp()
-	r.postOp()
+	fh := r.Opaque(wire.NoLimit)
+	a := r.PostOp()
+	r.PostOp()
 	c.check(r, "LOOKUP")
 	if a == nil {
 		c.t.Fatalf("LOOKUP %s: no attributes", name)
@@ -680,7 +436,7 @@ func (c *nfsClient) walk(dir []byte, p string) []byte {
 		}
 		var st uint32
 		fh, _, st = c.lookup(fh, comp)
-		if st != nfsOK {
+		if st != wire.NFS3OK {
 			c.t.Fatalf("LOOKUP %s (in %s): status %d", comp, p, st)
 		}
 	}
@@ -689,26 +445,26 @@ func (c *nfsClient) walk(dir []byte, p string) []byte {
 
 func (c *nfsClient) access(fh []byte, mask uint32) (uint32, uint32) {
 	c.t.Helper()
-	st, r := c.nfs(procAccess, new(xw).opaque(fh).u32(mask).b)
-	if st != nfsOK {
+	st, r := c.nfs(wire.ProcAccess, new(wire.W).Opaque(fh).U32(mask).B)
+	if st != wire.NFS3OK {
 		return 0, st
 	}
-	r.postOp()
-	got := r.u32()
+	r.PostOp()
+	got := r.U32()
 	c.check(r, "ACCESS")
 	return got, st
 }
 
 func (c *nfsClient) read(fh []byte, off uint64, count uint32) ([]byte, bool, uint32) {
 	c.t.Helper()
-	st, r := c.nfs(procRead, new(xw).opaque(fh).u64(off).u32(count).b)
-	if st != nfsOK {
+	st, r := c.nfs(wire.ProcRead, new(wire.W).Opaque(fh).U64(off).U32(count).B)
+	if st != wire.NFS3OK {
 		return nil, false, st
 	}
-	r.postOp()
-	n := r.u32()
-	eof := r.boolean()
-	data := r.opaque()
+	r.PostOp()
+	n := r.U32()
+	eof := r.Bool()
+	data := r.Opaque(wire.NoLimit)
 	c.check(r, "READ")
 	if int(n) != len(data) {
 		c.t.Fatalf("READ: count %d, %d bytes", n, len(data))
@@ -721,7 +477,7 @@ func (c *nfsClient) readAll(fh []byte) string {
 	var out []byte
 	for {
 		data, eof, st := c.read(fh, uint64(len(out)), 64<<10)
-		if st != nfsOK {
+		if st != wire.NFS3OK {
 			c.t.Fatalf("READ: status %d", st)
 		}
 		out = append(out, data...)
@@ -734,37 +490,37 @@ func (c *nfsClient) readAll(fh []byte) string {
 // write returns count, committed and the write verifier.
 func (c *nfsClient) write(fh []byte, off uint64, data []byte, stable uint32) (uint32, uint32, []byte, uint32) {
 	c.t.Helper()
-	st, r := c.nfs(procWrite, new(xw).opaque(fh).u64(off).u32(uint32(len(data))).u32(stable).opaque(data).b)
-	if st != nfsOK {
+	st, r := c.nfs(wire.ProcWrite, new(wire.W).Opaque(fh).U64(off).U32(uint32(len(data))).U32(stable).Opaque(data).B)
+	if st != wire.NFS3OK {
 		return 0, 0, nil, st
 	}
-	r.wcc()
-	n, committed, verf := r.u32(), r.u32(), r.fixed(8)
+	r.Wcc()
+	n, committed, verf := r.U32(), r.U32(), r.Fixed(8)
 	c.check(r, "WRITE")
 	return n, committed, verf, st
 }
 
 func (c *nfsClient) commit(fh []byte) ([]byte, uint32) {
 	c.t.Helper()
-	st, r := c.nfs(procCommit, new(xw).opaque(fh).u64(0).u32(0).b)
-	if st != nfsOK {
+	st, r := c.nfs(wire.ProcCommit, new(wire.W).Opaque(fh).U64(0).U32(0).B)
+	if st != wire.NFS3OK {
 		return nil, st
 	}
-	r.wcc()
-	verf := r.fixed(8)
+	r.Wcc()
+	verf := r.Fixed(8)
 	c.check(r, "COMMIT")
 	return verf, st
 }
 
 // newObj decodes the result of CREATE/MKDIR/SYMLINK/MKNOD.
-func (c *nfsClient) newObj(st uint32, r *xr, what string) ([]byte, fattr, uint32) {
+func (c *nfsClient) newObj(st uint32, r *wire.R, what string) ([]byte, wire.Attr, uint32) {
 	c.t.Helper()
-	if st != nfsOK {
-		return nil, fattr{}, st
+	if st != wire.NFS3OK {
+		return nil, wire.Attr{}, st
 	}
-	fh := r.postOpFH()
-	a := r.postOp()
-	r.wcc()
+	fh := r.PostOpFH()
+	a := r.PostOp()
+	r.Wcc()
 	c.check(r, what)
 	if fh == nil || a == nil {
 		c.t.Fatalf("%s: no handle or attributes", what)
@@ -773,81 +529,81 @@ func (c *nfsClient) newObj(st uint32, r *xr, what string) ([]byte, fattr, uint32
 }
 
 // create with how UNCHECKED (0) or GUARDED (1).
-func (c *nfsClient) create(dir []byte, name string, how uint32, sa sattr) ([]byte, fattr, uint32) {
+func (c *nfsClient) create(dir []byte, name string, how uint32, sa wire.Sattr) ([]byte, wire.Attr, uint32) {
 	c.t.Helper()
-	st, r := c.nfs(procCreate, new(xw).opaque(dir).str(name).u32(how).sattr(sa).b)
+	st, r := c.nfs(wire.ProcCreate, new(wire.W).Opaque(dir).Str(name).U32(how).Sattr(sa).B)
 	return c.newObj(st, r, "CREATE")
 }
 
-func (c *nfsClient) createExclusive(dir []byte, name string, verf [8]byte) ([]byte, fattr, uint32) {
+func (c *nfsClient) createExclusive(dir []byte, name string, verf [8]byte) ([]byte, wire.Attr, uint32) {
 	c.t.Helper()
-	st, r := c.nfs(procCreate, new(xw).opaque(dir).str(name).u32(2).fixed(verf[:]).b)
+	st, r := c.nfs(wire.ProcCreate, new(wire.W).Opaque(dir).Str(name).U32(2).Fixed(verf[:]).B)
 	return c.newObj(st, r, "CREATE EXCLUSIVE")
 }
 
 func (c *nfsClient) mustCreate(dir []byte, name string, mode uint32) []byte {
 	c.t.Helper()
-	fh, _, st := c.create(dir, name, 1, sattr{mode: u32p(mode)})
-	if st != nfsOK {
+	fh, _, st := c.create(dir, name, 1, wire.Sattr{Mode: u32p(mode)})
+	if st != wire.NFS3OK {
 		c.t.Fatalf("CREATE %s: status %d", name, st)
 	}
 	return fh
 }
 
-func (c *nfsClient) mkdir(dir []byte, name string, mode uint32) ([]byte, fattr, uint32) {
+func (c *nfsClient) mkdir(dir []byte, name string, mode uint32) ([]byte, wire.Attr, uint32) {
 	c.t.Helper()
-	st, r := c.nfs(procMkdir, new(xw).opaque(dir).str(name).sattr(sattr{mode: u32p(mode)}).b)
+	st, r := c.nfs(wire.ProcMkdir, new(wire.W).Opaque(dir).Str(name).Sattr(wire.Sattr{Mode: u32p(mode)}).B)
 	return c.newObj(st, r, "MKDIR")
 }
 
-func (c *nfsClient) symlink(dir []byte, name, target string) ([]byte, fattr, uint32) {
+func (c *nfsClient) symlink(dir []byte, name, target string) ([]byte, wire.Attr, uint32) {
 	c.t.Helper()
-	st, r := c.nfs(procSymlink, new(xw).opaque(dir).str(name).sattr(sattr{}).str(target).b)
+	st, r := c.nfs(wire.ProcSymlink, new(wire.W).Opaque(dir).Str(name).Sattr(wire.Sattr{}).Str(target).B)
 	return c.newObj(st, r, "SYMLINK")
 }
 
-func (c *nfsClient) mknod(dir []byte, name string, typ, mode, maj, min uint32) ([]byte, fattr, uint32) {
+func (c *nfsClient) mknod(dir []byte, name string, typ, mode, maj, min uint32) ([]byte, wire.Attr, uint32) {
 	c.t.Helper()
-	w := new(xw).opaque(dir).str(name).u32(typ)
+	w := new(wire.W).Opaque(dir).Str(name).U32(typ)
 	switch typ {
 	case 3, 4: // BLK, CHR
-		w.sattr(sattr{mode: u32p(mode)}).u32(maj).u32(min)
+		w.Sattr(wire.Sattr{Mode: u32p(mode)}).U32(maj).U32(min)
 	case 6, 7: // SOCK, FIFO
-		w.sattr(sattr{mode: u32p(mode)})
+		w.Sattr(wire.Sattr{Mode: u32p(mode)})
 	}
-	st, r := c.nfs(procMknod, w.b)
+	st, r := c.nfs(wire.ProcMknod, w.B)
 	return c.newObj(st, r, "MKNOD")
 }
 
 func (c *nfsClient) remove(dir []byte, name string) uint32 {
 	c.t.Helper()
-	st, _ := c.nfs(procRemove, new(xw).opaque(dir).str(name).b)
+	st, _ := c.nfs(wire.ProcRemove, new(wire.W).Opaque(dir).Str(name).B)
 	return st
 }
 
 func (c *nfsClient) rmdir(dir []byte, name string) uint32 {
 	c.t.Helper()
-	st, _ := c.nfs(procRmdir, new(xw).opaque(dir).str(name).b)
+	st, _ := c.nfs(wire.ProcRmdir, new(wire.W).Opaque(dir).Str(name).B)
 	return st
 }
 
 func (c *nfsClient) rename(fromDir []byte, from string, toDir []byte, to string) uint32 {
 	c.t.Helper()
-	st, r := c.nfs(procRename, new(xw).opaque(fromDir).str(from).opaque(toDir).str(to).b)
-	r.wcc()
-	r.wcc()
+	st, r := c.nfs(wire.ProcRename, new(wire.W).Opaque(fromDir).Str(from).Opaque(toDir).Str(to).B)
+	r.Wcc()
+	r.Wcc()
 	c.check(r, "RENAME")
 	return st
 }
 
-func (c *nfsClient) link(file, dir []byte, name string) (fattr, uint32) {
+func (c *nfsClient) link(file, dir []byte, name string) (wire.Attr, uint32) {
 	c.t.Helper()
-	st, r := c.nfs(procLink, new(xw).opaque(file).opaque(dir).str(name).b)
-	a := r.postOp()
-	r.wcc()
+	st, r := c.nfs(wire.ProcLink, new(wire.W).Opaque(file).Opaque(dir).Str(name).B)
+	a := r.PostOp()
+	r.Wcc()
 	c.check(r, "LINK")
-	if st != nfsOK {
-		return fattr{}, st
+	if st != wire.NFS3OK {
+		return wire.Attr{}, st
 	}
 	if a == nil {
 		c.t.Fatal("LINK: no attributes")
@@ -855,13 +611,13 @@ func (c *nfsClient) link(file, dir []byte, name string) (fattr, uint32) {
 	return *a, st
 }
 
-func (c *nfsClient) setattr(fh []byte, sa sattr) (fattr, uint32) {
+func (c *nfsClient) setattr(fh []byte, sa wire.Sattr) (wire.Attr, uint32) {
 	c.t.Helper()
-	st, r := c.nfs(procSetattr, new(xw).opaque(fh).sattr(sa).boolean(false).b)
-	_, after := r.wcc()
+	st, r := c.nfs(wire.ProcSetattr, new(wire.W).Opaque(fh).Sattr(sa).Bool(false).B)
+	_, after := r.Wcc()
 	c.check(r, "SETATTR")
-	if st != nfsOK {
-		return fattr{}, st
+	if st != wire.NFS3OK {
+		return wire.Attr{}, st
 	}
 	if after == nil {
 		c.t.Fatal("SETATTR: no attributes after")
@@ -874,7 +630,7 @@ type dirEntry struct {
 	fileid uint64
 	name   string
 	cookie uint64
-	attr   *fattr
+	attr   *wire.Attr
 	fh     []byte
 }
 
@@ -884,32 +640,32 @@ func (c *nfsClient) readdirPage(dir []byte, plus bool, cookie uint64, verf []byt
 	if verf == nil {
 		verf = make([]byte, 8)
 	}
-	w := new(xw).opaque(dir).u64(cookie).fixed(verf)
-	proc := uint32(procReaddir)
+	w := new(wire.W).Opaque(dir).U64(cookie).Fixed(verf)
+	proc := uint32(wire.ProcReaddir)
 	if plus {
-		proc = procReaddirplus
-		w.u32(dircount)
+		proc = wire.ProcReaddirplus
+		w.U32(dircount)
 	}
-	w.u32(count)
-	st, r := c.nfs(proc, w.b)
-	if st != nfsOK {
+	w.U32(count)
+	st, r := c.nfs(proc, w.B)
+	if st != wire.NFS3OK {
 		return nil, nil, false, st
 	}
-	r.postOp()
-	nv := r.fixed(8)
+	r.PostOp()
+	nv := r.Fixed(8)
 	var ents []dirEntry
-	for r.boolean() {
-		e := dirEntry{fileid: r.u64(), name: r.str(), cookie: r.u64()}
+	for r.Bool() {
+		e := dirEntry{fileid: r.U64(), name: r.Str(wire.NoLimit), cookie: r.U64()}
 		if plus {
-			e.attr = r.postOp()
-			e.fh = r.postOpFH()
+			e.attr = r.PostOp()
+			e.fh = r.PostOpFH()
 		}
 		ents = append(ents, e)
-		if r.err != nil {
+		if r.Err != nil {
 			break
 		}
 	}
-	eof := r.boolean()
+	eof := r.Bool()
 	c.check(r, "READDIR")
 	return ents, nv, eof, st
 }
@@ -922,7 +678,7 @@ func (c *nfsClient) readdirAll(dir []byte, plus bool, dircount, count uint32) ([
 	var verf []byte
 	for pages := 1; ; pages++ {
 		ents, nv, eof, st := c.readdirPage(dir, plus, cookie, verf, dircount, count)
-		if st != nfsOK {
+		if st != wire.NFS3OK {
 			c.t.Fatalf("READDIR page %d: status %d", pages, st)
 		}
 		all = append(all, ents...)
@@ -945,3 +701,6 @@ func flip(b []byte, i int) []byte {
 	out[i] ^= 0x5a
 	return out
 }
+
+func u32p(v uint32) *uint32 { return &v }
+func u64p(v uint64) *uint64 { return &v }

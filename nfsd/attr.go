@@ -7,129 +7,94 @@ import (
 	"time"
 
 	sfs "statelite/fs"
+	"statelite/nfsd/wire"
 )
 
 // NFSv3 status codes (RFC 1813 §2.6).
-const (
-	nfs3OK          = 0
-	nfs3Perm        = 1
-	nfs3NoEnt       = 2
-	nfs3IO          = 5
-	nfs3NXIO        = 6
-	nfs3Acces       = 13
-	nfs3Exist       = 17
-	nfs3XDev        = 18
-	nfs3NoDev       = 19
-	nfs3NotDir      = 20
-	nfs3IsDir       = 21
-	nfs3Inval       = 22
-	nfs3FBig        = 27
-	nfs3NoSpc       = 28
-	nfs3ROFS        = 30
-	nfs3MLink       = 31
-	nfs3NameTooLong = 63
-	nfs3NotEmpty    = 66
-	nfs3DQuot       = 69
-	nfs3Stale       = 70
-	nfs3BadHandle   = 10001
-	nfs3BadCookie   = 10003
-	nfs3NotSupp     = 10004
-	nfs3TooSmall    = 10005
-	nfs3ServerFault = 10006
-	nfs3BadType     = 10007
-	nfs3Jukebox     = 10008
-)
+const ()
 
 // statusOf maps an error from the overlay to an NFSv3 status.
 func statusOf(err error) uint32 {
 	if err == nil {
-		return nfs3OK
+		return wire.NFS3OK
 	}
 	var en syscall.Errno
 	if errors.As(err, &en) {
 		switch en {
 		case syscall.EPERM:
-			return nfs3Perm
+			return wire.NFS3ErrPerm
 		case syscall.ENOENT:
-			return nfs3NoEnt
+			return wire.NFS3ErrNoEnt
 		case syscall.ENXIO:
-			return nfs3NXIO
+			return wire.NFS3ErrNXIO
 		case syscall.EACCES:
-			return nfs3Acces
+			return wire.NFS3ErrAcces
 		case syscall.EEXIST:
-			return nfs3Exist
+			return wire.NFS3ErrExist
 		case syscall.EXDEV:
-			return nfs3XDev
+			return wire.NFS3ErrXDev
 		case syscall.ENODEV:
-			return nfs3NoDev
+			return wire.NFS3ErrNoDev
 		case syscall.ENOTDIR:
-			return nfs3NotDir
+			return wire.NFS3ErrNotDir
 		case syscall.EISDIR:
-			return nfs3IsDir
+			return wire.NFS3ErrIsDir
 		case syscall.EINVAL:
-			return nfs3Inval
+			return wire.NFS3ErrInval
 		case syscall.EFBIG:
-			return nfs3FBig
+			return wire.NFS3ErrFBig
 		case syscall.ENOSPC:
-			return nfs3NoSpc
+			return wire.NFS3ErrNoSpc
 		case syscall.EROFS:
-			return nfs3ROFS
+			return wire.NFS3ErrROFS
 		case syscall.EMLINK:
-			return nfs3MLink
+			return wire.NFS3ErrMLink
 		case syscall.ENAMETOOLONG:
-			return nfs3NameTooLong
+			return wire.NFS3ErrNameTooLong
 		case syscall.ENOTEMPTY:
-			return nfs3NotEmpty
+			return wire.NFS3ErrNotEmpty
 		case syscall.EDQUOT:
-			return nfs3DQuot
+			return wire.NFS3ErrDQuot
 		case syscall.ESTALE:
-			return nfs3Stale
+			return wire.NFS3ErrStale
 		case syscall.EBUSY:
-			return nfs3Acces // knfsd answers EBUSY (a mount point) this way too
+			return wire.NFS3ErrAcces // knfsd answers EBUSY (a mount point) this way too
 		case syscall.ELOOP:
-			return nfs3Inval
+			return wire.NFS3ErrInval
 		case syscall.ENOTSUP:
-			return nfs3NotSupp
+			return wire.NFS3ErrNotSupp
 		}
 	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nfs3NoEnt
+		return wire.NFS3ErrNoEnt
 	case errors.Is(err, fs.ErrExist):
-		return nfs3Exist
+		return wire.NFS3ErrExist
 	case errors.Is(err, fs.ErrPermission):
-		return nfs3Acces
+		return wire.NFS3ErrAcces
 	}
-	return nfs3IO
+	return wire.NFS3ErrIO
 }
 
 // NFS file types.
-const (
-	nf3Reg  = 1
-	nf3Dir  = 2
-	nf3Blk  = 3
-	nf3Chr  = 4
-	nf3Lnk  = 5
-	nf3Sock = 6
-	nf3Fifo = 7
-)
+const ()
 
 func ftype(mode uint32) uint32 {
 	switch mode & syscall.S_IFMT {
 	case syscall.S_IFDIR:
-		return nf3Dir
+		return wire.NF3Dir
 	case syscall.S_IFBLK:
-		return nf3Blk
+		return wire.NF3Blk
 	case syscall.S_IFCHR:
-		return nf3Chr
+		return wire.NF3Chr
 	case syscall.S_IFLNK:
-		return nf3Lnk
+		return wire.NF3Lnk
 	case syscall.S_IFSOCK:
-		return nf3Sock
+		return wire.NF3Sock
 	case syscall.S_IFIFO:
-		return nf3Fifo
+		return wire.NF3Fifo
 	}
-	return nf3Reg
+	return wire.NF3Reg
 }
 
 func major(rdev uint64) uint32 { return uint32((rdev>>8)&0xfff | (rdev>>32)&^0xfff) }
@@ -139,23 +104,23 @@ func mkdev(maj, min uint32) uint64 {
 }
 
 func putTime(w *writer, t time.Time) {
-	w.u32(uint32(t.Unix()))
-	w.u32(uint32(t.Nanosecond()))
+	w.U32(uint32(t.Unix()))
+	w.U32(uint32(t.Nanosecond()))
 }
 
 // fattr3 writes the attributes of an object of node's view (fsid = the node's id).
 func fattr3(w *writer, a sfs.Attr, fsid uint64) {
-	w.u32(ftype(a.Mode))
-	w.u32(a.Mode & 0o7777)
-	w.u32(a.Nlink)
-	w.u32(a.UID)
-	w.u32(a.GID)
-	w.u64(a.Size)
-	w.u64(a.Blocks * 512)
-	w.u32(major(a.Rdev))
-	w.u32(minor(a.Rdev))
-	w.u64(fsid)
-	w.u64(a.FileID)
+	w.U32(ftype(a.Mode))
+	w.U32(a.Mode & 0o7777)
+	w.U32(a.Nlink)
+	w.U32(a.UID)
+	w.U32(a.GID)
+	w.U64(a.Size)
+	w.U64(a.Blocks * 512)
+	w.U32(major(a.Rdev))
+	w.U32(minor(a.Rdev))
+	w.U64(fsid)
+	w.U64(a.FileID)
 	putTime(w, a.Atime)
 	putTime(w, a.Mtime)
 	putTime(w, a.Ctime)
@@ -164,20 +129,20 @@ func fattr3(w *writer, a sfs.Attr, fsid uint64) {
 // postOp writes post_op_attr.
 func postOp(w *writer, a *sfs.Attr, fsid uint64) {
 	if a == nil {
-		w.boolean(false)
+		w.Bool(false)
 		return
 	}
-	w.boolean(true)
+	w.Bool(true)
 	fattr3(w, *a, fsid)
 }
 
 // wcc writes wcc_data from the attributes before and after an operation.
 func wcc(w *writer, before, after *sfs.Attr, fsid uint64) {
 	if before == nil {
-		w.boolean(false)
+		w.Bool(false)
 	} else {
-		w.boolean(true)
-		w.u64(before.Size)
+		w.Bool(true)
+		w.U64(before.Size)
 		putTime(w, before.Mtime)
 		putTime(w, before.Ctime)
 	}
@@ -190,31 +155,31 @@ type sattr3 struct {
 	atimeServer, mtimeServer bool
 }
 
-func readTime(r *reader) time.Time {
-	sec, nsec := r.u32(), r.u32()
+func readTime(r *wire.R) time.Time {
+	sec, nsec := r.U32(), r.U32()
 	return time.Unix(int64(sec), int64(nsec))
 }
 
-func readSattr(r *reader) sattr3 {
+func readSattr(r *wire.R) sattr3 {
 	var s sattr3
-	if r.boolean() {
-		m := r.u32()
+	if r.Bool() {
+		m := r.U32()
 		s.Mode = &m
 	}
-	if r.boolean() {
-		u := r.u32()
+	if r.Bool() {
+		u := r.U32()
 		s.UID = &u
 	}
-	if r.boolean() {
-		g := r.u32()
+	if r.Bool() {
+		g := r.U32()
 		s.GID = &g
 	}
-	if r.boolean() {
-		sz := r.u64()
+	if r.Bool() {
+		sz := r.U64()
 		s.Size = &sz
 	}
 	for i, dst := range []**time.Time{&s.Atime, &s.Mtime} {
-		switch r.u32() {
+		switch r.U32() {
 		case 1: // SET_TO_SERVER_TIME
 			t := time.Now()
 			*dst = &t

@@ -62,10 +62,10 @@ func putBuf(b []byte) {
 
 // grow makes room for n more bytes in w without reallocating on the way.
 func (w *writer) grow(n int) {
-	if cap(w.b)-len(w.b) >= n {
+	if cap(w.B)-len(w.B) >= n {
 		return
 	}
-	nb := append(getBuf(len(w.b)+n), w.b...)
-	putBuf(w.b)
-	w.b = nb
+	nb := append(getBuf(len(w.B)+n), w.B...)
+	putBuf(w.B)
+	w.B = nb
 }

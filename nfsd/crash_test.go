@@ -21,6 +21,7 @@ import (
 
 	"statelite/fs"
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 	"statelite/resolver"
 	"statelite/tables"
 )
@@ -258,10 +259,10 @@ func TestKillAtRandomPoints(t *testing.T) {
 				name := fmt.Sprintf("d%d", i)
 				do(func() {
 					fh, _, st := c.mkdir(dir, name, 0o755)
-					if st == nfsExist {
+					if st == wire.NFS3ErrExist {
 						fh, _, st = c.lookup(dir, name)
 					}
-					if st != nfsOK {
+					if st != wire.NFS3OK {
 						panic(softFail{fmt.Sprintf("MKDIR %s: status %d (not a send/recv failure)", name, st)})
 					}
 					dir = fh
@@ -271,8 +272,8 @@ func TestKillAtRandomPoints(t *testing.T) {
 			}
 			f := &file{name: fmt.Sprintf("f%d", i), dir: dir}
 			do(func() {
-				fh, _, st := c.create(dir, f.name, 0, sattr{mode: u32p(0o644)})
-				if st != nfsOK {
+				fh, _, st := c.create(dir, f.name, 0, wire.Sattr{Mode: u32p(0o644)})
+				if st != wire.NFS3OK {
 					t.Fatalf("CREATE %s: status %d", f.name, st)
 				}
 				f.fh = fh
@@ -284,7 +285,7 @@ func TestKillAtRandomPoints(t *testing.T) {
 			chunk := []byte(fmt.Sprintf("%s line %d\n", f.name, i))
 			do(func() {
 				n, committed, _, st := c.write(f.fh, uint64(len(f.acked)), chunk, 2)
-				if st != nfsOK || int(n) != len(chunk) || committed != 2 {
+				if st != wire.NFS3OK || int(n) != len(chunk) || committed != 2 {
 					t.Fatalf("WRITE %s: n=%d committed=%d status %d", f.name, n, committed, st)
 				}
 			})
@@ -294,12 +295,12 @@ func TestKillAtRandomPoints(t *testing.T) {
 			to := f.name + "r"
 			do(func() {
 				st := c.rename(f.dir, f.name, f.dir, to)
-				if st == nfsNoEnt { // the first try was done before the server died
-					if _, _, st2 := c.lookup(f.dir, to); st2 == nfsOK {
-						st = nfsOK
+				if st == wire.NFS3ErrNoEnt { // the first try was done before the server died
+					if _, _, st2 := c.lookup(f.dir, to); st2 == wire.NFS3OK {
+						st = wire.NFS3OK
 					}
 				}
-				if st != nfsOK {
+				if st != wire.NFS3OK {
 					t.Fatalf("RENAME %s: status %d", f.name, st)
 				}
 			})
@@ -308,7 +309,7 @@ func TestKillAtRandomPoints(t *testing.T) {
 			f := files[rng.IntN(len(files))]
 			do(func() {
 				fh, _, st := c.lookup(f.dir, f.name)
-				if st != nfsOK || !bytes.Equal(fh, f.fh) {
+				if st != wire.NFS3OK || !bytes.Equal(fh, f.fh) {
 					t.Fatalf("LOOKUP %s: status %d, same handle %v", f.name, st, bytes.Equal(fh, f.fh))
 				}
 			})
@@ -322,7 +323,7 @@ func TestKillAtRandomPoints(t *testing.T) {
 	// Every handle ever received resolves; every acknowledged byte is there.
 	for _, fh := range handles {
 		do(func() {
-			if _, st := c.getattr(fh); st != nfsOK {
+			if _, st := c.getattr(fh); st != wire.NFS3OK {
 				stale = append(stale, fmt.Sprintf("%x: status %d", fh, st))
 			}
 		})

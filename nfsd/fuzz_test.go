@@ -31,12 +31,13 @@ import (
 
 	sfs "statelite/fs"
 	"statelite/internal/demo"
+	"statelite/nfsd/wire"
 	"statelite/resolver"
 	"statelite/tables"
 )
 
 // fzProgs are the programs bytes 0..2 of an input pick (3: a raw call message).
-var fzProgs = []uint32{progMount, progNFS, 100099}
+var fzProgs = []uint32{wire.ProgMount, wire.ProgNFS, 100099}
 
 // The markers \xffFH0…5 stand for the handles of /, /etc, /etc/motd, /root, /root/file
 // and /root/link in n1's view (made by the setup: /root is persistent, so the fuzzer may
@@ -140,7 +141,7 @@ func fzBuild() (*fzServer, error) {
 		return nil, err
 	}
 	lookup := func(dir []byte, name string) ([]byte, error) {
-		return fz.newObj(3, fzW().opaque(dir).str(name).b, false)
+		return fz.newObj(3, fzW().Opaque(dir).Str(name).B, false)
 	}
 	etc, err := lookup(root, "etc")
 	if err != nil {
@@ -154,14 +155,14 @@ func fzBuild() (*fzServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	file, err := fz.newObj(8, fzW().opaque(rootDir).str("file").u32(0).sattr(0o644).b, true)
+	file, err := fz.newObj(8, fzW().Opaque(rootDir).Str("file").U32(0).Sattr(fzMode(0o644)).B, true)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := fz.call(progNFS, 7, fzW().opaque(file).u64(0).u32(12).u32(2).str("hello fuzzer").b); err != nil {
+	if _, err := fz.call(wire.ProgNFS, 7, fzW().Opaque(file).U64(0).U32(12).U32(2).Str("hello fuzzer").B); err != nil {
 		return nil, err
 	}
-	link, err := fz.newObj(10, fzW().opaque(rootDir).str("link").sattr(0o777).str("file").b, true)
+	link, err := fz.newObj(10, fzW().Opaque(rootDir).Str("link").Sattr(fzMode(0o777)).Str("file").B, true)
 	if err != nil {
 		return nil, err
 	}
@@ -176,41 +177,41 @@ func (fz *fzServer) call(prog, proc uint32, args []byte) ([]byte, error) {
 	var w writer
 	b := fz.s.rpc.dispatchTo(context.Background(), rec, fzAdmin, &w)
 	fzRelease(fz.s, &w)
-	if len(b) < 28 || binary.BigEndian.Uint32(b[24:]) != acceptSuccess {
+	if len(b) < 28 || binary.BigEndian.Uint32(b[24:]) != wire.AcceptSuccess {
 		return nil, fmt.Errorf("setup call %d/%d: reply % x", prog, proc, b)
 	}
 	return append([]byte(nil), b[28:]...), nil
 }
 
 func (fz *fzServer) mnt(dirpath string) ([]byte, error) {
-	res, err := fz.call(progMount, 1, fzW().str(dirpath).b)
+	res, err := fz.call(wire.ProgMount, 1, fzW().Str(dirpath).B)
 	if err != nil {
 		return nil, err
 	}
-	r := &reader{b: res}
-	if st := r.u32(); st != mnt3OK {
+	r := &wire.R{B: res}
+	if st := r.U32(); st != wire.MNT3OK {
 		return nil, fmt.Errorf("setup MNT %s: status %d", dirpath, st)
 	}
-	fh := r.opaque(64)
-	return append([]byte(nil), fh...), r.err
+	fh := r.Opaque(64)
+	return append([]byte(nil), fh...), r.Err
 }
 
 // newObj calls an NFS procedure whose result starts with a handle (LOOKUP: plain,
 // CREATE/SYMLINK: post_op_fh3) and returns it.
 func (fz *fzServer) newObj(proc uint32, args []byte, postOp bool) ([]byte, error) {
-	res, err := fz.call(progNFS, proc, args)
+	res, err := fz.call(wire.ProgNFS, proc, args)
 	if err != nil {
 		return nil, err
 	}
-	r := &reader{b: res}
-	if st := r.u32(); st != nfs3OK {
+	r := &wire.R{B: res}
+	if st := r.U32(); st != wire.NFS3OK {
 		return nil, fmt.Errorf("setup NFS proc %d: status %d", proc, st)
 	}
-	if postOp && !r.boolean() {
+	if postOp && !r.Bool() {
 		return nil, fmt.Errorf("setup NFS proc %d: no handle", proc)
 	}
-	fh := r.opaque(64)
-	return append([]byte(nil), fh...), r.err
+	fh := r.Opaque(64)
+	return append([]byte(nil), fh...), r.Err
 }
 
 var (
@@ -265,7 +266,7 @@ func (fz *fzServer) run(t *testing.T, in []byte) {
 	xid := uint32(fzXID)
 	if sel := in[0] % 4; sel == 3 {
 		rec = body
-		if len(rec) < 8 || binary.BigEndian.Uint32(rec[4:]) != msgCall {
+		if len(rec) < 8 || binary.BigEndian.Uint32(rec[4:]) != wire.MsgCall {
 			return // not a call: no reply (dispatch answers nothing)
 		}
 		xid = binary.BigEndian.Uint32(rec)
@@ -275,7 +276,7 @@ func (fz *fzServer) run(t *testing.T, in []byte) {
 		case 1:
 			cred = fzAuthSys(1000, 1000, 1000, 10)
 		case 2:
-			cred = fzAuth{flavor: flavorNone}
+			cred = fzAuth{flavor: wire.FlavorNone}
 		default:
 			cred = fzAuthSys(0, 0)
 		}
@@ -313,22 +314,22 @@ func fzCheckReply(reply []byte, xid uint32) error {
 	if u(0) != xid {
 		return fmt.Errorf("reply xid %#x, want %#x", u(0), xid)
 	}
-	if u(1) != msgReply {
+	if u(1) != wire.MsgReply {
 		return fmt.Errorf("reply message type %d", u(1))
 	}
 	switch u(2) {
-	case replyAccepted:
+	case wire.ReplyAccepted:
 		if len(reply) < 28 {
 			return fmt.Errorf("accepted reply of %d bytes", len(reply))
 		}
-		if u(3) != flavorNone || u(4) != 0 {
+		if u(3) != wire.FlavorNone || u(4) != 0 {
 			return fmt.Errorf("reply verifier %d/%d", u(3), u(4))
 		}
-		if st := u(5); st > acceptSystemErr {
+		if st := u(5); st > wire.AcceptSystemErr {
 			return fmt.Errorf("accept_stat %d", st)
 		}
-	case replyDenied:
-		if st := u(3); st != rejectRPCMismatch && st != rejectAuthError {
+	case wire.ReplyDenied:
+		if st := u(3); st != wire.RejectRPCMismatch && st != wire.RejectAuthError {
 			return fmt.Errorf("reject_stat %d", st)
 		}
 	default:
@@ -359,82 +360,71 @@ type fzAuth struct {
 }
 
 func fzAuthSys(uid, gid uint32, gids ...uint32) fzAuth {
-	w := fzW().u32(0).str("fuzzhost").u32(uid).u32(gid).u32(uint32(len(gids)))
+	w := fzW().U32(0).Str("fuzzhost").U32(uid).U32(gid).U32(uint32(len(gids)))
 	for _, g := range gids {
-		w.u32(g)
+		w.U32(g)
 	}
-	return fzAuth{flavor: flavorSys, body: w.b}
+	return fzAuth{flavor: wire.FlavorSys, body: w.B}
 }
 
 func fzCall(prog, vers, proc uint32, cred fzAuth, args []byte) []byte {
-	w := fzW().u32(fzXID).u32(msgCall).u32(2).u32(prog).u32(vers).u32(proc)
-	w.u32(cred.flavor).opaque(cred.body).u32(flavorNone).opaque(nil)
-	return append(w.b, args...)
+	w := fzW().U32(fzXID).U32(wire.MsgCall).U32(2).U32(prog).U32(vers).U32(proc)
+	w.U32(cred.flavor).Opaque(cred.body).U32(wire.FlavorNone).Opaque(nil)
+	return append(w.B, args...)
 }
 
-type fzXW struct{ b []byte }
+func fzW() *wire.W { return new(wire.W) }
 
-func fzW() *fzXW                   { return &fzXW{} }
-func (w *fzXW) u32(v uint32) *fzXW { w.b = binary.BigEndian.AppendUint32(w.b, v); return w }
-func (w *fzXW) u64(v uint64) *fzXW { w.b = binary.BigEndian.AppendUint64(w.b, v); return w }
-func (w *fzXW) raw(b []byte) *fzXW { w.b = append(w.b, b...); return w }
-func (w *fzXW) str(s string) *fzXW { return w.opaque([]byte(s)) }
-func (w *fzXW) fh(i int) *fzXW     { return w.u32(handleLen).raw([]byte{0xff, 'F', 'H', byte('0' + i)}) }
-func (w *fzXW) opaque(v []byte) *fzXW {
-	w.u32(uint32(len(v)))
-	w.b = append(w.b, v...)
-	for len(w.b)%4 != 0 {
-		w.b = append(w.b, 0)
-	}
-	return w
+// fzFH is a handle placeholder: the length of a handle and a marker the harness
+// replaces with the handle of object i.
+func fzFH(i int) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, handleLen), 0xff, 'F', 'H', byte('0'+i))
 }
 
-// sattr encodes a sattr3 setting only the mode.
-func (w *fzXW) sattr(mode uint32) *fzXW {
-	return w.u32(1).u32(mode).u32(0).u32(0).u32(0).u32(0).u32(0)
-}
+// fzMode is a sattr3 setting only the mode.
+func fzMode(mode uint32) wire.Sattr { return wire.Sattr{Mode: &mode} }
 
 // fzSeeds are inputs made of real calls (the corpus in testdata/fuzz/FuzzNFSArgs holds
 // the nasty ones).
 func fzSeeds() [][]byte {
-	in := func(prog, proc, caller byte, w *fzXW) []byte { return append([]byte{prog, proc, caller}, w.b...) }
+	in := func(prog, proc, caller byte, w *wire.W) []byte { return append([]byte{prog, proc, caller}, w.B...) }
 	const mnt, nfs = 0, 1
 	verf := []byte{0, 0, 0, 0, 0, 0, 0, 0}
 	return [][]byte{
 		in(mnt, 0, 0, fzW()),
-		in(mnt, 1, 0, fzW().str("/nodes/n1")),
-		in(mnt, 1, 4, fzW().str("/nodes/n1/@tok/etc")),
+		in(mnt, 1, 0, fzW().Str("/nodes/n1")),
+		in(mnt, 1, 4, fzW().Str("/nodes/n1/@tok/etc")),
 		in(mnt, 2, 0, fzW()),
-		in(mnt, 3, 0, fzW().str("/nodes/n1")),
+		in(mnt, 3, 0, fzW().Str("/nodes/n1")),
 		in(mnt, 4, 0, fzW()),
 		in(mnt, 5, 0, fzW()),
 		in(nfs, 0, 0, fzW()),
-		in(nfs, 1, 0, fzW().fh(2)),
-		in(nfs, 2, 0, fzW().fh(4).sattr(0o600).u32(0)),
-		in(nfs, 3, 0, fzW().fh(1).str("motd")),
-		in(nfs, 3, 1, fzW().fh(0).str("..")),
-		in(nfs, 4, 1, fzW().fh(2).u32(0x3f)),
-		in(nfs, 5, 0, fzW().fh(5)),
-		in(nfs, 6, 0, fzW().fh(4).u64(0).u32(4096)),
-		in(nfs, 7, 0, fzW().fh(4).u64(3).u32(5).u32(0).str("fuzzy")),
-		in(nfs, 8, 0, fzW().fh(3).str("new").u32(1).sattr(0o640)),
-		in(nfs, 8, 0, fzW().fh(3).str("excl").u32(2).raw(verf)),
-		in(nfs, 9, 0, fzW().fh(3).str("dir").sattr(0o755)),
-		in(nfs, 10, 0, fzW().fh(3).str("sym").sattr(0o777).str("../etc/motd")),
-		in(nfs, 11, 0, fzW().fh(3).str("fifo").u32(7).sattr(0o600)),
-		in(nfs, 11, 0, fzW().fh(3).str("chr").u32(4).sattr(0o600).u32(1).u32(3)),
-		in(nfs, 12, 0, fzW().fh(3).str("new")),
-		in(nfs, 13, 0, fzW().fh(3).str("dir")),
-		in(nfs, 14, 0, fzW().fh(3).str("file").fh(3).str("file2")),
-		in(nfs, 15, 0, fzW().fh(4).fh(3).str("hard")),
-		in(nfs, 16, 0, fzW().fh(1).u64(0).raw(verf).u32(4096)),
-		in(nfs, 17, 0, fzW().fh(0).u64(0).raw(verf).u32(1024).u32(8192)),
-		in(nfs, 18, 0, fzW().fh(0)),
-		in(nfs, 19, 0, fzW().fh(0)),
-		in(nfs, 20, 0, fzW().fh(0)),
-		in(nfs, 21, 0, fzW().fh(4).u64(0).u32(0)),
-		in(2, 0, 0, fzW()),                                                            // an unknown program
-		in(3, 0, 0, fzW().raw(fzCall(progNFS, 2, 1, fzAuthSys(0, 0), fzW().fh(0).b))), // NFSv2: mismatch
-		in(3, 0, 0, fzW().u32(7).u32(msgCall).u32(2).u32(progNFS).u32(3).u32(1).u32(flavorSys).str("x")), // bad cred
+		in(nfs, 1, 0, fzW().Fixed(fzFH(2))),
+		in(nfs, 2, 0, fzW().Fixed(fzFH(4)).Sattr(fzMode(0o600)).U32(0)),
+		in(nfs, 3, 0, fzW().Fixed(fzFH(1)).Str("motd")),
+		in(nfs, 3, 1, fzW().Fixed(fzFH(0)).Str("..")),
+		in(nfs, 4, 1, fzW().Fixed(fzFH(2)).U32(0x3f)),
+		in(nfs, 5, 0, fzW().Fixed(fzFH(5))),
+		in(nfs, 6, 0, fzW().Fixed(fzFH(4)).U64(0).U32(4096)),
+		in(nfs, 7, 0, fzW().Fixed(fzFH(4)).U64(3).U32(5).U32(0).Str("fuzzy")),
+		in(nfs, 8, 0, fzW().Fixed(fzFH(3)).Str("new").U32(1).Sattr(fzMode(0o640))),
+		in(nfs, 8, 0, fzW().Fixed(fzFH(3)).Str("excl").U32(2).Fixed(verf)),
+		in(nfs, 9, 0, fzW().Fixed(fzFH(3)).Str("dir").Sattr(fzMode(0o755))),
+		in(nfs, 10, 0, fzW().Fixed(fzFH(3)).Str("sym").Sattr(fzMode(0o777)).Str("../etc/motd")),
+		in(nfs, 11, 0, fzW().Fixed(fzFH(3)).Str("fifo").U32(7).Sattr(fzMode(0o600))),
+		in(nfs, 11, 0, fzW().Fixed(fzFH(3)).Str("chr").U32(4).Sattr(fzMode(0o600)).U32(1).U32(3)),
+		in(nfs, 12, 0, fzW().Fixed(fzFH(3)).Str("new")),
+		in(nfs, 13, 0, fzW().Fixed(fzFH(3)).Str("dir")),
+		in(nfs, 14, 0, fzW().Fixed(fzFH(3)).Str("file").Fixed(fzFH(3)).Str("file2")),
+		in(nfs, 15, 0, fzW().Fixed(fzFH(4)).Fixed(fzFH(3)).Str("hard")),
+		in(nfs, 16, 0, fzW().Fixed(fzFH(1)).U64(0).Fixed(verf).U32(4096)),
+		in(nfs, 17, 0, fzW().Fixed(fzFH(0)).U64(0).Fixed(verf).U32(1024).U32(8192)),
+		in(nfs, 18, 0, fzW().Fixed(fzFH(0))),
+		in(nfs, 19, 0, fzW().Fixed(fzFH(0))),
+		in(nfs, 20, 0, fzW().Fixed(fzFH(0))),
+		in(nfs, 21, 0, fzW().Fixed(fzFH(4)).U64(0).U32(0)),
+		in(2, 0, 0, fzW()), // an unknown program
+		in(3, 0, 0, fzW().Fixed(fzCall(wire.ProgNFS, 2, 1, fzAuthSys(0, 0), fzW().Fixed(fzFH(0)).B))),                   // NFSv2: mismatch
+		in(3, 0, 0, fzW().U32(7).U32(wire.MsgCall).U32(2).U32(wire.ProgNFS).U32(3).U32(1).U32(wire.FlavorSys).Str("x")), // bad cred
 	}
 }

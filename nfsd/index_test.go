@@ -12,6 +12,7 @@ import (
 
 	"statelite/fs"
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 	"statelite/resolver"
 	"statelite/tables"
 )
@@ -87,22 +88,22 @@ func TestColdServerBuildsIndexOnce(t *testing.T) {
 				p = tc.cl.Root
 			}
 			fh, st := c.mount(p)
-			if st != mntOK {
+			if st != wire.MNT3OK {
 				t.Errorf("%s: MNT %s from %s: status %d", node, p, addr, st)
 				failed.Add(1)
 				return
 			}
-			if _, st := c.getattr(fh); st != nfsOK {
+			if _, st := c.getattr(fh); st != wire.NFS3OK {
 				t.Errorf("%s: GETATTR: status %d", node, st)
 				failed.Add(1)
 			}
-			if _, _, st := c.lookup(fh, "etc"); st != nfsOK {
+			if _, _, st := c.lookup(fh, "etc"); st != wire.NFS3OK {
 				t.Errorf("%s: LOOKUP etc: status %d", node, st)
 				failed.Add(1)
 			}
 			// Another node's view is refused (the index says whose address this is).
 			other := names[(i*inTables/booting+1)%inTables]
-			if _, st := c.mount("/nodes/" + other); st != mntAcces {
+			if _, st := c.mount("/nodes/" + other); st != wire.MNT3ErrAcces {
 				t.Errorf("%s: MNT of %s's view: status %d, want ACCES", node, other, st)
 			}
 		}()
@@ -155,11 +156,11 @@ func TestImageExportNoDNSOnRequest(t *testing.T) {
 	stranger := newClient(t, srv.addr, "127.0.0.99", authSys(0, 0))
 	dn := newClient(t, srv.addr, "127.0.0.55", authSys(0, 0))
 	for i := 0; i < 20; i++ {
-		if _, st := stranger.mount(tc.cl.Root); st != mntAcces {
+		if _, st := stranger.mount(tc.cl.Root); st != wire.MNT3ErrAcces {
 			t.Fatalf("MNT %s from an unknown address: status %d, want ACCES", tc.cl.Root, st)
 		}
 	}
-	if _, st := dn.mount(tc.cl.Root); st != mntAcces {
+	if _, st := dn.mount(tc.cl.Root); st != wire.MNT3ErrAcces {
 		t.Fatalf("MNT from dnsnode's address before its name is resolved: status %d, want ACCES", st)
 	}
 	if n := lookups.Load(); n != 0 {
@@ -187,12 +188,12 @@ func TestImageExportNoDNSOnRequest(t *testing.T) {
 		t.Errorf("%d DNS queries to resolve one node name", n)
 	}
 	fh, st := dn.mount(tc.cl.Root)
-	if st != mntOK {
+	if st != wire.MNT3OK {
 		t.Fatalf("MNT from dnsnode's address after resolution: status %d", st)
 	}
 	dn.mustGetattr(fh)
 	for i := 0; i < 20; i++ {
-		if _, st := stranger.mount(tc.cl.Root); st != mntAcces {
+		if _, st := stranger.mount(tc.cl.Root); st != wire.MNT3ErrAcces {
 			t.Fatalf("MNT from an unknown address: status %d, want ACCES", st)
 		}
 	}
@@ -202,7 +203,7 @@ func TestImageExportNoDNSOnRequest(t *testing.T) {
 	// A table switch keeps what was resolved (one Names serves every snapshot).
 	res2 := resolver.New(snap.With(snap.Gen+1, nil), resolver.Config{Mnt: tc.mnt, Names: names})
 	fsrv.SetResolver(res2)
-	if _, st := dn.mount(tc.cl.Root); st != mntOK {
+	if _, st := dn.mount(tc.cl.Root); st != wire.MNT3OK {
 		t.Errorf("MNT from dnsnode's address after a table switch: status %d", st)
 	}
 	if n := lookups.Load(); n != 1 {

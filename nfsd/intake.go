@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"statelite/nfsd/wire"
 )
 
 // The intake: how call records are received. A client may be slow, silent or hostile; it
@@ -161,8 +163,8 @@ func (c *rpcConn) readRecord() (rec []byte, held int64, err error) {
 		}
 		begun = true
 		h := binary.BigEndian.Uint32(hdr[:])
-		n := int(h & 0x7fffffff)
-		last := h&0x80000000 != 0
+		n := int(h &^ wire.LastFragment)
+		last := h&wire.LastFragment != 0
 		need := len(rec) + n
 		if need > maxRecord {
 			return fail(fmt.Errorf("rpc record of more than %d bytes", maxRecord))

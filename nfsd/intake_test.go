@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 )
 
 // holdHeaders opens n connections from local that each send only a record header
@@ -58,12 +59,12 @@ func TestSilentHeadersDoNotStallReads(t *testing.T) {
 	done := make(chan string, 1)
 	go func() {
 		got, _, st := c.read(c.walk(root, "/big.bin"), 0, 64<<10)
-		if st != nfsOK || !bytes.Equal(got, data[:64<<10]) {
+		if st != wire.NFS3OK || !bytes.Equal(got, data[:64<<10]) {
 			done <- "READ: bad reply"
 			return
 		}
 		fh := c.mustCreate(c.walk(root, "/tmp"), "w.bin", 0o644)
-		if n, _, _, st := c.write(fh, 0, data[:64<<10], 2); st != nfsOK || n != 64<<10 {
+		if n, _, _, st := c.write(fh, 0, data[:64<<10], 2); st != wire.NFS3OK || n != 64<<10 {
 			done <- "WRITE: bad reply"
 			return
 		}
@@ -86,7 +87,7 @@ func TestFragmentedRecordIsLinear(t *testing.T) {
 	tc := newTestCluster(t)
 	srv := tc.serve(t, nfsd.Config{})
 	// A NULL call whose record is padded to 4 MiB (the server ignores NULL's arguments).
-	call := callMsg(7, 2, progNFS, 3, procNull, authSys(0, 0), nil)
+	call := callMsg(7, 2, wire.ProgNFS, 3, wire.ProcNull, authSys(0, 0), nil)
 	rec := make([]byte, 4<<20)
 	copy(rec, call)
 	var wire bytes.Buffer
@@ -135,7 +136,7 @@ func TestStalledRecordClosesConnection(t *testing.T) {
 	tc := newTestCluster(t)
 	srv := tc.serve(t, nfsd.Config{RecordStall: time.Second})
 	idle := dialRPC(t, srv.addr, "")
-	idle.call(progNFS, 3, procNull, authSys(0, 0), nil) // then nothing: idle
+	idle.call(wire.ProgNFS, 3, wire.ProcNull, authSys(0, 0), nil) // then nothing: idle
 	stalled := holdHeaders(t, srv.addr, "127.0.0.11", 1, 64<<10)[0]
 	half := holdHeaders(t, srv.addr, "127.0.0.11", 1, 64<<10)[0]
 	half.Write(make([]byte, 1000)) // part of the body, then nothing
@@ -149,7 +150,7 @@ func TestStalledRecordClosesConnection(t *testing.T) {
 		t.Errorf("no log line for the stalled record:\n%s", srv.logs.String())
 	}
 	time.Sleep(1500 * time.Millisecond)
-	if r := idle.call(progNFS, 3, procNull, authSys(0, 0), nil); r.acceptStat != 0 {
+	if r := idle.call(wire.ProgNFS, 3, wire.ProcNull, authSys(0, 0), nil); r.acceptStat != 0 {
 		t.Fatalf("the idle connection was not served after the stall time: %+v", r)
 	}
 }
@@ -185,7 +186,7 @@ func TestIntakeCapPerAddress(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		n, _, _, st := c.write(fh, 0, data, 0)
-		ok <- st == nfsOK && int(n) == len(data)
+		ok <- st == wire.NFS3OK && int(n) == len(data)
 	}()
 	select {
 	case good := <-ok:

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 	"statelite/resolver"
 	"statelite/tables"
 )
@@ -65,19 +66,19 @@ func (lc *liveCluster) read(p string) (string, uint32) {
 	fh := lc.root
 	for _, comp := range strings.Split(strings.Trim(p, "/"), "/") {
 		var st uint32
-		if fh, _, st = lc.c.lookup(fh, comp); st != nfsOK {
+		if fh, _, st = lc.c.lookup(fh, comp); st != wire.NFS3OK {
 			return "", st
 		}
 	}
 	var out []byte
 	for {
 		data, eof, st := lc.c.read(fh, uint64(len(out)), 64<<10)
-		if st != nfsOK {
+		if st != wire.NFS3OK {
 			return "", st
 		}
 		out = append(out, data...)
 		if eof || len(data) == 0 {
-			return string(out), nfsOK
+			return string(out), wire.NFS3OK
 		}
 	}
 }
@@ -88,7 +89,7 @@ func (lc *liveCluster) waitRead(t *testing.T, what, p, want string, start time.T
 	t.Helper()
 	for {
 		got, st := lc.read(p)
-		if st == nfsOK && got == want {
+		if st == wire.NFS3OK && got == want {
 			took := time.Since(start)
 			t.Logf("%s: %s seen over NFS %v after the edit", what, p, took.Round(time.Millisecond))
 			if took > time.Second {
@@ -106,7 +107,7 @@ func (lc *liveCluster) waitRead(t *testing.T, what, p, want string, start time.T
 // mustRead reads p and fails unless it reads want.
 func (lc *liveCluster) mustRead(t *testing.T, p, want string) {
 	t.Helper()
-	if got, st := lc.read(p); st != nfsOK || got != want {
+	if got, st := lc.read(p); st != wire.NFS3OK || got != want {
 		t.Fatalf("%s reads %q (status %d), want %q", p, got, st, want)
 	}
 }
@@ -209,7 +210,7 @@ func TestLiveTableEdits(t *testing.T) {
 	root2 := filepath.Join(lc.cl.Dir, "install", "netboot", "demo", "x86_64", "compute2", "rootimg")
 	os.MkdirAll(filepath.Join(root2, "etc"), 0o755)
 	os.WriteFile(filepath.Join(root2, "etc", "image-id"), []byte("compute2\n"), 0o644)
-	if _, st := lc.read("/etc/image-id"); st != nfsNoEnt {
+	if _, st := lc.read("/etc/image-id"); st != wire.NFS3ErrNoEnt {
 		t.Fatalf("/etc/image-id before the nodetype edit: status %d", st)
 	}
 	start = lc.handEdit(t, "nodetype", `"compute",`, `"n1","demo","x86_64","compute2","statelite",,,,`+"\n"+`"compute",`, true)
@@ -363,7 +364,7 @@ func TestLiveSwitchNoMixedReplies(t *testing.T) {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
 				ents, _, eof, st := c.readdirPage(dir, true, 0, nil, 1<<16, 1<<16)
-				if st != nfsOK || !eof {
+				if st != wire.NFS3OK || !eof {
 					bad.Store(fmt.Sprintf("READDIRPLUS: status %d, eof %v", st, eof))
 					return
 				}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"statelite/nfsd/wire"
 )
 
 var nfsProcNames = []string{"null", "getattr", "setattr", "lookup", "access", "readlink", "read", "write", "create",
@@ -45,15 +47,15 @@ func newMetrics() *Metrics {
 
 func procName(prog, proc uint32) string {
 	switch prog {
-	case progNFS:
+	case wire.ProgNFS:
 		if int(proc) < len(nfsProcNames) {
 			return "nfs/" + nfsProcNames[proc]
 		}
-	case progMount:
+	case wire.ProgMount:
 		if int(proc) < len(mountProcNames) {
 			return "mount/" + mountProcNames[proc]
 		}
-	case progPortmap:
+	case wire.ProgPortmap:
 		return fmt.Sprintf("portmap/%d", proc)
 	}
 	return fmt.Sprintf("%d/%d", prog, proc)
@@ -63,7 +65,7 @@ func (m *Metrics) observe(c *call, status uint32, d time.Duration) {
 	m.calls.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if status == acceptProgUnavail || status == acceptProgMismatch || status == acceptProcUnavail {
+	if status == wire.AcceptProgUnavail || status == wire.AcceptProgMismatch || status == wire.AcceptProcUnavail {
 		// Not a procedure of ours: count it, but make no series per program/procedure
 		// a client can choose.
 		m.rpcErr[status]++
@@ -83,7 +85,7 @@ func (m *Metrics) observe(c *call, status uint32, d time.Duration) {
 	}
 	h.sum += sec
 	h.n++
-	if status != acceptSuccess {
+	if status != wire.AcceptSuccess {
 		m.rpcErr[status]++
 	}
 }
@@ -94,7 +96,7 @@ func (m *Metrics) nfsStatus(node string, proc, st uint32) {
 	if node != "" {
 		m.nodeReqs[node]++
 	}
-	if st != nfs3OK {
+	if st != wire.NFS3OK {
 		m.status[st]++
 	}
 }

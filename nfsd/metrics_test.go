@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 )
 
 func TestMetrics(t *testing.T) {
@@ -21,12 +22,12 @@ func TestMetrics(t *testing.T) {
 	c.write(f, 0, make([]byte, 1000), 2)
 	c.read(f, 0, 300)
 	c.read(f, 300, 400)
-	c.lookup(root, "nosuch")                        // NOENT
-	c.lookup(root, "nosuch2")                       // NOENT
-	c.create(c.walk(root, "usr"), "x", 1, sattr{})  // ROFS
-	c.getattr(flip(c.walk(root, "etc"), 15))        // BADHANDLE
-	c.rc.call(progNFS, 3, 99, c.cred, nil)          // PROC_UNAVAIL
-	c.rc.call(progNFS, 3, procGetattr, c.cred, nil) // GARBAGE_ARGS
+	c.lookup(root, "nosuch")                                  // NOENT
+	c.lookup(root, "nosuch2")                                 // NOENT
+	c.create(c.walk(root, "usr"), "x", 1, wire.Sattr{})       // ROFS
+	c.getattr(flip(c.walk(root, "etc"), 15))                  // BADHANDLE
+	c.rc.call(wire.ProgNFS, 3, 99, c.cred, nil)               // PROC_UNAVAIL
+	c.rc.call(wire.ProgNFS, 3, wire.ProcGetattr, c.cred, nil) // GARBAGE_ARGS
 	n2 := c.mustMount("/nodes/n2")
 	c.getattr(n2)
 
@@ -104,8 +105,8 @@ func TestMetrics(t *testing.T) {
 	if v := value(`statelite_rpc_errors_total{accept_stat="3"}`); v != 1 {
 		t.Errorf("PROC_UNAVAIL %v, want 1", v)
 	}
-	c.rc.call(100099, 1, 7, c.cred, nil)  // PROG_UNAVAIL
-	c.rc.call(progNFS, 4, 1, c.cred, nil) // PROG_MISMATCH
+	c.rc.call(100099, 1, 7, c.cred, nil)       // PROG_UNAVAIL
+	c.rc.call(wire.ProgNFS, 4, 1, c.cred, nil) // PROG_MISMATCH
 	b.Reset()
 	srv.Metrics.WriteTo(&b)
 	out = b.String()

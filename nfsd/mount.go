@@ -8,30 +8,18 @@ import (
 	"strings"
 
 	"statelite/fs"
+	"statelite/nfsd/wire"
 )
 
 // RPC program numbers.
-const (
-	progPortmap = 100000
-	progNFS     = 100003
-	progMount   = 100005
-)
+const ()
 
 // MOUNT v3 status codes (RFC 1813 §5.1).
-const (
-	mnt3OK          = 0
-	mnt3ErrPerm     = 1
-	mnt3ErrNoEnt    = 2
-	mnt3ErrIO       = 5
-	mnt3ErrAcces    = 13
-	mnt3ErrNotDir   = 20
-	mnt3ErrInval    = 22
-	mnt3ErrNameLong = 63
-)
+const ()
 
 func (s *Server) mountProcs() []procFunc {
 	return []procFunc{
-		func(ctx context.Context, c *call, r *reader, w *writer) error { return nil }, // NULL
+		func(ctx context.Context, c *call, r *wire.R, w *writer) error { return nil }, // NULL
 		s.mountMnt,
 		s.mountDump,
 		s.mountUmnt,
@@ -40,48 +28,48 @@ func (s *Server) mountProcs() []procFunc {
 	}
 }
 
-func (s *Server) mountMnt(ctx context.Context, c *call, r *reader, w *writer) error {
-	dirpath := r.str(1024)
-	if r.err != nil {
-		return r.err
+func (s *Server) mountMnt(ctx context.Context, c *call, r *wire.R, w *writer) error {
+	dirpath := r.Str(1024)
+	if r.Err != nil {
+		return r.Err
 	}
 	addr := remoteAddr(c.remote)
 	e, st := s.parseExport(dirpath, addr)
-	if st == mnt3OK && !s.mayAccess(addr, e.node) {
-		st = mnt3ErrAcces
+	if st == wire.MNT3OK && !s.mayAccess(addr, e.node) {
+		st = wire.MNT3ErrAcces
 	}
-	if st == mnt3OK && !s.Serves(e.node) {
+	if st == wire.MNT3OK && !s.Serves(e.node) {
 		s.logLimited("elsewhere|"+addr.String(), "mount refused: the node is served by another server", "node", e.node,
 			"its_server", orNone(s.ServerOf(e.node)), "this_server", strings.Join(s.cfg.Names, ","), "remote", addr.String())
-		st = mnt3ErrAcces
+		st = wire.MNT3ErrAcces
 	}
-	if st != mnt3OK {
+	if st != wire.MNT3OK {
 		s.logLimited("mount|"+addr.String(), "mount refused", "node", e.node, "path", dirpath, "remote", addr.String(), "status", st, "address_of", s.addressOf(addr))
-		w.u32(st)
+		w.U32(st)
 		return nil
 	}
 	v, err := s.cfg.FS.View(e.node)
 	if err != nil {
-		w.u32(mnt3ErrNoEnt)
+		w.U32(wire.MNT3ErrNoEnt)
 		return nil
 	}
 	if e.token != "" {
 		s.bootToken(e.node, e.token)
 	}
 	fh, st := s.handleForPath(e.node, v, e.sub)
-	if st != mnt3OK {
-		w.u32(st)
+	if st != wire.MNT3OK {
+		w.U32(st)
 		return nil
 	}
 	s.mu.Lock()
 	s.mounts[addr.String()+"|"+dirpath] = mountRec{host: addr.String(), dir: dirpath}
 	s.mu.Unlock()
 	s.log.Info("mount", "node", e.node, "path", dirpath, "remote", addr.String())
-	w.u32(mnt3OK)
-	w.opaque(fh)
-	w.u32(2) // auth flavors: AUTH_SYS, AUTH_NONE
-	w.u32(flavorSys)
-	w.u32(flavorNone)
+	w.U32(wire.MNT3OK)
+	w.Opaque(fh)
+	w.U32(2) // auth flavors: AUTH_SYS, AUTH_NONE
+	w.U32(wire.FlavorSys)
+	w.U32(wire.FlavorNone)
 	return nil
 }
 
@@ -121,7 +109,7 @@ func (s *Server) bootToken(node, token string) {
 func (s *Server) handleForPath(node string, v *fs.View, sub string) ([]byte, uint32) {
 	root, err := v.Getattr("/")
 	if err != nil {
-		return nil, mnt3ErrIO
+		return nil, wire.MNT3ErrIO
 	}
 	seq := s.paths.setRoot(node, root.FileID)
 	id := root.FileID
@@ -133,36 +121,36 @@ func (s *Server) handleForPath(node string, v *fs.View, sub string) ([]byte, uin
 		cur = path.Join(cur, comp)
 		a, err := v.Getattr(cur)
 		if err != nil {
-			return nil, mnt3ErrNoEnt
+			return nil, wire.MNT3ErrNoEnt
 		}
 		if !a.IsDir() {
-			return nil, mnt3ErrNotDir
+			return nil, wire.MNT3ErrNotDir
 		}
 		seq = max(seq, s.paths.put(node, a.FileID, id, comp))
 		id = a.FileID
 	}
-	if s.durable(node, seq) != nfs3OK {
-		return nil, mnt3ErrIO
+	if s.durable(node, seq) != wire.NFS3OK {
+		return nil, wire.MNT3ErrIO
 	}
-	return s.handles.make(node, id), mnt3OK
+	return s.handles.make(node, id), wire.MNT3OK
 }
 
-func (s *Server) mountDump(ctx context.Context, c *call, r *reader, w *writer) error {
+func (s *Server) mountDump(ctx context.Context, c *call, r *wire.R, w *writer) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range s.mounts {
-		w.boolean(true)
-		w.str(m.host)
-		w.str(m.dir)
+		w.Bool(true)
+		w.Str(m.host)
+		w.Str(m.dir)
 	}
-	w.boolean(false)
+	w.Bool(false)
 	return nil
 }
 
-func (s *Server) mountUmnt(ctx context.Context, c *call, r *reader, w *writer) error {
-	dirpath := r.str(1024)
-	if r.err != nil {
-		return r.err
+func (s *Server) mountUmnt(ctx context.Context, c *call, r *wire.R, w *writer) error {
+	dirpath := r.Str(1024)
+	if r.Err != nil {
+		return r.Err
 	}
 	s.mu.Lock()
 	delete(s.mounts, remoteAddr(c.remote).String()+"|"+dirpath)
@@ -170,7 +158,7 @@ func (s *Server) mountUmnt(ctx context.Context, c *call, r *reader, w *writer) e
 	return nil
 }
 
-func (s *Server) mountUmntAll(ctx context.Context, c *call, r *reader, w *writer) error {
+func (s *Server) mountUmntAll(ctx context.Context, c *call, r *wire.R, w *writer) error {
 	host := remoteAddr(c.remote).String()
 	s.mu.Lock()
 	for k, m := range s.mounts {
@@ -183,7 +171,7 @@ func (s *Server) mountUmntAll(ctx context.Context, c *call, r *reader, w *writer
 }
 
 // mountExport lists /nodes/<node> for every node the caller may mount (all for admins).
-func (s *Server) mountExport(ctx context.Context, c *call, r *reader, w *writer) error {
+func (s *Server) mountExport(ctx context.Context, c *call, r *wire.R, w *writer) error {
 	addr := remoteAddr(c.remote)
 	nodes := s.cfg.FS.Resolver().Snap.Nodes()
 	if !s.isAdmin(addr) {
@@ -193,10 +181,10 @@ func (s *Server) mountExport(ctx context.Context, c *call, r *reader, w *writer)
 		}
 	}
 	for _, n := range nodes {
-		w.boolean(true)
-		w.str("/nodes/" + n)
-		w.boolean(false) // no groups
+		w.Bool(true)
+		w.Str("/nodes/" + n)
+		w.Bool(false) // no groups
 	}
-	w.boolean(false)
+	w.Bool(false)
 	return nil
 }

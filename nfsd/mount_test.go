@@ -7,20 +7,21 @@ import (
 	"testing"
 
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 )
 
 // exports decodes a MOUNT EXPORT reply into directory -> groups.
 func (c *nfsClient) exports() map[string][]string {
 	c.t.Helper()
-	r := c.rpc(progMount, mntExport, nil)
+	r := c.rpc(wire.ProgMount, wire.MntExport, nil)
 	out := map[string][]string{}
-	for r.boolean() {
-		dir := r.str()
+	for r.Bool() {
+		dir := r.Str(wire.NoLimit)
 		out[dir] = []string{}
-		for r.boolean() {
-			out[dir] = append(out[dir], r.str())
+		for r.Bool() {
+			out[dir] = append(out[dir], r.Str(wire.NoLimit))
 		}
-		if r.err != nil {
+		if r.Err != nil {
 			break
 		}
 	}
@@ -31,12 +32,12 @@ func (c *nfsClient) exports() map[string][]string {
 // dump decodes a MOUNT DUMP reply into "host dir" strings.
 func (c *nfsClient) dump() []string {
 	c.t.Helper()
-	r := c.rpc(progMount, mntDump, nil)
+	r := c.rpc(wire.ProgMount, wire.MntDump, nil)
 	var out []string
-	for r.boolean() {
-		host := r.str()
-		out = append(out, host+" "+r.str())
-		if r.err != nil {
+	for r.Bool() {
+		host := r.Str(wire.NoLimit)
+		out = append(out, host+" "+r.Str(wire.NoLimit))
+		if r.Err != nil {
 			break
 		}
 	}
@@ -71,17 +72,17 @@ func TestMountProcedures(t *testing.T) {
 	if d := admin.dump(); !equalStrings(d, want) {
 		t.Errorf("DUMP = %v, want %v", d, want)
 	}
-	admin.rpc(progMount, mntUmnt, new(xw).str("/nodes/n2").b)
+	admin.rpc(wire.ProgMount, wire.MntUmnt, new(wire.W).Str("/nodes/n2").B)
 	if d := admin.dump(); !equalStrings(d, []string{"127.0.0.1 /nodes/n1", "127.0.0.11 /nodes/n1"}) {
 		t.Errorf("DUMP after UMNT = %v", d)
 	}
 	admin.mustMount("/nodes/n2")
-	admin.rpc(progMount, mntUmntAll, nil)
+	admin.rpc(wire.ProgMount, wire.MntUmntAll, nil)
 	if d := admin.dump(); !equalStrings(d, []string{"127.0.0.11 /nodes/n1"}) {
 		t.Errorf("DUMP after UMNTALL = %v", d)
 	}
 	// UMNT does not invalidate handles (NFSv3 is stateless).
-	if _, st := admin.getattr(root); st != nfsOK {
+	if _, st := admin.getattr(root); st != wire.NFS3OK {
 		t.Errorf("GETATTR after UMNTALL: %d", st)
 	}
 
@@ -102,13 +103,13 @@ func TestMountProcedures(t *testing.T) {
 
 	// Errors.
 	for path, want := range map[string]uint32{
-		"/nodes/nosuch":         mntNoEnt,
-		"/nodes/n1/nosuch":      mntNoEnt,
-		"/nodes/n1/etc/passwd":  mntNotDir,
-		"/nodes":                mntNoEnt,
-		"/":                     mntNoEnt,
-		"/etc":                  mntNoEnt,
-		"/nodes/n1/../../../..": mntNoEnt,
+		"/nodes/nosuch":         wire.MNT3ErrNoEnt,
+		"/nodes/n1/nosuch":      wire.MNT3ErrNoEnt,
+		"/nodes/n1/etc/passwd":  wire.MNT3ErrNotDir,
+		"/nodes":                wire.MNT3ErrNoEnt,
+		"/":                     wire.MNT3ErrNoEnt,
+		"/etc":                  wire.MNT3ErrNoEnt,
+		"/nodes/n1/../../../..": wire.MNT3ErrNoEnt,
 	} {
 		if _, st := admin.mount(path); st != want {
 			t.Errorf("MNT %s: %d, want %d", path, st, want)
@@ -148,12 +149,12 @@ func TestImageExport(t *testing.T) {
 	}
 	// Addresses of no node are refused (even an admin's: it is no node).
 	for name, c := range map[string]*nfsClient{"admin": admin, "stranger": stranger} {
-		if _, st := c.mount(img); st != mntAcces {
+		if _, st := c.mount(img); st != wire.MNT3ErrAcces {
 			t.Errorf("%s mounting the image path: %d, want ACCES", name, st)
 		}
 	}
 	// A path beside the image root is not an export.
-	if _, st := n1.mount(img + "x"); st != mntNoEnt {
+	if _, st := n1.mount(img + "x"); st != wire.MNT3ErrNoEnt {
 		t.Errorf("MNT %sx: %d", img, st)
 	}
 }
@@ -174,7 +175,7 @@ func TestBootToken(t *testing.T) {
 	exists := func(root []byte, dir, name string) bool {
 		t.Helper()
 		_, _, st := c.lookup(c.walk(root, dir), name)
-		return st == nfsOK
+		return st == wire.NFS3OK
 	}
 
 	r := c.mustMount("/nodes/n1/@tok1")
@@ -195,7 +196,7 @@ func TestBootToken(t *testing.T) {
 	if !exists(r, "root", "a") {
 		t.Error("persistent /root/a lost at boot")
 	}
-	if _, st := c.getattr(f2); st != nfsOK {
+	if _, st := c.getattr(f2); st != wire.NFS3OK {
 		t.Error("n1's boot reset n2's volatile layer")
 	}
 	write(r, "b")

@@ -13,6 +13,7 @@ import (
 
 	sfs "statelite/fs"
 	"statelite/internal/sys"
+	"statelite/nfsd/wire"
 )
 
 // req is the context of one NFS request after its handle was resolved.
@@ -38,26 +39,26 @@ func (s *Server) cred(c *call) Cred {
 func (s *Server) resolveFH(c *call, fh []byte) (*req, uint32) {
 	ph, err := s.handles.parse(fh)
 	if err != nil {
-		return nil, nfs3BadHandle
+		return nil, wire.NFS3ErrBadHandle
 	}
 	fileid := ph.fileid
 	node, ok, forged := s.handles.node(s.index(), fh, ph)
 	if !ok {
-		return nil, nfs3Stale
+		return nil, wire.NFS3ErrStale
 	}
 	if forged {
 		addr := remoteAddr(c.remote)
 		s.logLimited("forged|"+addr.String(), "forged or foreign file handle refused", "node", node, "remote", addr.String())
-		return nil, nfs3BadHandle
+		return nil, wire.NFS3ErrBadHandle
 	}
 	if !s.mayAccess(remoteAddr(c.remote), node) {
 		addr := remoteAddr(c.remote)
 		s.logLimited("foreign|"+addr.String(), "handle of another node refused", "node", node, "remote", addr.String())
-		return nil, nfs3Acces
+		return nil, wire.NFS3ErrAcces
 	}
 	view, err := s.cfg.FS.View(node)
 	if err != nil {
-		return nil, nfs3Stale
+		return nil, wire.NFS3ErrStale
 	}
 	v := view.Pin()
 	p, ok := s.paths.path(node, fileid)
@@ -73,38 +74,38 @@ func (s *Server) resolveFH(c *call, fh []byte) (*req, uint32) {
 				for id, r := range used {
 					s.paths.put(node, id, r.parent, r.name)
 				}
-				return &req{node: node, v: v, path: ip, attr: ia, fsid: nodeID(node), cred: s.cred(c)}, nfs3OK
+				return &req{node: node, v: v, path: ip, attr: ia, fsid: nodeID(node), cred: s.cred(c)}, wire.NFS3OK
 			}
 		}
 		// Unknown here, or moved by another server: ask the shared table.
 		if p, ok = s.paths.remotePath(node, fileid, ok); !ok {
-			return nil, nfs3Stale
+			return nil, wire.NFS3ErrStale
 		}
 		if a, err = v.Getattr(p); err != nil || a.FileID != fileid {
-			return nil, nfs3Stale
+			return nil, wire.NFS3ErrStale
 		}
 	}
-	return &req{node: node, v: v, path: p, attr: a, fsid: nodeID(node), cred: s.cred(c)}, nfs3OK
+	return &req{node: node, v: v, path: p, attr: a, fsid: nodeID(node), cred: s.cred(c)}, wire.NFS3OK
 }
 
 // noObj writes the reply of a procedure whose handle failed: the status and no attributes.
 func noObj(w *writer, st uint32) (string, uint32) {
-	w.u32(st)
+	w.U32(st)
 	postOp(w, nil, 0)
 	return "", st
 }
 
 // noWcc writes the reply of a modifying procedure whose handle failed: no wcc data.
 func noWcc(w *writer, st uint32) (string, uint32) {
-	w.u32(st)
+	w.U32(st)
 	wcc(w, nil, nil, 0)
 	return "", st
 }
 
-func (s *Server) fh(c *call, r *reader) (*req, uint32) {
-	fh := r.opaque(64)
-	if r.err != nil {
-		return nil, nfs3BadHandle
+func (s *Server) fh(c *call, r *wire.R) (*req, uint32) {
+	fh := r.Opaque(64)
+	if r.Err != nil {
+		return nil, wire.NFS3ErrBadHandle
 	}
 	return s.resolveFH(c, fh)
 }
@@ -164,16 +165,16 @@ func (r *req) fsCred() sfs.Cred { return sfs.Cred{UID: r.cred.UID, GID: r.cred.G
 func validName(name string) uint32 {
 	switch {
 	case name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') || strings.ContainsRune(name, 0):
-		return nfs3Inval
+		return wire.NFS3ErrInval
 	case len(name) > 255:
-		return nfs3NameTooLong
+		return wire.NFS3ErrNameTooLong
 	}
-	return nfs3OK
+	return wire.NFS3OK
 }
 
 func (s *Server) nfsProcs() []procFunc {
 	return []procFunc{
-		func(context.Context, *call, *reader, *writer) error { return nil }, // NULL
+		func(context.Context, *call, *wire.R, *writer) error { return nil }, // NULL
 		s.wrap(s.getattr), s.wrap(s.setattr), s.wrap(s.lookup), s.wrap(s.access), s.wrap(s.readlink),
 		s.wrap(s.read), s.wrap(s.write), s.wrap(s.create), s.wrap(s.mkdir), s.wrap(s.symlink),
 		s.wrap(s.mknod), s.wrap(s.remove), s.wrap(s.rmdir), s.wrap(s.rename), s.wrap(s.link),
@@ -183,49 +184,49 @@ func (s *Server) nfsProcs() []procFunc {
 }
 
 // nfsFunc serves one NFS procedure and returns its status (for metrics and logs).
-type nfsFunc func(c *call, r *reader, w *writer) (node string, status uint32)
+type nfsFunc func(c *call, r *wire.R, w *writer) (node string, status uint32)
 
 func (s *Server) wrap(f nfsFunc) procFunc {
-	return func(ctx context.Context, c *call, r *reader, w *writer) error {
+	return func(ctx context.Context, c *call, r *wire.R, w *writer) error {
 		if s.cfg.Delay != nil {
 			s.cfg.Delay(c.proc)
 		}
 		node, st := f(c, r, w)
-		if r.err != nil {
-			return r.err
+		if r.Err != nil {
+			return r.Err
 		}
 		s.Metrics.nfsStatus(node, c.proc, st)
 		return nil
 	}
 }
 
-func (s *Server) getattr(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) getattr(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
-	w.u32(st)
-	if st != nfs3OK {
+	w.U32(st)
+	if st != wire.NFS3OK {
 		return "", st
 	}
 	fattr3(w, q.attr, q.fsid)
-	return q.node, nfs3OK
+	return q.node, wire.NFS3OK
 }
 
-func (s *Server) setattr(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) setattr(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
 	sa := readSattr(r)
 	var guard *time.Time
-	if r.boolean() {
+	if r.Bool() {
 		t := readTime(r)
 		guard = &t
 	}
-	if st == nfs3OK && r.err != nil {
-		st = nfs3Inval // truncated arguments: nothing is done (the reply is GARBAGE_ARGS)
+	if st == wire.NFS3OK && r.Err != nil {
+		st = wire.NFS3ErrInval // truncated arguments: nothing is done (the reply is GARBAGE_ARGS)
 	}
-	if st != nfs3OK {
+	if st != wire.NFS3OK {
 		return noWcc(w, st)
 	}
 	before := q.attr
 	fail := func(st uint32) (string, uint32) {
-		w.u32(st)
+		w.U32(st)
 		wcc(w, &before, &before, q.fsid)
 		return q.node, st
 	}
@@ -235,34 +236,34 @@ func (s *Server) setattr(c *call, r *reader, w *writer) (string, uint32) {
 	cr := q.cred
 	owner := cr.UID == 0 || cr.UID == before.UID
 	if sa.Mode != nil && !owner {
-		return fail(nfs3Perm)
+		return fail(wire.NFS3ErrPerm)
 	}
 	if sa.Mode != nil && cr.UID != 0 && *sa.Mode&syscall.S_ISGID != 0 && !inGroup(cr, before.GID) {
 		m := *sa.Mode &^ syscall.S_ISGID
 		sa.Mode = &m
 	}
 	if sa.UID != nil && *sa.UID != before.UID && cr.UID != 0 {
-		return fail(nfs3Perm)
+		return fail(wire.NFS3ErrPerm)
 	}
 	if sa.GID != nil && *sa.GID != before.GID && cr.UID != 0 && !(cr.UID == before.UID && inGroup(cr, *sa.GID)) {
-		return fail(nfs3Perm)
+		return fail(wire.NFS3ErrPerm)
 	}
 	if sa.Size != nil && !owner && !allowed(cr, before, permW) {
-		return fail(nfs3Acces)
+		return fail(wire.NFS3ErrAcces)
 	}
 	if (sa.Atime != nil || sa.Mtime != nil) && !owner {
 		if sa.atimeServer || sa.mtimeServer {
 			if !allowed(cr, before, permW) {
-				return fail(nfs3Acces)
+				return fail(wire.NFS3ErrAcces)
 			}
 		} else {
-			return fail(nfs3Perm)
+			return fail(wire.NFS3ErrPerm)
 		}
 	}
 	if sa.empty() {
-		w.u32(nfs3OK)
+		w.U32(wire.NFS3OK)
 		wcc(w, &before, &before, q.fsid)
-		return q.node, nfs3OK
+		return q.node, wire.NFS3OK
 	}
 	// A chown by a non-root caller clears setuid/setgid, as Linux does.
 	if (sa.UID != nil || sa.GID != nil) && sa.Mode == nil && before.Mode&(syscall.S_ISUID|syscall.S_ISGID) != 0 && !before.IsDir() {
@@ -273,30 +274,30 @@ func (s *Server) setattr(c *call, r *reader, w *writer) (string, uint32) {
 	if err != nil {
 		return fail(statusOf(err))
 	}
-	w.u32(nfs3OK)
+	w.U32(wire.NFS3OK)
 	wcc(w, &before, &after, q.fsid)
-	return q.node, nfs3OK
+	return q.node, wire.NFS3OK
 }
 
-func (s *Server) lookup(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) lookup(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
-	name := r.str(maxRecord) // any length: over 255 bytes is NAMETOOLONG (validName)
-	if st != nfs3OK {
-		w.u32(st)
+	name := r.Str(maxRecord) // any length: over 255 bytes is NAMETOOLONG (validName)
+	if st != wire.NFS3OK {
+		w.U32(st)
 		postOp(w, nil, 0)
 		return "", st
 	}
 	dir := q.attr
 	fail := func(st uint32) (string, uint32) {
-		w.u32(st)
+		w.U32(st)
 		postOp(w, &dir, q.fsid)
 		return q.node, st
 	}
 	if !dir.IsDir() {
-		return fail(nfs3NotDir)
+		return fail(wire.NFS3ErrNotDir)
 	}
 	if !allowed(q.cred, dir, permX) {
-		return fail(nfs3Acces)
+		return fail(wire.NFS3ErrAcces)
 	}
 	var p string
 	switch name {
@@ -305,7 +306,7 @@ func (s *Server) lookup(c *call, r *reader, w *writer) (string, uint32) {
 	case "..":
 		p = path.Dir(q.path)
 	default:
-		if st := validName(name); st != nfs3OK {
+		if st := validName(name); st != wire.NFS3OK {
 			return fail(st)
 		}
 		p = path.Join(q.path, name)
@@ -314,14 +315,14 @@ func (s *Server) lookup(c *call, r *reader, w *writer) (string, uint32) {
 	if err != nil {
 		return fail(statusOf(err))
 	}
-	if st := s.record(q, p, a); st != nfs3OK {
+	if st := s.record(q, p, a); st != wire.NFS3OK {
 		return fail(st)
 	}
-	w.u32(nfs3OK)
-	w.opaque(s.handles.make(q.node, a.FileID))
+	w.U32(wire.NFS3OK)
+	w.Opaque(s.handles.make(q.node, a.FileID))
 	postOp(w, &a, q.fsid)
 	postOp(w, &dir, q.fsid)
-	return q.node, nfs3OK
+	return q.node, wire.NFS3OK
 }
 
 // record remembers where an object is, so its handle resolves later, and returns once
@@ -349,13 +350,13 @@ func (s *Server) record(q *req, p string, a sfs.Attr) uint32 {
 func (s *Server) durable(node string, seq uint64) uint32 {
 	err := s.paths.wait(seq)
 	if err == nil {
-		return nfs3OK
+		return wire.NFS3OK
 	}
 	s.logLimited("handlelog", "handle records could not be stored: the reply asks the client to retry", "node", node, "err", err)
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return nfs3NoSpc
+		return wire.NFS3ErrNoSpc
 	}
-	return nfs3Jukebox
+	return wire.NFS3ErrJukebox
 }
 
 // ACCESS3 bits.
@@ -368,11 +369,11 @@ const (
 	accExecute = 0x20
 )
 
-func (s *Server) access(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) access(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
-	want := r.u32()
-	if st != nfs3OK {
-		w.u32(st)
+	want := r.U32()
+	if st != wire.NFS3OK {
+		w.U32(st)
 		postOp(w, nil, 0)
 		return "", st
 	}
@@ -394,53 +395,53 @@ func (s *Server) access(c *call, r *reader, w *writer) (string, uint32) {
 			got |= accExecute
 		}
 	}
-	w.u32(nfs3OK)
+	w.U32(wire.NFS3OK)
 	postOp(w, &a, q.fsid)
-	w.u32(got & want)
-	return q.node, nfs3OK
+	w.U32(got & want)
+	return q.node, wire.NFS3OK
 }
 
-func (s *Server) readlink(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) readlink(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
-	if st != nfs3OK {
+	if st != wire.NFS3OK {
 		return noObj(w, st)
 	}
 	t, err := q.v.Readlink(q.path)
 	if err != nil {
-		w.u32(statusOf(err))
+		w.U32(statusOf(err))
 		postOp(w, &q.attr, q.fsid)
 		return q.node, statusOf(err)
 	}
-	w.u32(nfs3OK)
+	w.U32(wire.NFS3OK)
 	postOp(w, &q.attr, q.fsid)
-	w.str(t)
-	return q.node, nfs3OK
+	w.Str(t)
+	return q.node, wire.NFS3OK
 }
 
 const maxIO = 1 << 20
 
-func (s *Server) read(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) read(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
-	off, count := r.u64(), r.u32()
-	if st != nfs3OK {
-		w.u32(st)
+	off, count := r.U64(), r.U32()
+	if st != wire.NFS3OK {
+		w.U32(st)
 		postOp(w, nil, 0)
 		return "", st
 	}
 	a := q.attr
 	fail := func(st uint32) (string, uint32) {
-		w.u32(st)
+		w.U32(st)
 		postOp(w, &a, q.fsid)
 		return q.node, st
 	}
 	if a.IsDir() {
-		return fail(nfs3IsDir)
+		return fail(wire.NFS3ErrIsDir)
 	}
 	if !a.IsRegular() {
-		return fail(nfs3Inval)
+		return fail(wire.NFS3ErrInval)
 	}
 	if !allowed(q.cred, a, permR) && !allowed(q.cred, a, permX) && q.cred.UID != a.UID {
-		return fail(nfs3Acces)
+		return fail(wire.NFS3ErrAcces)
 	}
 	count = min(count, maxIO)
 	h, err := q.v.Open(q.path, os.O_RDONLY)
@@ -456,13 +457,13 @@ func (s *Server) read(c *call, r *reader, w *writer) (string, uint32) {
 	fd := h.Fd()
 	// The data is read straight into the reply: count, eof and the opaque's length
 	// are filled in once the read says how much there was.
-	start := len(w.b)
-	w.u32(nfs3OK)
+	start := len(w.B)
+	w.U32(wire.NFS3OK)
 	postOp(w, &a, q.fsid)
-	hdr := len(w.b)
-	w.u32(0) // count
-	w.u32(0) // eof
-	w.u32(0) // data length
+	hdr := len(w.B)
+	w.U32(0) // count
+	w.U32(0) // eof
+	w.U32(0) // data length
 	want := int(count)
 	var size int64 = -1
 	if fd >= 0 && want > lateChunk {
@@ -472,17 +473,17 @@ func (s *Server) read(c *call, r *reader, w *writer) (string, uint32) {
 			want = int(max(0, min(int64(want), size-int64(off))))
 		}
 	}
-	if len(w.b)+want+3 > smallBuf && !w.bigTurn {
+	if len(w.B)+want+3 > smallBuf && !w.bigTurn {
 		s.rpc.acquireBig()
 		w.bigTurn = true
 	}
 	w.grow(want + 3)
-	data := w.b[len(w.b) : len(w.b)+want]
+	data := w.B[len(w.B) : len(w.B)+want]
 	var n int
 	if size >= 0 && want > lateChunk {
 		n, err = readAtFd(fd, data[:lateChunk], int64(off))
 		if err == nil && n == lateChunk {
-			w.late = &lateData{h: h, fd: fd, off: int64(off) + int64(lateChunk), at: len(w.b) + lateChunk, b: data[lateChunk:]}
+			w.late = &lateData{h: h, fd: fd, off: int64(off) + int64(lateChunk), at: len(w.B) + lateChunk, b: data[lateChunk:]}
 			keep = true
 			n = want
 		}
@@ -492,24 +493,24 @@ func (s *Server) read(c *call, r *reader, w *writer) (string, uint32) {
 		n, err = h.ReadAt(data, int64(off))
 	}
 	if err != nil && err != io.EOF {
-		w.b = w.b[:start]
+		w.B = w.B[:start]
 		return fail(statusOf(err))
 	}
 	eof := n < int(count) || off+uint64(n) >= a.Size // a short read ends at the end of the file
 	if size >= 0 {
 		eof = n < int(count) || int64(off)+int64(n) >= size
 	}
-	binary.BigEndian.PutUint32(w.b[hdr:], uint32(n))
+	binary.BigEndian.PutUint32(w.B[hdr:], uint32(n))
 	if eof {
-		binary.BigEndian.PutUint32(w.b[hdr+4:], 1)
+		binary.BigEndian.PutUint32(w.B[hdr+4:], 1)
 	}
-	binary.BigEndian.PutUint32(w.b[hdr+8:], uint32(n))
-	w.b = w.b[:len(w.b)+n]
+	binary.BigEndian.PutUint32(w.B[hdr+8:], uint32(n))
+	w.B = w.B[:len(w.B)+n]
 	for i := n; i%4 != 0; i++ {
-		w.b = append(w.b, 0)
+		w.B = append(w.B, 0)
 	}
 	s.Metrics.bytes(q.node, "read", n)
-	return q.node, nfs3OK
+	return q.node, wire.NFS3OK
 }
 
 // stable_how values.
@@ -519,37 +520,37 @@ const (
 	fileSync = 2
 )
 
-func (s *Server) write(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) write(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
-	off, count, stable := r.u64(), r.u32(), r.u32()
+	off, count, stable := r.U64(), r.U32(), r.U32()
 	if stable > 2 { // not a stable_how (UNSTABLE, DATA_SYNC, FILE_SYNC)
-		r.err = errGarbage
+		r.Err = wire.ErrGarbage
 	}
-	data := r.opaque(maxIO)
-	if st == nfs3OK && r.err != nil {
-		st = nfs3Inval // truncated arguments: nothing is written (the reply is GARBAGE_ARGS)
+	data := r.Opaque(maxIO)
+	if st == wire.NFS3OK && r.Err != nil {
+		st = wire.NFS3ErrInval // truncated arguments: nothing is written (the reply is GARBAGE_ARGS)
 	}
-	if st != nfs3OK {
+	if st != wire.NFS3OK {
 		return noWcc(w, st)
 	}
 	before := q.attr
 	fail := func(st uint32) (string, uint32) {
-		w.u32(st)
+		w.U32(st)
 		wcc(w, &before, &before, q.fsid)
 		return q.node, st
 	}
 	if int(count) > len(data) {
-		return fail(nfs3Inval)
+		return fail(wire.NFS3ErrInval)
 	}
 	data = data[:count]
 	if before.IsDir() {
-		return fail(nfs3IsDir)
+		return fail(wire.NFS3ErrIsDir)
 	}
 	if !before.IsRegular() {
-		return fail(nfs3Inval)
+		return fail(wire.NFS3ErrInval)
 	}
 	if !allowed(q.cred, before, permW) && q.cred.UID != before.UID {
-		return fail(nfs3Acces)
+		return fail(wire.NFS3ErrAcces)
 	}
 	h, err := q.v.Open(q.path, os.O_RDWR)
 	if err != nil {
@@ -578,16 +579,16 @@ func (s *Server) write(c *call, r *reader, w *writer) (string, uint32) {
 			return fail(statusOf(err))
 		}
 	}
-	w.u32(nfs3OK)
+	w.U32(wire.NFS3OK)
 	wcc(w, &before, &after, q.fsid)
-	w.u32(uint32(n))
-	w.u32(committed)
-	w.fixed(s.verf[:])
+	w.U32(uint32(n))
+	w.U32(committed)
+	w.Fixed(s.verf[:])
 	s.Metrics.bytes(q.node, "write", n)
 	if committed == unstable && n >= writeBehindMin {
 		behind = s.writeBehind(h, int64(off), int64(n))
 	}
-	return q.node, nfs3OK
+	return q.node, wire.NFS3OK
 }
 
 // Write-behind: the data of a large UNSTABLE WRITE (a client copying a big file) is
@@ -644,27 +645,27 @@ func writtenAttr(h *sfs.Handle, before sfs.Attr) (sfs.Attr, error) {
 }
 
 // dirop resolves a (directory handle, name) argument and checks w+x on the directory.
-func (s *Server) dirop(c *call, r *reader) (*req, string, uint32) {
+func (s *Server) dirop(c *call, r *wire.R) (*req, string, uint32) {
 	q, st := s.fh(c, r)
-	name := r.str(maxRecord) // any length: over 255 bytes is NAMETOOLONG (validName)
-	if st != nfs3OK {
+	name := r.Str(maxRecord) // any length: over 255 bytes is NAMETOOLONG (validName)
+	if st != wire.NFS3OK {
 		return nil, "", st
 	}
 	if !q.attr.IsDir() {
-		return q, "", nfs3NotDir
+		return q, "", wire.NFS3ErrNotDir
 	}
-	if st := validName(name); st != nfs3OK {
+	if st := validName(name); st != wire.NFS3OK {
 		return q, "", st
 	}
-	return q, path.Join(q.path, name), nfs3OK
+	return q, path.Join(q.path, name), wire.NFS3OK
 }
 
 // newObjReply writes the reply of CREATE, MKDIR, SYMLINK and MKNOD.
 func (s *Server) newObjReply(w *writer, q *req, before sfs.Attr, p string, a *sfs.Attr, st uint32) (string, uint32) {
-	w.u32(st)
-	if st == nfs3OK {
-		w.boolean(true)
-		w.opaque(s.handles.make(q.node, a.FileID))
+	w.U32(st)
+	if st == wire.NFS3OK {
+		w.Bool(true)
+		w.Opaque(s.handles.make(q.node, a.FileID))
 		postOp(w, a, q.fsid)
 	}
 	dirWcc(w, q, before)
@@ -682,7 +683,7 @@ func dirWcc(w *writer, q *req, before sfs.Attr) {
 }
 
 func (s *Server) failDirop(w *writer, q *req, st uint32) (string, uint32) {
-	w.u32(st)
+	w.U32(st)
 	if q == nil {
 		wcc(w, nil, nil, 0)
 		return "", st
@@ -713,28 +714,28 @@ func (s *Server) applyCreateAttrs(q *req, p string, sa sattr3) (sfs.Attr, error)
 	return q.v.Setattr(p, sa.SetAttr)
 }
 
-func (s *Server) create(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) create(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, p, st := s.dirop(c, r)
-	how := r.u32()
+	how := r.U32()
 	var sa sattr3
 	var verf []byte
 	switch how {
 	case 0, 1:
 		sa = readSattr(r)
 	case 2:
-		verf = r.fixed(8)
+		verf = r.Fixed(8)
 	default:
-		r.err = errGarbage
+		r.Err = wire.ErrGarbage
 	}
-	if r.err != nil {
-		return "", nfs3Inval // truncated arguments: GARBAGE_ARGS (wrap), nothing created
+	if r.Err != nil {
+		return "", wire.NFS3ErrInval // truncated arguments: GARBAGE_ARGS (wrap), nothing created
 	}
-	if st != nfs3OK {
+	if st != wire.NFS3OK {
 		return s.failDirop(w, q, st)
 	}
 	before := q.attr
 	if !allowed(q.cred, before, permW|permX) {
-		return s.failDirop(w, q, nfs3Acces)
+		return s.failDirop(w, q, wire.NFS3ErrAcces)
 	}
 	mode := uint32(0o644)
 	if sa.Mode != nil {
@@ -745,9 +746,9 @@ func (s *Server) create(c *call, r *reader, w *writer) (string, uint32) {
 		vt := time.Unix(int64(be32(verf[:4])), int64(be32(verf[4:])%1e9))
 		if a, err := q.v.Getattr(p); err == nil {
 			if a.IsRegular() && a.Mtime.Equal(vt) {
-				return s.newObjReply(w, q, before, p, &a, nfs3OK)
+				return s.newObjReply(w, q, before, p, &a, wire.NFS3OK)
 			}
-			return s.newObjReply(w, q, before, p, nil, nfs3Exist)
+			return s.newObjReply(w, q, before, p, nil, wire.NFS3ErrExist)
 		}
 		h, _, err := q.v.Create(p, 0o600, ownerFor(q))
 		if err != nil {
@@ -759,24 +760,24 @@ func (s *Server) create(c *call, r *reader, w *writer) (string, uint32) {
 		if err != nil {
 			return s.newObjReply(w, q, before, p, nil, statusOf(err))
 		}
-		if st := s.record(q, p, a); st != nfs3OK {
+		if st := s.record(q, p, a); st != wire.NFS3OK {
 			return s.newObjReply(w, q, before, p, nil, st)
 		}
-		return s.newObjReply(w, q, before, p, &a, nfs3OK)
+		return s.newObjReply(w, q, before, p, &a, wire.NFS3OK)
 	}
 	if a, err := q.v.Getattr(p); err == nil {
 		if how == 1 {
-			return s.newObjReply(w, q, before, p, nil, nfs3Exist)
+			return s.newObjReply(w, q, before, p, nil, wire.NFS3ErrExist)
 		}
 		// UNCHECKED on an existing file: apply the attributes (e.g. truncate).
 		if a.IsDir() {
-			return s.newObjReply(w, q, before, p, nil, nfs3IsDir)
+			return s.newObjReply(w, q, before, p, nil, wire.NFS3ErrIsDir)
 		}
 		if !a.IsRegular() { // a symlink, fifo or device is not the file asked for
-			return s.newObjReply(w, q, before, p, nil, nfs3Exist)
+			return s.newObjReply(w, q, before, p, nil, wire.NFS3ErrExist)
 		}
 		if !allowed(q.cred, a, permW) && q.cred.UID != a.UID {
-			return s.newObjReply(w, q, before, p, nil, nfs3Acces)
+			return s.newObjReply(w, q, before, p, nil, wire.NFS3ErrAcces)
 		}
 		sa.Mode = nil
 		if !sa.empty() {
@@ -784,10 +785,10 @@ func (s *Server) create(c *call, r *reader, w *writer) (string, uint32) {
 				return s.newObjReply(w, q, before, p, nil, statusOf(err))
 			}
 		}
-		if st := s.record(q, p, a); st != nfs3OK {
+		if st := s.record(q, p, a); st != wire.NFS3OK {
 			return s.newObjReply(w, q, before, p, nil, st)
 		}
-		return s.newObjReply(w, q, before, p, &a, nfs3OK)
+		return s.newObjReply(w, q, before, p, &a, wire.NFS3OK)
 	}
 	h, _, err := q.v.Create(p, mode&0o7777, ownerFor(q))
 	if err != nil {
@@ -798,28 +799,28 @@ func (s *Server) create(c *call, r *reader, w *writer) (string, uint32) {
 	if err != nil {
 		return s.newObjReply(w, q, before, p, nil, statusOf(err))
 	}
-	if st := s.record(q, p, a); st != nfs3OK {
+	if st := s.record(q, p, a); st != wire.NFS3OK {
 		return s.newObjReply(w, q, before, p, nil, st)
 	}
-	return s.newObjReply(w, q, before, p, &a, nfs3OK)
+	return s.newObjReply(w, q, before, p, &a, wire.NFS3OK)
 }
 
 func be32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-func (s *Server) mkdir(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) mkdir(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, p, st := s.dirop(c, r)
 	sa := readSattr(r)
-	if st == nfs3OK && r.err != nil {
-		st = nfs3Inval // truncated arguments: nothing is made (the reply is GARBAGE_ARGS)
+	if st == wire.NFS3OK && r.Err != nil {
+		st = wire.NFS3ErrInval // truncated arguments: nothing is made (the reply is GARBAGE_ARGS)
 	}
-	if st != nfs3OK {
+	if st != wire.NFS3OK {
 		return s.failDirop(w, q, st)
 	}
 	before := q.attr
 	if !allowed(q.cred, before, permW|permX) {
-		return s.failDirop(w, q, nfs3Acces)
+		return s.failDirop(w, q, wire.NFS3ErrAcces)
 	}
 	mode := uint32(0o755)
 	if sa.Mode != nil {
@@ -835,25 +836,25 @@ func (s *Server) mkdir(c *call, r *reader, w *writer) (string, uint32) {
 	if err != nil {
 		return s.newObjReply(w, q, before, p, nil, statusOf(err))
 	}
-	if st := s.record(q, p, a); st != nfs3OK {
+	if st := s.record(q, p, a); st != wire.NFS3OK {
 		return s.newObjReply(w, q, before, p, nil, st)
 	}
-	return s.newObjReply(w, q, before, p, &a, nfs3OK)
+	return s.newObjReply(w, q, before, p, &a, wire.NFS3OK)
 }
 
-func (s *Server) symlink(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) symlink(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, p, st := s.dirop(c, r)
 	sa := readSattr(r)
-	target := r.str(4096)
-	if st == nfs3OK && r.err != nil {
-		st = nfs3Inval // truncated arguments: nothing is made (the reply is GARBAGE_ARGS)
+	target := r.Str(4096)
+	if st == wire.NFS3OK && r.Err != nil {
+		st = wire.NFS3ErrInval // truncated arguments: nothing is made (the reply is GARBAGE_ARGS)
 	}
-	if st != nfs3OK {
+	if st != wire.NFS3OK {
 		return s.failDirop(w, q, st)
 	}
 	before := q.attr
 	if !allowed(q.cred, before, permW|permX) {
-		return s.failDirop(w, q, nfs3Acces)
+		return s.failDirop(w, q, wire.NFS3ErrAcces)
 	}
 	if _, err := q.v.Symlink(target, p, ownerFor(q)); err != nil {
 		return s.newObjReply(w, q, before, p, nil, statusOf(err))
@@ -863,50 +864,50 @@ func (s *Server) symlink(c *call, r *reader, w *writer) (string, uint32) {
 	if err != nil {
 		return s.newObjReply(w, q, before, p, nil, statusOf(err))
 	}
-	if st := s.record(q, p, a); st != nfs3OK {
+	if st := s.record(q, p, a); st != wire.NFS3OK {
 		return s.newObjReply(w, q, before, p, nil, st)
 	}
-	return s.newObjReply(w, q, before, p, &a, nfs3OK)
+	return s.newObjReply(w, q, before, p, &a, wire.NFS3OK)
 }
 
-func (s *Server) mknod(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) mknod(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, p, st := s.dirop(c, r)
-	typ := r.u32()
+	typ := r.U32()
 	var sa sattr3
 	var rdev uint64
 	var ifmt uint32
 	switch typ {
-	case nf3Chr, nf3Blk:
+	case wire.NF3Chr, wire.NF3Blk:
 		sa = readSattr(r)
-		maj, min := r.u32(), r.u32()
+		maj, min := r.U32(), r.U32()
 		rdev = mkdev(maj, min)
 		ifmt = syscall.S_IFCHR
-		if typ == nf3Blk {
+		if typ == wire.NF3Blk {
 			ifmt = syscall.S_IFBLK
 		}
-	case nf3Sock:
+	case wire.NF3Sock:
 		sa = readSattr(r)
 		ifmt = syscall.S_IFSOCK
-	case nf3Fifo:
+	case wire.NF3Fifo:
 		sa = readSattr(r)
 		ifmt = syscall.S_IFIFO
 	default:
-		if st == nfs3OK {
-			st = nfs3BadType
+		if st == wire.NFS3OK {
+			st = wire.NFS3ErrBadType
 		}
 	}
-	if st == nfs3OK && r.err != nil {
-		st = nfs3Inval // truncated arguments: nothing is made (the reply is GARBAGE_ARGS)
+	if st == wire.NFS3OK && r.Err != nil {
+		st = wire.NFS3ErrInval // truncated arguments: nothing is made (the reply is GARBAGE_ARGS)
 	}
-	if st != nfs3OK {
+	if st != wire.NFS3OK {
 		return s.failDirop(w, q, st)
 	}
 	before := q.attr
 	if !allowed(q.cred, before, permW|permX) {
-		return s.failDirop(w, q, nfs3Acces)
+		return s.failDirop(w, q, wire.NFS3ErrAcces)
 	}
 	if (ifmt == syscall.S_IFCHR || ifmt == syscall.S_IFBLK) && q.cred.UID != 0 {
-		return s.failDirop(w, q, nfs3Perm)
+		return s.failDirop(w, q, wire.NFS3ErrPerm)
 	}
 	mode := uint32(0o644)
 	if sa.Mode != nil {
@@ -919,15 +920,15 @@ func (s *Server) mknod(c *call, r *reader, w *writer) (string, uint32) {
 	if err != nil {
 		return s.newObjReply(w, q, before, p, nil, statusOf(err))
 	}
-	if st := s.record(q, p, a); st != nfs3OK {
+	if st := s.record(q, p, a); st != wire.NFS3OK {
 		return s.newObjReply(w, q, before, p, nil, st)
 	}
-	return s.newObjReply(w, q, before, p, &a, nfs3OK)
+	return s.newObjReply(w, q, before, p, &a, wire.NFS3OK)
 }
 
-func (s *Server) removeCommon(c *call, r *reader, w *writer, dir bool) (string, uint32) {
+func (s *Server) removeCommon(c *call, r *wire.R, w *writer, dir bool) (string, uint32) {
 	q, p, st := s.dirop(c, r)
-	if st != nfs3OK {
+	if st != wire.NFS3OK {
 		return s.failDirop(w, q, st)
 	}
 	before := q.attr
@@ -936,7 +937,7 @@ func (s *Server) removeCommon(c *call, r *reader, w *writer, dir bool) (string, 
 		return s.failDirop(w, q, statusOf(err))
 	}
 	if !mayDelete(q.cred, before, victim) {
-		return s.failDirop(w, q, nfs3Acces)
+		return s.failDirop(w, q, wire.NFS3ErrAcces)
 	}
 	if dir {
 		err = q.v.Rmdir(p)
@@ -944,24 +945,24 @@ func (s *Server) removeCommon(c *call, r *reader, w *writer, dir bool) (string, 
 		err = q.v.Remove(p)
 	}
 	st = statusOf(err)
-	w.u32(st)
+	w.U32(st)
 	dirWcc(w, q, before)
 	return q.node, st
 }
 
-func (s *Server) remove(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) remove(c *call, r *wire.R, w *writer) (string, uint32) {
 	return s.removeCommon(c, r, w, false)
 }
 
-func (s *Server) rmdir(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) rmdir(c *call, r *wire.R, w *writer) (string, uint32) {
 	return s.removeCommon(c, r, w, true)
 }
 
-func (s *Server) rename(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) rename(c *call, r *wire.R, w *writer) (string, uint32) {
 	qa, pa, sta := s.dirop(c, r)
 	qb, pb, stb := s.dirop(c, r)
 	fail := func(st uint32) (string, uint32) {
-		w.u32(st)
+		w.U32(st)
 		for _, q := range []*req{qa, qb} {
 			if q == nil {
 				wcc(w, nil, nil, 0)
@@ -974,17 +975,17 @@ func (s *Server) rename(c *call, r *reader, w *writer) (string, uint32) {
 		}
 		return "", st
 	}
-	if sta != nfs3OK {
+	if sta != wire.NFS3OK {
 		return fail(sta)
 	}
-	if stb != nfs3OK {
+	if stb != wire.NFS3OK {
 		return fail(stb)
 	}
-	if r.err != nil {
-		return fail(nfs3Inval) // truncated arguments: nothing is renamed (GARBAGE_ARGS)
+	if r.Err != nil {
+		return fail(wire.NFS3ErrInval) // truncated arguments: nothing is renamed (GARBAGE_ARGS)
 	}
 	if qa.node != qb.node {
-		return fail(nfs3XDev)
+		return fail(wire.NFS3ErrXDev)
 	}
 	qb.v = qa.v // one snapshot for the whole request
 	victim, err := qa.v.Getattr(pa)
@@ -992,14 +993,14 @@ func (s *Server) rename(c *call, r *reader, w *writer) (string, uint32) {
 		return fail(statusOf(err))
 	}
 	if !mayDelete(qa.cred, qa.attr, victim) || !allowed(qb.cred, qb.attr, permW|permX) {
-		return fail(nfs3Acces)
+		return fail(wire.NFS3ErrAcces)
 	}
 	if old, err := qb.v.Getattr(pb); err == nil && !mayDelete(qb.cred, qb.attr, old) {
-		return fail(nfs3Acces)
+		return fail(wire.NFS3ErrAcces)
 	}
 	// The intent first: should the server die after the rename and before its record,
 	// the handles of the object and of everything under it still resolve.
-	if st := s.durable(qa.node, s.paths.putIntent(qa.node, victim.FileID, qb.attr.FileID, path.Base(pb))); st != nfs3OK {
+	if st := s.durable(qa.node, s.paths.putIntent(qa.node, victim.FileID, qb.attr.FileID, path.Base(pb))); st != wire.NFS3OK {
 		return fail(st)
 	}
 	if err := qa.v.Rename(pa, pb); err != nil {
@@ -1008,21 +1009,21 @@ func (s *Server) rename(c *call, r *reader, w *writer) (string, uint32) {
 	}
 	// The object keeps its id: re-point its handle to the new name.
 	if a, err := qa.v.Getattr(pb); err == nil {
-		if st := s.durable(qa.node, s.paths.put(qa.node, a.FileID, qb.attr.FileID, path.Base(pb))); st != nfs3OK {
+		if st := s.durable(qa.node, s.paths.put(qa.node, a.FileID, qb.attr.FileID, path.Base(pb))); st != wire.NFS3OK {
 			return fail(st)
 		}
 	}
-	w.u32(nfs3OK)
+	w.U32(wire.NFS3OK)
 	dirWcc(w, qa, qa.attr)
 	dirWcc(w, qb, qb.attr)
-	return qa.node, nfs3OK
+	return qa.node, wire.NFS3OK
 }
 
-func (s *Server) link(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) link(c *call, r *wire.R, w *writer) (string, uint32) {
 	qf, stf := s.fh(c, r)
 	qd, p, std := s.dirop(c, r)
 	fail := func(st uint32) (string, uint32) {
-		w.u32(st)
+		w.U32(st)
 		if qf != nil {
 			postOp(w, &qf.attr, qf.fsid)
 		} else {
@@ -1035,94 +1036,94 @@ func (s *Server) link(c *call, r *reader, w *writer) (string, uint32) {
 		wcc(w, nil, nil, 0)
 		return "", st
 	}
-	if stf != nfs3OK {
+	if stf != wire.NFS3OK {
 		return fail(stf)
 	}
-	if std != nfs3OK {
+	if std != wire.NFS3OK {
 		return fail(std)
 	}
 	if qf.node != qd.node {
-		return fail(nfs3XDev)
+		return fail(wire.NFS3ErrXDev)
 	}
 	if !allowed(qd.cred, qd.attr, permW|permX) {
-		return fail(nfs3Acces)
+		return fail(wire.NFS3ErrAcces)
 	}
 	a, err := qd.v.Link(qf.path, p)
 	if err != nil {
 		return fail(statusOf(err))
 	}
-	w.u32(nfs3OK)
+	w.U32(wire.NFS3OK)
 	postOp(w, &a, qd.fsid)
 	dirWcc(w, qd, qd.attr)
-	return qd.node, nfs3OK
+	return qd.node, wire.NFS3OK
 }
 
-func (s *Server) fsstat(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) fsstat(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
-	if st != nfs3OK {
+	if st != wire.NFS3OK {
 		return noObj(w, st)
 	}
 	sf, err := q.v.Statfs()
 	if err != nil {
-		w.u32(statusOf(err))
+		w.U32(statusOf(err))
 		postOp(w, &q.attr, q.fsid)
 		return q.node, statusOf(err)
 	}
-	w.u32(nfs3OK)
+	w.U32(wire.NFS3OK)
 	postOp(w, &q.attr, q.fsid)
 	bs := uint64(sf.Bsize)
-	w.u64(sf.Blocks * bs)
-	w.u64(sf.Bfree * bs)
-	w.u64(sf.Bavail * bs)
-	w.u64(sf.Files)
-	w.u64(sf.Ffree)
-	w.u64(sf.Ffree)
-	w.u32(0) // invarsec: the view changes live
-	return q.node, nfs3OK
+	w.U64(sf.Blocks * bs)
+	w.U64(sf.Bfree * bs)
+	w.U64(sf.Bavail * bs)
+	w.U64(sf.Files)
+	w.U64(sf.Ffree)
+	w.U64(sf.Ffree)
+	w.U32(0) // invarsec: the view changes live
+	return q.node, wire.NFS3OK
 }
 
-func (s *Server) fsinfo(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) fsinfo(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
-	if st != nfs3OK {
+	if st != wire.NFS3OK {
 		return noObj(w, st)
 	}
-	w.u32(nfs3OK)
+	w.U32(wire.NFS3OK)
 	postOp(w, &q.attr, q.fsid)
-	w.u32(maxIO)    // rtmax
-	w.u32(maxIO)    // rtpref
-	w.u32(4096)     // rtmult
-	w.u32(maxIO)    // wtmax
-	w.u32(maxIO)    // wtpref
-	w.u32(4096)     // wtmult
-	w.u32(64 << 10) // dtpref
-	w.u64(1<<63 - 1)
-	w.u32(0) // time_delta: 1 ns
-	w.u32(1)
-	w.u32(0x1 | 0x2 | 0x8 | 0x10) // LINK, SYMLINK, HOMOGENEOUS, CANSETTIME
-	return q.node, nfs3OK
+	w.U32(maxIO)    // rtmax
+	w.U32(maxIO)    // rtpref
+	w.U32(4096)     // rtmult
+	w.U32(maxIO)    // wtmax
+	w.U32(maxIO)    // wtpref
+	w.U32(4096)     // wtmult
+	w.U32(64 << 10) // dtpref
+	w.U64(1<<63 - 1)
+	w.U32(0) // time_delta: 1 ns
+	w.U32(1)
+	w.U32(0x1 | 0x2 | 0x8 | 0x10) // LINK, SYMLINK, HOMOGENEOUS, CANSETTIME
+	return q.node, wire.NFS3OK
 }
 
-func (s *Server) pathconf(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) pathconf(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
-	if st != nfs3OK {
+	if st != wire.NFS3OK {
 		return noObj(w, st)
 	}
-	w.u32(nfs3OK)
+	w.U32(wire.NFS3OK)
 	postOp(w, &q.attr, q.fsid)
-	w.u32(65000)     // linkmax
-	w.u32(255)       // name_max
-	w.boolean(true)  // no_trunc
-	w.boolean(true)  // chown_restricted
-	w.boolean(false) // case_insensitive
-	w.boolean(true)  // case_preserving
-	return q.node, nfs3OK
+	w.U32(65000)  // linkmax
+	w.U32(255)    // name_max
+	w.Bool(true)  // no_trunc
+	w.Bool(true)  // chown_restricted
+	w.Bool(false) // case_insensitive
+	w.Bool(true)  // case_preserving
+	return q.node, wire.NFS3OK
 }
 
-func (s *Server) commit(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) commit(c *call, r *wire.R, w *writer) (string, uint32) {
 	q, st := s.fh(c, r)
-	r.u64()
-	r.u32()
-	if st != nfs3OK {
+	r.U64()
+	r.U32()
+	if st != wire.NFS3OK {
 		return noWcc(w, st)
 	}
 	a := q.attr
@@ -1140,13 +1141,13 @@ func (s *Server) commit(c *call, r *reader, w *writer) (string, uint32) {
 			h.Close()
 		}
 		if err != nil {
-			w.u32(statusOf(err))
+			w.U32(statusOf(err))
 			wcc(w, &a, &a, q.fsid)
 			return q.node, statusOf(err)
 		}
 	}
-	w.u32(nfs3OK)
+	w.U32(wire.NFS3OK)
 	wcc(w, &a, &a, q.fsid)
-	w.fixed(s.verf[:])
-	return q.node, nfs3OK
+	w.Fixed(s.verf[:])
+	return q.node, wire.NFS3OK
 }

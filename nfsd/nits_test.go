@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 )
 
 // Names over 255 bytes are NAMETOOLONG (not GARBAGE_ARGS), whatever their length;
@@ -20,13 +21,13 @@ func TestLongNamesAndBadStableHow(t *testing.T) {
 		if _, _, st := c.lookup(tmp, name); st != 63 {
 			t.Errorf("LOOKUP of a %d-byte name: status %d, want NAMETOOLONG (63)", n, st)
 		}
-		if _, _, st := c.create(tmp, name, 0, sattr{}); st != 63 {
+		if _, _, st := c.create(tmp, name, 0, wire.Sattr{}); st != 63 {
 			t.Errorf("CREATE of a %d-byte name: status %d, want NAMETOOLONG (63)", n, st)
 		}
 	}
 	fh := c.mustCreate(tmp, "s", 0o644)
 	for _, how := range []uint32{3, 7, 0xffffffff} {
-		rp := c.rc.call(progNFS, 3, procWrite, c.cred, new(xw).opaque(fh).u64(0).u32(1).u32(how).opaque([]byte("x")).b)
+		rp := c.rc.call(wire.ProgNFS, 3, wire.ProcWrite, c.cred, new(wire.W).Opaque(fh).U64(0).U32(1).U32(how).Opaque([]byte("x")).B)
 		if rp.acceptStat != 4 {
 			t.Errorf("WRITE with stable_how %d: accept_stat %d, want GARBAGE_ARGS (4)", how, rp.acceptStat)
 		}
@@ -73,27 +74,27 @@ func TestTruncatedArgumentsChangeNothing(t *testing.T) {
 		proc uint32
 		args []byte
 	}{
-		{"MKDIR", procMkdir, new(xw).opaque(tmp).str("d").b},                                      // no sattr3
-		{"SYMLINK", procSymlink, new(xw).opaque(tmp).str("l").sattr(sattr{}).b},                   // no target
-		{"MKNOD", procMknod, new(xw).opaque(tmp).str("p").u32(7).b},                               // FIFO without sattr3
-		{"SETATTR", procSetattr, new(xw).opaque(f).sattr(sattr{mode: u32p(0o600)}).u32(1).b},      // guard without its time
-		{"WRITE", procWrite, new(xw).opaque(f).u64(0).u32(5).u32(2).u32(5).fixed([]byte("ab")).b}, // data cut short
-		{"RENAME", procRename, new(xw).opaque(tmp).str("f").opaque(tmp).b},                        // no target name
+		{"MKDIR", wire.ProcMkdir, new(wire.W).Opaque(tmp).Str("d").B},                                      // no sattr3
+		{"SYMLINK", wire.ProcSymlink, new(wire.W).Opaque(tmp).Str("l").Sattr(wire.Sattr{}).B},              // no target
+		{"MKNOD", wire.ProcMknod, new(wire.W).Opaque(tmp).Str("p").U32(7).B},                               // FIFO without sattr3
+		{"SETATTR", wire.ProcSetattr, new(wire.W).Opaque(f).Sattr(wire.Sattr{Mode: u32p(0o600)}).U32(1).B}, // guard without its time
+		{"WRITE", wire.ProcWrite, new(wire.W).Opaque(f).U64(0).U32(5).U32(2).U32(5).Fixed([]byte("ab")).B}, // data cut short
+		{"RENAME", wire.ProcRename, new(wire.W).Opaque(tmp).Str("f").Opaque(tmp).B},                        // no target name
 	} {
-		rp := c.rc.call(progNFS, 3, tt.proc, c.cred, tt.args)
+		rp := c.rc.call(wire.ProgNFS, 3, tt.proc, c.cred, tt.args)
 		if rp.acceptStat != 4 {
 			t.Errorf("%s with truncated arguments: accept_stat %d, want GARBAGE_ARGS", tt.name, rp.acceptStat)
 		}
 	}
 	for _, name := range []string{"d", "l", "p"} {
-		if _, _, st := c.lookup(tmp, name); st != nfsNoEnt {
+		if _, _, st := c.lookup(tmp, name); st != wire.NFS3ErrNoEnt {
 			t.Errorf("%s exists after a call with truncated arguments (status %d)", name, st)
 		}
 	}
 	if a := c.mustGetattr(f); a.Mode&0o777 != 0o644 || a.Size != 0 {
 		t.Errorf("f changed by calls with truncated arguments: mode %o size %d", a.Mode&0o777, a.Size)
 	}
-	if _, _, st := c.lookup(tmp, "f"); st != nfsOK {
+	if _, _, st := c.lookup(tmp, "f"); st != wire.NFS3OK {
 		t.Errorf("f renamed by a RENAME with truncated arguments: status %d", st)
 	}
 }

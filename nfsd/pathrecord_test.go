@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 )
 
 // TestListedHandleAfterImageChange: an image file renamed (or an image built anew, whose
@@ -44,7 +45,7 @@ func TestListedHandleAfterImageChange(t *testing.T) {
 	if !ok || b.fh == nil || b.fileid != a.fileid {
 		t.Fatalf("after the rename: %+v (a was %+v)", b, a)
 	}
-	if at, st := c.getattr(b.fh); st != nfsOK || at.Size != 4 {
+	if at, st := c.getattr(b.fh); st != wire.NFS3OK || at.Size != 4 {
 		t.Fatalf("GETATTR of b's listed handle: status %d, %+v", st, at)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+
+	"statelite/nfsd/wire"
 )
 
 // ServePortmap answers portmapper (rpcbind v2) NULL and GETPORT on l: NFS v3 and MOUNT
@@ -15,19 +17,19 @@ func ServePortmap(ctx context.Context, l net.Listener, port string, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	rs := &rpcServer{log: log, progs: map[uint32]*program{progPortmap: {low: 2, high: 2, procs: map[uint32][]procFunc{2: {
-		func(context.Context, *call, *reader, *writer) error { return nil },
+	rs := &rpcServer{log: log, progs: map[uint32]*program{wire.ProgPortmap: {low: 2, high: 2, procs: map[uint32][]procFunc{2: {
+		func(context.Context, *call, *wire.R, *writer) error { return nil },
 		nil, nil, // SET, UNSET: not served
-		func(ctx context.Context, c *call, r *reader, w *writer) error { // GETPORT
-			prog, vers, prot := r.u32(), r.u32(), r.u32()
-			r.u32()
-			if r.err != nil {
-				return r.err
+		func(ctx context.Context, c *call, r *wire.R, w *writer) error { // GETPORT
+			prog, vers, prot := r.U32(), r.U32(), r.U32()
+			r.U32()
+			if r.Err != nil {
+				return r.Err
 			}
-			if (prog == progNFS || prog == progMount) && vers == 3 && prot == 6 {
-				w.u32(uint32(p))
+			if (prog == wire.ProgNFS || prog == wire.ProgMount) && vers == 3 && prot == 6 {
+				w.U32(uint32(p))
 			} else {
-				w.u32(0)
+				w.U32(0)
 			}
 			return nil
 		},

@@ -16,6 +16,7 @@ import (
 	"github.com/willscott/go-nfs-client/nfs/rpc"
 
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 )
 
 const (
@@ -29,13 +30,13 @@ func errStatus(err error) uint32 {
 	var ne *nfs.Error
 	switch {
 	case err == nil:
-		return nfsOK
+		return wire.NFS3OK
 	case errors.Is(err, os.ErrNotExist):
-		return nfsNoEnt
+		return wire.NFS3ErrNoEnt
 	case errors.Is(err, os.ErrExist):
-		return nfsExist
+		return wire.NFS3ErrExist
 	case errors.Is(err, os.ErrPermission):
-		return nfsPerm
+		return wire.NFS3ErrPerm
 	case errors.As(err, &ne):
 		return ne.ErrorNum
 	}
@@ -91,7 +92,7 @@ func TestGoNFSClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.FileMode != 0o4755 || a.Type != nf3Reg || a.UID != 0 {
+	if a.FileMode != 0o4755 || a.Type != wire.NF3Reg || a.UID != 0 {
 		t.Errorf("passwd: type %d mode %o uid %d, want regular 04755 root", a.Type, a.FileMode, a.UID)
 	}
 	if a, err := tgt.Getattr("/etc/shadow"); err != nil || a.FileMode != 0o600 || a.UID != 0 {
@@ -99,7 +100,7 @@ func TestGoNFSClient(t *testing.T) {
 	}
 
 	// LOOKUP.
-	if _, _, err := tgt.Lookup("/etc/nosuch"); errStatus(err) != nfsNoEnt {
+	if _, _, err := tgt.Lookup("/etc/nosuch"); errStatus(err) != wire.NFS3ErrNoEnt {
 		t.Errorf("lookup nosuch: %v", err)
 	}
 	if fi, _, err := tgt.Lookup("/etc"); err != nil || !fi.IsDir() {
@@ -139,7 +140,7 @@ func TestGoNFSClient(t *testing.T) {
 	if got := goRead(t, tgt, "/etc/motd"); got != n1Motd {
 		t.Errorf("con motd = %q", got)
 	}
-	if _, err := io.ReadAll(mustOpen(t, user, "/etc/shadow")); errStatus(err) != nfsAcces {
+	if _, err := io.ReadAll(mustOpen(t, user, "/etc/shadow")); errStatus(err) != wire.NFS3ErrAcces {
 		t.Errorf("uid 1000 read shadow: %v, want ACCES", err)
 	}
 
@@ -164,16 +165,16 @@ func TestGoNFSClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, err := tgt.GetAttr(fh); err != nil || a.FileMode != 0o640 || a.Type != nf3Reg {
+	if a, err := tgt.GetAttr(fh); err != nil || a.FileMode != 0o640 || a.Type != wire.NF3Reg {
 		t.Errorf("created: %+v %v", a, err)
 	}
-	if _, err := tgt.Create("/usr/bin/evil", 0o755); errStatus(err) != nfsROFS {
+	if _, err := tgt.Create("/usr/bin/evil", 0o755); errStatus(err) != wire.NFS3ErrROFS {
 		t.Errorf("create in /usr/bin: %v, want ROFS", err)
 	}
 	if _, err := tgt.Mkdir("/tmp/d", 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tgt.Mkdir("/tmp/d", 0o750); errStatus(err) != nfsExist {
+	if _, err := tgt.Mkdir("/tmp/d", 0o750); errStatus(err) != wire.NFS3ErrExist {
 		t.Errorf("mkdir again: %v, want EXIST", err)
 	}
 	if err := tgt.Symlink("../c.txt", "/tmp/d/l"); err != nil {
@@ -195,10 +196,10 @@ func TestGoNFSClient(t *testing.T) {
 	if a, err := tgt.GetAttr(fh); err != nil || a.FileMode != 0o640 {
 		t.Errorf("handle after rename: %+v %v", a, err)
 	}
-	if err := tgt.Rename("/tmp/d/c2.txt", "/root/c3.txt"); errStatus(err) != nfsXDev {
+	if err := tgt.Rename("/tmp/d/c2.txt", "/root/c3.txt"); errStatus(err) != wire.NFS3ErrXDev {
 		t.Errorf("rename /tmp -> /root: %v, want XDEV", err)
 	}
-	if err := tgt.Rename("/tmp/d/c2.txt", "/usr/c3.txt"); errStatus(err) != nfsROFS {
+	if err := tgt.Rename("/tmp/d/c2.txt", "/usr/c3.txt"); errStatus(err) != wire.NFS3ErrROFS {
 		t.Errorf("rename onto /usr: %v, want ROFS", err)
 	}
 	for _, p := range []string{"/tmp/d/l", "/tmp/d/c2.txt"} {
@@ -209,7 +210,7 @@ func TestGoNFSClient(t *testing.T) {
 	if err := tgt.RmDir("/tmp/d"); err != nil {
 		t.Errorf("rmdir: %v", err)
 	}
-	if _, err := tgt.GetAttr(fh); errStatus(err) != nfsStale {
+	if _, err := tgt.GetAttr(fh); errStatus(err) != wire.NFS3ErrStale {
 		t.Errorf("handle of a removed file: %v, want STALE", err)
 	}
 
@@ -239,7 +240,7 @@ func TestGoNFSClient(t *testing.T) {
 	if _, err := user.SetAttr(fh, nfs.Sattr3{Mode: nfs.SetMode{SetIt: true, Mode: 0o777}}); err != nil {
 		t.Errorf("owner (uid 1000) chmod: %v", err)
 	}
-	if _, err := user.SetAttr(fh, nfs.Sattr3{UID: nfs.SetUID{SetIt: true, UID: 0}}); errStatus(err) != nfsPerm {
+	if _, err := user.SetAttr(fh, nfs.Sattr3{UID: nfs.SetUID{SetIt: true, UID: 0}}); errStatus(err) != wire.NFS3ErrPerm {
 		t.Errorf("uid 1000 chown to root: %v, want PERM", err)
 	}
 
@@ -279,15 +280,15 @@ func createMany(t *testing.T, c *nfsClient, dir []byte, n int) {
 	for i := 0; i < n; i += batch {
 		var xids []uint32
 		for j := i; j < n && j < i+batch; j++ {
-			args := new(xw).opaque(dir).str(entryName(j)).u32(1).sattr(sattr{mode: u32p(0o644)}).b
-			xids = append(xids, c.rc.send(progNFS, 3, procCreate, c.cred, args))
+			args := new(wire.W).Opaque(dir).Str(entryName(j)).U32(1).Sattr(wire.Sattr{Mode: u32p(0o644)}).B
+			xids = append(xids, c.rc.send(wire.ProgNFS, 3, wire.ProcCreate, c.cred, args))
 		}
 		for range xids {
 			rp := c.rc.recv()
-			if rp.denied || rp.acceptStat != acceptSuccess {
+			if rp.denied || rp.acceptStat != wire.AcceptSuccess {
 				t.Fatalf("CREATE: %+v", rp)
 			}
-			if st := rp.body.u32(); st != nfsOK {
+			if st := rp.body.U32(); st != wire.NFS3OK {
 				t.Fatalf("CREATE: status %d", st)
 			}
 		}
@@ -330,15 +331,15 @@ func TestProceduresRaw(t *testing.T) {
 	user := c.as(authSys(1000, 1000))
 
 	// NULL on both programs.
-	for _, prog := range []uint32{progNFS, progMount} {
-		if r := c.rpc(prog, procNull, nil); len(r.b) != 0 {
-			t.Errorf("NULL %d: %d bytes of result", prog, len(r.b))
+	for _, prog := range []uint32{wire.ProgNFS, wire.ProgMount} {
+		if r := c.rpc(prog, wire.ProcNull, nil); len(r.B) != 0 {
+			t.Errorf("NULL %d: %d bytes of result", prog, len(r.B))
 		}
 	}
 
 	root := c.mustMount("/nodes/n1")
 	ra := c.mustGetattr(root)
-	if ra.Type != nf3Dir {
+	if ra.Type != wire.NF3Dir {
 		t.Errorf("root type %d", ra.Type)
 	}
 	tmp := c.walk(root, "/tmp")
@@ -347,10 +348,10 @@ func TestProceduresRaw(t *testing.T) {
 	}
 
 	// LOOKUP "." and "..".
-	if fh, _, st := c.lookup(tmp, "."); st != nfsOK || !bytes.Equal(fh, tmp) {
+	if fh, _, st := c.lookup(tmp, "."); st != wire.NFS3OK || !bytes.Equal(fh, tmp) {
 		t.Errorf("lookup . = %x %d", fh, st)
 	}
-	if fh, _, st := c.lookup(tmp, ".."); st != nfsOK || !bytes.Equal(fh, root) {
+	if fh, _, st := c.lookup(tmp, ".."); st != wire.NFS3OK || !bytes.Equal(fh, root) {
 		t.Errorf("lookup .. = %x %d", fh, st)
 	}
 
@@ -363,24 +364,24 @@ func TestProceduresRaw(t *testing.T) {
 	// WRITE UNSTABLE, then COMMIT with the same verifier; FILE_SYNC.
 	f := c.mustCreate(tmp, "w.bin", 0o644)
 	n, committed, verf, st := c.write(f, 0, []byte("unstable data"), 0)
-	if st != nfsOK || n != 13 || committed != 0 {
+	if st != wire.NFS3OK || n != 13 || committed != 0 {
 		t.Errorf("WRITE UNSTABLE: n=%d committed=%d st=%d", n, committed, st)
 	}
 	cverf, st := c.commit(f)
-	if st != nfsOK || !bytes.Equal(cverf, verf) {
+	if st != wire.NFS3OK || !bytes.Equal(cverf, verf) {
 		t.Errorf("COMMIT: verf %x (write verf %x) st %d", cverf, verf, st)
 	}
 	n, committed, verf2, st := c.write(f, 13, []byte(" + synced"), 2)
-	if st != nfsOK || n != 9 || committed != 2 || !bytes.Equal(verf2, verf) {
+	if st != wire.NFS3OK || n != 9 || committed != 2 || !bytes.Equal(verf2, verf) {
 		t.Errorf("WRITE FILE_SYNC: n=%d committed=%d verf=%x st=%d", n, committed, verf2, st)
 	}
 	if got := c.readAll(f); got != "unstable data + synced" {
 		t.Errorf("read back %q", got)
 	}
-	if data, eof, st := c.read(f, 9, 4); st != nfsOK || string(data) != "data" || eof {
+	if data, eof, st := c.read(f, 9, 4); st != wire.NFS3OK || string(data) != "data" || eof {
 		t.Errorf("READ at 9: %q eof=%v st=%d", data, eof, st)
 	}
-	if data, eof, st := c.read(f, 100, 4); st != nfsOK || len(data) != 0 || !eof {
+	if data, eof, st := c.read(f, 100, 4); st != wire.NFS3OK || len(data) != 0 || !eof {
 		t.Errorf("READ past end: %q eof=%v st=%d", data, eof, st)
 	}
 	// READ of an image file and of the con file.
@@ -393,62 +394,62 @@ func TestProceduresRaw(t *testing.T) {
 
 	// CREATE: UNCHECKED on an existing file applies the size; GUARDED → EXIST;
 	// EXCLUSIVE twice with one verifier → the same file; another verifier → EXIST.
-	if _, a, st := c.create(tmp, "w.bin", 0, sattr{size: u64p(4)}); st != nfsOK || a.Size != 4 {
+	if _, a, st := c.create(tmp, "w.bin", 0, wire.Sattr{Size: u64p(4)}); st != wire.NFS3OK || a.Size != 4 {
 		t.Errorf("UNCHECKED on existing: size %d st %d", a.Size, st)
 	}
-	if _, _, st := c.create(tmp, "w.bin", 1, sattr{mode: u32p(0o644)}); st != nfsExist {
+	if _, _, st := c.create(tmp, "w.bin", 1, wire.Sattr{Mode: u32p(0o644)}); st != wire.NFS3ErrExist {
 		t.Errorf("GUARDED on existing: %d, want EXIST", st)
 	}
 	v1 := [8]byte{1, 2, 3, 4, 5, 6, 7, 8}
 	e1, ea, st := c.createExclusive(tmp, "excl", v1)
-	if st != nfsOK {
+	if st != wire.NFS3OK {
 		t.Fatalf("EXCLUSIVE: %d", st)
 	}
 	e2, _, st := c.createExclusive(tmp, "excl", v1)
-	if st != nfsOK || !bytes.Equal(e1, e2) {
+	if st != wire.NFS3OK || !bytes.Equal(e1, e2) {
 		t.Errorf("EXCLUSIVE retransmitted: st %d same handle %v", st, bytes.Equal(e1, e2))
 	}
-	if _, _, st := c.createExclusive(tmp, "excl", [8]byte{9}); st != nfsExist {
+	if _, _, st := c.createExclusive(tmp, "excl", [8]byte{9}); st != wire.NFS3ErrExist {
 		t.Errorf("EXCLUSIVE other verifier: %d, want EXIST", st)
 	}
 	// The client then sets the real attributes (as Linux does after EXCLUSIVE).
-	if a, st := c.setattr(e1, sattr{mode: u32p(0o600), serverTimes: true}); st != nfsOK || a.Mode != 0o600 {
+	if a, st := c.setattr(e1, wire.Sattr{Mode: u32p(0o600), ServerTimes: true}); st != wire.NFS3OK || a.Mode != 0o600 {
 		t.Errorf("SETATTR after EXCLUSIVE: %+v %d (created %+v)", a, st, ea)
 	}
 
 	// MKDIR, SYMLINK.
 	d, da, st := c.mkdir(tmp, "dir", 0o755)
-	if st != nfsOK || da.Type != nf3Dir || da.Mode != 0o755 {
+	if st != wire.NFS3OK || da.Type != wire.NF3Dir || da.Mode != 0o755 {
 		t.Fatalf("MKDIR: %+v %d", da, st)
 	}
-	if _, _, st := c.mkdir(tmp, "dir", 0o755); st != nfsExist {
+	if _, _, st := c.mkdir(tmp, "dir", 0o755); st != wire.NFS3ErrExist {
 		t.Errorf("MKDIR existing: %d", st)
 	}
 	sl, sa, st := c.symlink(d, "link", "/etc/passwd")
-	if st != nfsOK || sa.Type != nf3Lnk {
+	if st != wire.NFS3OK || sa.Type != wire.NF3Lnk {
 		t.Fatalf("SYMLINK: %+v %d", sa, st)
 	}
-	st, r := c.nfs(procReadlink, new(xw).opaque(sl).b)
-	r.postOp()
-	if target := r.str(); st != nfsOK || target != "/etc/passwd" {
+	st, r := c.nfs(wire.ProcReadlink, new(wire.W).Opaque(sl).B)
+	r.PostOp()
+	if target := r.Str(wire.NoLimit); st != wire.NFS3OK || target != "/etc/passwd" {
 		t.Errorf("READLINK: %q %d", target, st)
 	}
-	st, r = c.nfs(procReadlink, new(xw).opaque(c.walk(root, "/etc/mtab")).b)
-	r.postOp()
-	if target := r.str(); st != nfsOK || target != "/proc/self/mounts" {
+	st, r = c.nfs(wire.ProcReadlink, new(wire.W).Opaque(c.walk(root, "/etc/mtab")).B)
+	r.PostOp()
+	if target := r.Str(wire.NoLimit); st != wire.NFS3OK || target != "/proc/self/mounts" {
 		t.Errorf("READLINK mtab: %q %d", target, st)
 	}
 
 	// MKNOD: fifo as a user; chr as root only.
-	_, fa, st := user.mknod(tmp, "fifo", nf3Fifo, 0o640, 0, 0)
-	if st != nfsOK || fa.Type != nf3Fifo || fa.Mode != 0o640 || fa.UID != 1000 {
+	_, fa, st := user.mknod(tmp, "fifo", wire.NF3Fifo, 0o640, 0, 0)
+	if st != wire.NFS3OK || fa.Type != wire.NF3Fifo || fa.Mode != 0o640 || fa.UID != 1000 {
 		t.Errorf("MKNOD fifo: %+v %d", fa, st)
 	}
-	_, ca, st := c.mknod(tmp, "null", nf3Chr, 0o666, 1, 3)
-	if st != nfsOK || ca.Type != nf3Chr || ca.Major != 1 || ca.Minor != 3 {
+	_, ca, st := c.mknod(tmp, "null", wire.NF3Chr, 0o666, 1, 3)
+	if st != wire.NFS3OK || ca.Type != wire.NF3Chr || ca.Major != 1 || ca.Minor != 3 {
 		t.Errorf("MKNOD chr: %+v %d", ca, st)
 	}
-	if _, _, st := user.mknod(tmp, "null2", nf3Chr, 0o666, 1, 3); st != nfsPerm {
+	if _, _, st := user.mknod(tmp, "null2", wire.NF3Chr, 0o666, 1, 3); st != wire.NFS3ErrPerm {
 		t.Errorf("MKNOD chr as uid 1000: %d, want PERM", st)
 	}
 	if _, _, st := c.mknod(tmp, "bad", 99, 0, 0, 0); st != 10007 {
@@ -458,75 +459,75 @@ func TestProceduresRaw(t *testing.T) {
 	// LINK: a hard link in /tmp; both names show nlink 2.
 	hf := c.mustCreate(tmp, "hard", 0o644)
 	la, st := c.link(hf, tmp, "hard2")
-	if st != nfsOK || la.Nlink != 2 {
+	if st != wire.NFS3OK || la.Nlink != 2 {
 		t.Errorf("LINK: nlink %d st %d", la.Nlink, st)
 	}
 	h2 := c.walk(tmp, "hard2")
 	if a := c.mustGetattr(h2); a.Nlink != 2 || a.FileID != c.mustGetattr(hf).FileID {
 		t.Errorf("hard2: %+v", a)
 	}
-	if _, st := c.link(passwd, tmp, "passwd-link"); st == nfsOK {
+	if _, st := c.link(passwd, tmp, "passwd-link"); st == wire.NFS3OK {
 		t.Errorf("LINK of an image file into /tmp succeeded")
 	}
 
 	// RENAME within /tmp, to the persistent /root (XDEV), onto /usr (ROFS).
-	if st := c.rename(tmp, "hard2", d, "moved"); st != nfsOK {
+	if st := c.rename(tmp, "hard2", d, "moved"); st != wire.NFS3OK {
 		t.Errorf("RENAME in /tmp: %d", st)
 	}
 	if a := c.mustGetattr(h2); a.FileID != c.mustGetattr(hf).FileID {
 		t.Errorf("renamed handle: %+v", a)
 	}
 	rootDir := c.walk(root, "/root")
-	if st := c.rename(d, "moved", rootDir, "moved"); st != nfsXDev {
+	if st := c.rename(d, "moved", rootDir, "moved"); st != wire.NFS3ErrXDev {
 		t.Errorf("RENAME /tmp -> /root: %d, want XDEV", st)
 	}
-	if st := c.rename(d, "moved", c.walk(root, "/usr"), "moved"); st != nfsROFS {
+	if st := c.rename(d, "moved", c.walk(root, "/usr"), "moved"); st != wire.NFS3ErrROFS {
 		t.Errorf("RENAME onto /usr: %d, want ROFS", st)
 	}
 
 	// REMOVE, RMDIR.
-	if st := c.rmdir(tmp, "dir"); st != nfsNotEmpty {
+	if st := c.rmdir(tmp, "dir"); st != wire.NFS3ErrNotEmpty {
 		t.Errorf("RMDIR non-empty: %d, want NOTEMPTY", st)
 	}
 	for _, nm := range []string{"moved", "link"} {
-		if st := c.remove(d, nm); st != nfsOK {
+		if st := c.remove(d, nm); st != wire.NFS3OK {
 			t.Errorf("REMOVE %s: %d", nm, st)
 		}
 	}
-	if st := c.rmdir(tmp, "dir"); st != nfsOK {
+	if st := c.rmdir(tmp, "dir"); st != wire.NFS3OK {
 		t.Errorf("RMDIR: %d", st)
 	}
-	if st := c.rmdir(tmp, "dir"); st != nfsNoEnt {
+	if st := c.rmdir(tmp, "dir"); st != wire.NFS3ErrNoEnt {
 		t.Errorf("RMDIR again: %d, want NOENT", st)
 	}
 
 	// FSSTAT, FSINFO, PATHCONF.
-	st, r = c.nfs(procFsstat, new(xw).opaque(root).b)
-	r.postOp()
-	tbytes, fbytes, abytes, tfiles, ffiles, afiles := r.u64(), r.u64(), r.u64(), r.u64(), r.u64(), r.u64()
-	r.u32()
+	st, r = c.nfs(wire.ProcFsstat, new(wire.W).Opaque(root).B)
+	r.PostOp()
+	tbytes, fbytes, abytes, tfiles, ffiles, afiles := r.U64(), r.U64(), r.U64(), r.U64(), r.U64(), r.U64()
+	r.U32()
 	c.check(r, "FSSTAT")
-	if st != nfsOK || tbytes == 0 || fbytes > tbytes || abytes > fbytes || tfiles == 0 || afiles > ffiles {
+	if st != wire.NFS3OK || tbytes == 0 || fbytes > tbytes || abytes > fbytes || tfiles == 0 || afiles > ffiles {
 		t.Errorf("FSSTAT: st %d bytes %d/%d/%d files %d/%d/%d", st, tbytes, fbytes, abytes, tfiles, ffiles, afiles)
 	}
-	st, r = c.nfs(procFsinfo, new(xw).opaque(root).b)
-	r.postOp()
-	rtmax, rtpref, _, wtmax := r.u32(), r.u32(), r.u32(), r.u32()
-	if st != nfsOK || rtmax != 1<<20 || wtmax != 1<<20 || rtpref == 0 {
+	st, r = c.nfs(wire.ProcFsinfo, new(wire.W).Opaque(root).B)
+	r.PostOp()
+	rtmax, rtpref, _, wtmax := r.U32(), r.U32(), r.U32(), r.U32()
+	if st != wire.NFS3OK || rtmax != 1<<20 || wtmax != 1<<20 || rtpref == 0 {
 		t.Errorf("FSINFO: st %d rtmax %d wtmax %d", st, rtmax, wtmax)
 	}
-	st, r = c.nfs(procPathconf, new(xw).opaque(root).b)
-	r.postOp()
-	linkmax, namemax := r.u32(), r.u32()
-	noTrunc := r.boolean()
+	st, r = c.nfs(wire.ProcPathconf, new(wire.W).Opaque(root).B)
+	r.PostOp()
+	linkmax, namemax := r.U32(), r.U32()
+	noTrunc := r.Bool()
 	c.check(r, "PATHCONF")
-	if st != nfsOK || namemax != 255 || linkmax < 2 || !noTrunc {
+	if st != wire.NFS3OK || namemax != 255 || linkmax < 2 || !noTrunc {
 		t.Errorf("PATHCONF: st %d linkmax %d name_max %d no_trunc %v", st, linkmax, namemax, noTrunc)
 	}
 
 	// READDIR and READDIRPLUS over 3,000 entries with small pages.
 	big, _, st := c.mkdir(tmp, "big", 0o755)
-	if st != nfsOK {
+	if st != wire.NFS3OK {
 		t.Fatal(st)
 	}
 	const nEnt = 3000
@@ -545,7 +546,7 @@ func TestProceduresRaw(t *testing.T) {
 			}
 			cookies[e.cookie] = true
 			if plus && e.name != "." && e.name != ".." {
-				if e.attr == nil || e.fh == nil || e.attr.FileID != e.fileid || e.attr.Type != nf3Reg {
+				if e.attr == nil || e.fh == nil || e.attr.FileID != e.fileid || e.attr.Type != wire.NF3Reg {
 					t.Fatalf("READDIRPLUS entry %s without attributes/handle: %+v", e.name, e)
 				}
 			}
@@ -577,7 +578,7 @@ func TestProceduresRaw(t *testing.T) {
 		t.Errorf("READDIR count 60: %d, want TOOSMALL", st)
 	}
 	// READDIR on a file.
-	if _, _, _, st := c.readdirPage(f, false, 0, nil, 0, 4096); st != nfsNotDir {
+	if _, _, _, st := c.readdirPage(f, false, 0, nil, 0, 4096); st != wire.NFS3ErrNotDir {
 		t.Errorf("READDIR on a file: %d, want NOTDIR", st)
 	}
 }
@@ -600,68 +601,68 @@ func TestErrorMapping(t *testing.T) {
 		}
 	}
 	_, _, st := c.lookup(etc, "nosuch")
-	check("NOENT lookup", st, nfsNoEnt)
-	check("NOENT remove", c.remove(tmp, "nosuch"), nfsNoEnt)
+	check("NOENT lookup", st, wire.NFS3ErrNoEnt)
+	check("NOENT remove", c.remove(tmp, "nosuch"), wire.NFS3ErrNoEnt)
 	_, _, st = c.mkdir(root, "etc", 0o755)
-	check("EXIST mkdir", st, nfsExist)
-	_, _, st = c.create(c.walk(root, "usr/bin"), "x", 1, sattr{})
-	check("ROFS create", st, nfsROFS)
-	check("ROFS remove", c.remove(etc, "passwd"), nfsROFS)
-	_, st = c.setattr(passwd, sattr{mode: u32p(0o777)})
-	check("ROFS chmod", st, nfsROFS)
+	check("EXIST mkdir", st, wire.NFS3ErrExist)
+	_, _, st = c.create(c.walk(root, "usr/bin"), "x", 1, wire.Sattr{})
+	check("ROFS create", st, wire.NFS3ErrROFS)
+	check("ROFS remove", c.remove(etc, "passwd"), wire.NFS3ErrROFS)
+	_, st = c.setattr(passwd, wire.Sattr{Mode: u32p(0o777)})
+	check("ROFS chmod", st, wire.NFS3ErrROFS)
 	_, _, _, st = c.write(passwd, 0, []byte("x"), 2)
-	check("ROFS write", st, nfsROFS)
+	check("ROFS write", st, wire.NFS3ErrROFS)
 	f := c.mustCreate(tmp, "f", 0o644)
-	check("XDEV rename", c.rename(tmp, "f", c.walk(root, "root"), "f"), nfsXDev)
-	if _, _, st := c.mkdir(tmp, "d", 0o755); st != nfsOK {
+	check("XDEV rename", c.rename(tmp, "f", c.walk(root, "root"), "f"), wire.NFS3ErrXDev)
+	if _, _, st := c.mkdir(tmp, "d", 0o755); st != wire.NFS3OK {
 		t.Fatal(st)
 	}
 	c.mustCreate(c.walk(tmp, "d"), "x", 0o644)
-	check("NOTEMPTY rmdir", c.rmdir(tmp, "d"), nfsNotEmpty)
+	check("NOTEMPTY rmdir", c.rmdir(tmp, "d"), wire.NFS3ErrNotEmpty)
 	_, _, st = c.read(etc, 0, 10)
-	check("ISDIR read", st, nfsIsDir)
-	check("ISDIR remove", c.remove(tmp, "d"), nfsIsDir)
+	check("ISDIR read", st, wire.NFS3ErrIsDir)
+	check("ISDIR remove", c.remove(tmp, "d"), wire.NFS3ErrIsDir)
 	_, _, st = c.lookup(passwd, "x")
-	check("NOTDIR lookup", st, nfsNotDir)
-	check("NOTDIR rmdir", c.rmdir(tmp, "f"), nfsNotDir)
-	_, _, st = c.create(f, "x", 0, sattr{})
-	check("NOTDIR create", st, nfsNotDir)
+	check("NOTDIR lookup", st, wire.NFS3ErrNotDir)
+	check("NOTDIR rmdir", c.rmdir(tmp, "f"), wire.NFS3ErrNotDir)
+	_, _, st = c.create(f, "x", 0, wire.Sattr{})
+	check("NOTDIR create", st, wire.NFS3ErrNotDir)
 	long := strings.Repeat("n", 256)
-	_, _, st = c.create(tmp, long, 0, sattr{})
-	check("NAMETOOLONG create", st, nfsNameTooLong)
+	_, _, st = c.create(tmp, long, 0, wire.Sattr{})
+	check("NAMETOOLONG create", st, wire.NFS3ErrNameTooLong)
 	_, _, st = c.lookup(tmp, long)
-	check("NAMETOOLONG lookup", st, nfsNameTooLong)
-	if _, _, st := c.create(tmp, strings.Repeat("n", 255), 0, sattr{}); st != nfsOK {
+	check("NAMETOOLONG lookup", st, wire.NFS3ErrNameTooLong)
+	if _, _, st := c.create(tmp, strings.Repeat("n", 255), 0, wire.Sattr{}); st != wire.NFS3OK {
 		t.Errorf("255-char name: %d", st)
 	}
 	_, _, st = user.read(c.walk(etc, "shadow"), 0, 100)
-	check("ACCES read shadow", st, nfsAcces)
-	_, _, st = user.create(etc, "x", 0, sattr{})
-	check("ACCES create in /etc", st, nfsAcces)
-	_, st = user.setattr(passwd, sattr{mode: u32p(0o777)})
-	check("PERM chmod of another's file", st, nfsPerm)
+	check("ACCES read shadow", st, wire.NFS3ErrAcces)
+	_, _, st = user.create(etc, "x", 0, wire.Sattr{})
+	check("ACCES create in /etc", st, wire.NFS3ErrAcces)
+	_, st = user.setattr(passwd, wire.Sattr{Mode: u32p(0o777)})
+	check("PERM chmod of another's file", st, wire.NFS3ErrPerm)
 	_, _, st = c.lookup(tmp, "a/b")
-	check("INVAL name with /", st, nfsInval)
+	check("INVAL name with /", st, wire.NFS3ErrInval)
 
 	// STALE: the handle of a deleted file.
 	gone := c.mustCreate(tmp, "gone", 0o644)
-	check("remove", c.remove(tmp, "gone"), nfsOK)
+	check("remove", c.remove(tmp, "gone"), wire.NFS3OK)
 	_, st = c.getattr(gone)
-	check("STALE getattr", st, nfsStale)
+	check("STALE getattr", st, wire.NFS3ErrStale)
 	_, _, st = c.read(gone, 0, 1)
-	check("STALE read", st, nfsStale)
+	check("STALE read", st, wire.NFS3ErrStale)
 
 	// BADHANDLE: a garbled handle is refused, whatever byte is changed.
 	for i := range passwd {
 		_, st := c.getattr(flip(passwd, i))
-		if st == nfsOK {
+		if st == wire.NFS3OK {
 			t.Errorf("handle with byte %d flipped accepted", i)
-		} else if st != nfsBadHandle && st != nfsStale {
+		} else if st != wire.NFS3ErrBadHandle && st != wire.NFS3ErrStale {
 			t.Errorf("handle with byte %d flipped: %d", i, st)
 		}
 		// Bytes 1-3 are the node's tag: no node has the changed one (STALE), or another
 		// node has it and the MAC is not that node's (BADHANDLE).
-		if (i == 0 || i >= 4) && st != nfsBadHandle {
+		if (i == 0 || i >= 4) && st != wire.NFS3ErrBadHandle {
 			t.Errorf("handle with byte %d flipped: %d, want BADHANDLE", i, st)
 		}
 	}
@@ -669,13 +670,13 @@ func TestErrorMapping(t *testing.T) {
 		t.Errorf("handle of %d bytes, want 20", len(passwd))
 	}
 	for _, fh := range [][]byte{nil, passwd[:len(passwd)-1], append(append([]byte(nil), passwd...), 0, 0, 0, 0)} {
-		if _, st := c.getattr(fh); st != nfsBadHandle {
+		if _, st := c.getattr(fh); st != wire.NFS3ErrBadHandle {
 			t.Errorf("handle of %d bytes: %d, want BADHANDLE", len(fh), st)
 		}
 	}
 	// A handle of a well-formed shape for another node's tag is refused too.
 	other := flip(passwd, 2)
-	if _, st := c.getattr(other); st == nfsOK {
+	if _, st := c.getattr(other); st == wire.NFS3OK {
 		t.Error("handle with another node id accepted")
 	}
 }
@@ -691,7 +692,7 @@ func TestReaddirCookieZeroIsFresh(t *testing.T) {
 	c.mustCreate(tmp, "one", 0o644)
 	for _, plus := range []bool{false, true} {
 		_, verf, eof, st := c.readdirPage(tmp, plus, 0, nil, 4096, 8192)
-		if st != nfsOK || !eof {
+		if st != wire.NFS3OK || !eof {
 			t.Fatalf("READDIR: %d eof=%v", st, eof)
 		}
 		name := "two"
@@ -704,7 +705,7 @@ func TestReaddirCookieZeroIsFresh(t *testing.T) {
 		for _, e := range ents {
 			found = found || e.name == name
 		}
-		if st != nfsOK || !found {
+		if st != wire.NFS3OK || !found {
 			t.Errorf("plus=%v: a new listing with the old verifier lacks %s (%d entries)", plus, name, len(ents))
 		}
 	}
@@ -718,8 +719,8 @@ func TestSetattrGuard(t *testing.T) {
 	f := c.mustCreate(c.walk(c.mustMount("/nodes/n1"), "tmp"), "g", 0o644)
 	a := c.mustGetattr(f)
 	guarded := func(ctime time.Time, mode uint32) uint32 {
-		st, r := c.nfs(procSetattr, new(xw).opaque(f).sattr(sattr{mode: u32p(mode)}).boolean(true).u32(uint32(ctime.Unix())).u32(uint32(ctime.Nanosecond())).b)
-		r.wcc()
+		st, r := c.nfs(wire.ProcSetattr, new(wire.W).Opaque(f).Sattr(wire.Sattr{Mode: u32p(mode)}).Bool(true).U32(uint32(ctime.Unix())).U32(uint32(ctime.Nanosecond())).B)
+		r.Wcc()
 		c.check(r, "SETATTR")
 		return st
 	}
@@ -729,7 +730,7 @@ func TestSetattrGuard(t *testing.T) {
 	if m := c.mustGetattr(f).Mode; m != 0o644 {
 		t.Errorf("mode changed to %o despite NOT_SYNC", m)
 	}
-	if st := guarded(a.Ctime, 0o600); st != nfsOK {
+	if st := guarded(a.Ctime, 0o600); st != wire.NFS3OK {
 		t.Errorf("right guard: %d", st)
 	}
 	if m := c.mustGetattr(f).Mode; m != 0o600 {
@@ -745,7 +746,7 @@ func TestCommitDoesNotCopyUp(t *testing.T) {
 	c := newClient(t, srv.addr, "", authSys(0, 0))
 	root := c.mustMount("/nodes/n1")
 	for _, p := range []string{"/etc/fstab", "/etc/hostname", "/etc/passwd", "/etc/motd"} {
-		if _, st := c.commit(c.walk(root, p)); st != nfsOK {
+		if _, st := c.commit(c.walk(root, p)); st != wire.NFS3OK {
 			t.Errorf("COMMIT %s: %d", p, st)
 		}
 	}
@@ -768,7 +769,7 @@ func TestCommitDoesNotCopyUp(t *testing.T) {
 	// A COMMIT after an UNSTABLE write still succeeds with the write verifier.
 	f := c.mustCreate(c.walk(root, "tmp"), "u", 0o644)
 	_, _, verf, _ := c.write(f, 0, []byte("x"), 0)
-	if v, st := c.commit(f); st != nfsOK || !bytes.Equal(v, verf) {
+	if v, st := c.commit(f); st != wire.NFS3OK || !bytes.Equal(v, verf) {
 		t.Errorf("COMMIT after WRITE: %x %d", v, st)
 	}
 }
@@ -780,43 +781,43 @@ func TestCreateEdgeCases(t *testing.T) {
 	srv := tc.serve(t, nfsd.Config{})
 	c := newClient(t, srv.addr, "", authSys(0, 0))
 	tmp := c.walk(c.mustMount("/nodes/n1"), "tmp")
-	if _, _, st := c.symlink(tmp, "dangling", "/etc/created-through-a-link"); st != nfsOK {
+	if _, _, st := c.symlink(tmp, "dangling", "/etc/created-through-a-link"); st != wire.NFS3OK {
 		t.Fatal(st)
 	}
-	if _, _, st := c.mknod(tmp, "fifo", nf3Fifo, 0o666, 0, 0); st != nfsOK {
+	if _, _, st := c.mknod(tmp, "fifo", wire.NF3Fifo, 0o666, 0, 0); st != wire.NFS3OK {
 		t.Fatal(st)
 	}
 	d, _, st := c.mkdir(tmp, "d", 0o755)
-	if st != nfsOK {
+	if st != wire.NFS3OK {
 		t.Fatal(st)
 	}
-	for name, want := range map[string]uint32{"dangling": nfsExist, "fifo": nfsExist, "d": nfsIsDir} {
-		if _, a, st := c.create(tmp, name, 0, sattr{mode: u32p(0o644)}); st != want {
+	for name, want := range map[string]uint32{"dangling": wire.NFS3ErrExist, "fifo": wire.NFS3ErrExist, "d": wire.NFS3ErrIsDir} {
+		if _, a, st := c.create(tmp, name, 0, wire.Sattr{Mode: u32p(0o644)}); st != want {
 			t.Errorf("UNCHECKED CREATE over %s: %d (%+v), want %d", name, st, a, want)
 		}
 	}
-	if _, _, st := c.lookup(c.walk(c.mustMount("/nodes/n1"), "etc"), "created-through-a-link"); st != nfsNoEnt {
+	if _, _, st := c.lookup(c.walk(c.mustMount("/nodes/n1"), "etc"), "created-through-a-link"); st != wire.NFS3ErrNoEnt {
 		t.Errorf("a file was created through the symlink: %d", st)
 	}
 	// UNCHECKED on an existing regular file keeps it (and its handle).
-	f, _, _ := c.create(tmp, "reg", 1, sattr{mode: u32p(0o600)})
+	f, _, _ := c.create(tmp, "reg", 1, wire.Sattr{Mode: u32p(0o600)})
 	c.write(f, 0, []byte("keep"), 2)
-	if g, a, st := c.create(tmp, "reg", 0, sattr{mode: u32p(0o777)}); st != nfsOK || !bytes.Equal(f, g) || a.Size != 4 || a.Mode != 0o600 {
+	if g, a, st := c.create(tmp, "reg", 0, wire.Sattr{Mode: u32p(0o777)}); st != wire.NFS3OK || !bytes.Equal(f, g) || a.Size != 4 || a.Mode != 0o600 {
 		t.Errorf("UNCHECKED CREATE over a file: %d same=%v %+v", st, bytes.Equal(f, g), a)
 	}
 	// A directory cannot move into itself.
-	if st := c.rename(tmp, "d", d, "inside"); st != nfsInval {
+	if st := c.rename(tmp, "d", d, "inside"); st != wire.NFS3ErrInval {
 		t.Errorf("RENAME of a directory into itself: %d, want INVAL", st)
 	}
 	// Renaming a file over a directory and a directory over a file.
-	if st := c.rename(tmp, "reg", tmp, "d"); st != nfsIsDir {
+	if st := c.rename(tmp, "reg", tmp, "d"); st != wire.NFS3ErrIsDir {
 		t.Errorf("RENAME file over dir: %d, want ISDIR", st)
 	}
-	if st := c.rename(tmp, "d", tmp, "reg"); st != nfsNotDir {
+	if st := c.rename(tmp, "d", tmp, "reg"); st != wire.NFS3ErrNotDir {
 		t.Errorf("RENAME dir over file: %d, want NOTDIR", st)
 	}
 	// LINK of a directory is refused.
-	if _, st := c.link(d, tmp, "dlink"); st == nfsOK {
+	if _, st := c.link(d, tmp, "dlink"); st == wire.NFS3OK {
 		t.Error("LINK of a directory succeeded")
 	}
 }
@@ -831,30 +832,30 @@ func TestRenameDuringListing(t *testing.T) {
 	d, _, _ := c.mkdir(tmp, "d", 0o755)
 	createMany(t, c, d, 100)
 	fh, _, st := c.lookup(d, entryName(90))
-	if st != nfsOK {
+	if st != wire.NFS3OK {
 		t.Fatal(st)
 	}
 	for _, plus := range []bool{false, true} {
 		ents, verf, eof, st := c.readdirPage(d, plus, 0, nil, 512, 1024)
-		if st != nfsOK || eof {
+		if st != wire.NFS3OK || eof {
 			t.Fatalf("first page: %d eof=%v", st, eof)
 		}
 		old, renamed := entryName(90), entryName(90)+".renamed"
 		if plus {
 			old, renamed = renamed, entryName(90)
 		}
-		if st := c.rename(d, old, d, renamed); st != nfsOK {
+		if st := c.rename(d, old, d, renamed); st != wire.NFS3OK {
 			t.Fatal(st)
 		}
 		cookie := ents[len(ents)-1].cookie
 		for !eof {
 			ents, verf, eof, st = c.readdirPage(d, plus, cookie, verf, 512, 1024)
-			if st != nfsOK || len(ents) == 0 {
+			if st != wire.NFS3OK || len(ents) == 0 {
 				t.Fatalf("page: %d", st)
 			}
 			cookie = ents[len(ents)-1].cookie
 		}
-		if _, st := c.getattr(fh); st != nfsOK {
+		if _, st := c.getattr(fh); st != wire.NFS3OK {
 			t.Errorf("plus=%v: the renamed file's handle after the listing: %d", plus, st)
 		}
 	}

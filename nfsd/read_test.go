@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 )
 
 // Large READs are sent while they are read (the first 512 KiB, then the rest): the
@@ -36,11 +37,11 @@ func TestLargeReads(t *testing.T) {
 	tmp := c.mustCreate(c.walk(root, "/tmp"), "big.bin", 0o644)
 	for off := 0; off < len(data); off += 1 << 20 {
 		end := min(off+1<<20, len(data))
-		if n, committed, _, st := c.write(tmp, uint64(off), data[off:end], 0); st != nfsOK || int(n) != end-off || committed != 0 {
+		if n, committed, _, st := c.write(tmp, uint64(off), data[off:end], 0); st != wire.NFS3OK || int(n) != end-off || committed != 0 {
 			t.Fatalf("WRITE at %d: n=%d committed=%d st=%d", off, n, committed, st)
 		}
 	}
-	if _, st := c.commit(tmp); st != nfsOK {
+	if _, st := c.commit(tmp); st != wire.NFS3OK {
 		t.Fatalf("COMMIT: %d", st)
 	}
 	for name, fh := range map[string][]byte{"image": c.walk(root, "/big.bin"), "volatile": tmp} {
@@ -58,7 +59,7 @@ func TestLargeReads(t *testing.T) {
 			{1 << 20, 3 << 20},        // more than rtmax: 1 MiB
 		} {
 			got, eof, st := c.read(fh, uint64(r.off), uint32(r.count))
-			if st != nfsOK {
+			if st != wire.NFS3OK {
 				t.Errorf("%s: READ(%d, %d): status %d", name, r.off, r.count, st)
 				continue
 			}
@@ -76,7 +77,7 @@ func TestLargeReads(t *testing.T) {
 	var out []byte
 	for {
 		got, eof, st := c.read(tmp, uint64(len(out)), 1<<20)
-		if st != nfsOK {
+		if st != wire.NFS3OK {
 			t.Fatalf("READ at %d: %d", len(out), st)
 		}
 		out = append(out, got...)
@@ -121,13 +122,13 @@ func TestBigWorkTurns(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for off := 0; off < 2<<20; off += 1 << 20 {
-				if k, _, _, st := c.write(fhs[i], uint64(off), data, 0); st != nfsOK || int(k) != len(data) {
+				if k, _, _, st := c.write(fhs[i], uint64(off), data, 0); st != wire.NFS3OK || int(k) != len(data) {
 					errs <- fmt.Sprintf("client %d: WRITE at %d: %d bytes, status %d", i, off, k, st)
 					return
 				}
 			}
 			got, _, st := c.read(fhs[i], 1<<20, 1<<20)
-			if st != nfsOK || !bytes.Equal(got, data) {
+			if st != wire.NFS3OK || !bytes.Equal(got, data) {
 				errs <- fmt.Sprintf("client %d: READ: status %d, %d bytes", i, st, len(got))
 			}
 		}()
@@ -154,13 +155,13 @@ func TestBigWorkTurns(t *testing.T) {
 			defer wg2.Done()
 			for k := 0; k < depth; k++ {
 				if k%2 == 0 {
-					c.rc.send(progNFS, 3, procWrite, c.cred, new(xw).opaque(fhs[i]).u64(0).u32(uint32(len(data))).u32(0).opaque(data).b)
+					c.rc.send(wire.ProgNFS, 3, wire.ProcWrite, c.cred, new(wire.W).Opaque(fhs[i]).U64(0).U32(uint32(len(data))).U32(0).Opaque(data).B)
 				} else {
-					c.rc.send(progNFS, 3, procRead, c.cred, new(xw).opaque(fhs[i]).u64(0).u32(1<<20).b)
+					c.rc.send(wire.ProgNFS, 3, wire.ProcRead, c.cred, new(wire.W).Opaque(fhs[i]).U64(0).U32(1<<20).B)
 				}
 			}
 			for k := 0; k < depth; k++ {
-				if rp := c.rc.recv(); rp.denied || rp.acceptStat != acceptSuccess || rp.body.u32() != nfsOK {
+				if rp := c.rc.recv(); rp.denied || rp.acceptStat != wire.AcceptSuccess || rp.body.U32() != wire.NFS3OK {
 					errs <- fmt.Sprintf("pipelining client %d: reply %d failed", i, rp.xid)
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	sfs "statelite/fs"
+	"statelite/nfsd/wire"
 )
 
 // dirCache keeps recent directory listings by cookie verifier, so every page of a
@@ -68,35 +69,35 @@ func (s *Server) listDir(q *req, cookie uint64, verf []byte) (l *listing, v uint
 
 func xdrStrLen(s string) int { return 4 + (len(s)+3)&^3 }
 
-func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string, uint32) {
-	start := len(w.b) // w already holds the RPC reply header
+func (s *Server) readdirCommon(c *call, r *wire.R, w *writer, plus bool) (string, uint32) {
+	start := len(w.B) // w already holds the RPC reply header
 	q, st := s.fh(c, r)
-	cookie := r.u64()
-	verf := r.fixed(8)
-	dircount := r.u32()
+	cookie := r.U64()
+	verf := r.Fixed(8)
+	dircount := r.U32()
 	maxcount := dircount
 	if plus {
-		maxcount = r.u32()
+		maxcount = r.U32()
 	}
-	if st != nfs3OK {
-		w.u32(st)
+	if st != wire.NFS3OK {
+		w.U32(st)
 		postOp(w, nil, 0)
 		return "", st
 	}
 	dir := q.attr
 	fail := func(st uint32) (string, uint32) {
-		w.u32(st)
+		w.U32(st)
 		postOp(w, &dir, q.fsid)
 		return q.node, st
 	}
-	if r.err != nil {
-		return fail(nfs3Inval)
+	if r.Err != nil {
+		return fail(wire.NFS3ErrInval)
 	}
 	if !dir.IsDir() {
-		return fail(nfs3NotDir)
+		return fail(wire.NFS3ErrNotDir)
 	}
 	if !allowed(q.cred, dir, permR) {
-		return fail(nfs3Acces)
+		return fail(wire.NFS3ErrAcces)
 	}
 	l, v, err := s.listDir(q, cookie, verf)
 	if err != nil {
@@ -106,14 +107,14 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 	// then the listing; the cookie of position k is k+1.
 	total := len(l.entries) + 2
 	if cookie > uint64(total) {
-		return fail(nfs3BadCookie)
+		return fail(wire.NFS3ErrBadCookie)
 	}
-	w.u32(nfs3OK)
+	w.U32(wire.NFS3OK)
 	postOp(w, &dir, q.fsid)
 	// The cookie verifier: set below when the listing is kept for a next page.
-	verfAt := len(w.b)
-	w.u64(v)
-	size := len(w.b) - start + 8 // the result so far (maxcount does not count the RPC header), + list end and eof
+	verfAt := len(w.B)
+	w.U64(v)
+	size := len(w.B) - start + 8 // the result so far (maxcount does not count the RPC header), + list end and eof
 	dsize := 0
 	i := int(cookie)
 	n := 0
@@ -144,15 +145,15 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 		}
 		size += esz
 		dsize += de
-		w.boolean(true)
-		w.u64(a.FileID)
-		w.str(name)
-		w.u64(uint64(i + 1))
+		w.Bool(true)
+		w.U64(a.FileID)
+		w.Str(name)
+		w.U64(uint64(i + 1))
 		if plus {
 			postOp(w, &a, q.fsid)
-			w.boolean(true)
-			w.u32(handleLen)
-			w.b = s.handles.appendHandle(w.b, q.node, q.fsid, a.FileID) // fsid: the node id
+			w.Bool(true)
+			w.U32(handleLen)
+			w.B = s.handles.appendHandle(w.B, q.node, q.fsid, a.FileID) // fsid: the node id
 		}
 		if i >= 2 {
 			id := a.FileID
@@ -164,28 +165,28 @@ func (s *Server) readdirCommon(c *call, r *reader, w *writer, plus bool) (string
 		n++
 	}
 	if n == 0 && i < total {
-		w.b = w.b[:start]
-		return fail(nfs3TooSmall)
+		w.B = w.B[:start]
+		return fail(wire.NFS3ErrTooSmall)
 	}
 	if plus {
 		// The page carries handles: their records must be durable first.
-		if st := s.durable(q.node, seq); st != nfs3OK {
-			w.b = w.b[:start]
+		if st := s.durable(q.node, seq); st != wire.NFS3OK {
+			w.B = w.B[:start]
 			return fail(st)
 		}
 	}
-	w.boolean(false)
-	w.boolean(i >= total)
+	w.Bool(false)
+	w.Bool(i >= total)
 	if i < total && v == 0 {
-		binary.BigEndian.PutUint64(w.b[verfAt:], s.dirs.put(l))
+		binary.BigEndian.PutUint64(w.B[verfAt:], s.dirs.put(l))
 	}
-	return q.node, nfs3OK
+	return q.node, wire.NFS3OK
 }
 
-func (s *Server) readdir(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) readdir(c *call, r *wire.R, w *writer) (string, uint32) {
 	return s.readdirCommon(c, r, w, false)
 }
 
-func (s *Server) readdirplus(c *call, r *reader, w *writer) (string, uint32) {
+func (s *Server) readdirplus(c *call, r *wire.R, w *writer) (string, uint32) {
 	return s.readdirCommon(c, r, w, true)
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"statelite/nfsd/wire"
 )
 
 // OpRecord is one recorded call of a node.
@@ -89,25 +91,25 @@ func (rs *recordStart) offset(node string, at time.Time, reset bool) int64 {
 func (s *Server) recordCall(c *call, accept uint32, res []byte) {
 	rec := OpRecord{Prog: c.prog, Proc: c.proc, UID: c.cred.UID, GID: c.cred.GID,
 		Dur: time.Since(c.received).Microseconds()}
-	if accept != acceptSuccess {
+	if accept != wire.AcceptSuccess {
 		rec.Status = 10000 + accept
 	} else if len(res) >= 4 {
 		rec.Status = uint32(res[0])<<24 | uint32(res[1])<<16 | uint32(res[2])<<8 | uint32(res[3])
 	}
-	r := &reader{b: c.args}
+	r := &wire.R{B: c.args}
 	var node string
 	switch c.prog {
-	case progMount:
+	case wire.ProgMount:
 		if int(c.proc) < len(mountProcNames) {
 			rec.Op = strings.ToUpper(mountProcNames[c.proc])
 		}
 		if c.proc != 1 && c.proc != 3 { // MNT, UMNT
 			return
 		}
-		rec.Path = r.str(1024)
+		rec.Path = r.Str(1024)
 		e, _ := s.parseExport(rec.Path, remoteAddr(c.remote))
 		node = e.node
-	case progNFS:
+	case wire.ProgNFS:
 		if c.proc == 0 || int(c.proc) >= len(nfsProcNames) {
 			return
 		}
@@ -118,42 +120,42 @@ func (s *Server) recordCall(c *call, accept uint32, res []byte) {
 		}
 		switch c.proc {
 		case 3, 8, 9, 10, 11, 12, 13: // LOOKUP CREATE MKDIR SYMLINK MKNOD REMOVE RMDIR
-			rec.Name = r.str(1024)
+			rec.Name = r.Str(1024)
 		case 6, 21: // READ COMMIT
-			rec.Offset, rec.Count = r.u64(), r.u32()
+			rec.Offset, rec.Count = r.U64(), r.U32()
 		case 7: // WRITE
-			rec.Offset, rec.Count = r.u64(), r.u32()
-			rec.Args = append([]byte(nil), r.fixed(4)...) // stable_how
-			r.b = nil
+			rec.Offset, rec.Count = r.U64(), r.U32()
+			rec.Args = append([]byte(nil), r.Fixed(4)...) // stable_how
+			r.B = nil
 		case 14: // RENAME
-			rec.Name = r.str(1024)
+			rec.Name = r.Str(1024)
 			_, rec.Path2, _ = s.recordFH(r)
-			rec.Name2 = r.str(1024)
+			rec.Name2 = r.Str(1024)
 		case 15: // LINK
 			_, rec.Path2, _ = s.recordFH(r)
-			rec.Name2 = r.str(1024)
+			rec.Name2 = r.Str(1024)
 		case 16, 17: // READDIR READDIRPLUS
-			rec.Cookie = r.u64()
+			rec.Cookie = r.U64()
 		}
 	default:
 		return
 	}
-	if node == "" || r.err != nil {
+	if node == "" || r.Err != nil {
 		return
 	}
-	if len(r.b) > 0 && rec.Args == nil {
-		rec.Args = append([]byte(nil), r.b...)
+	if len(r.B) > 0 && rec.Args == nil {
+		rec.Args = append([]byte(nil), r.B...)
 	}
-	isBoot := c.prog == progMount && c.proc == 1
+	isBoot := c.prog == wire.ProgMount && c.proc == 1
 	rec.T = s.recStart.offset(node, c.received, isBoot)
 	s.cfg.Record.Record(node, rec)
 }
 
 // recordFH reads a handle and returns its node and current view path.
-func (s *Server) recordFH(r *reader) (node, p string, ok bool) {
-	fh := r.opaque(64)
+func (s *Server) recordFH(r *wire.R) (node, p string, ok bool) {
+	fh := r.Opaque(64)
 	ph, err := s.handles.parse(fh)
-	if r.err != nil || err != nil {
+	if r.Err != nil || err != nil {
 		return "", "", false
 	}
 	node, ok, forged := s.handles.node(s.index(), fh, ph)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 	"statelite/tables"
 )
 
@@ -22,21 +23,21 @@ func TestRestartKeepsHandles(t *testing.T) {
 	root := c.mustMount("/nodes/n1")
 	tmp := c.walk(root, "tmp")
 	f := c.mustCreate(tmp, "before.txt", 0o644)
-	if _, _, _, st := c.write(f, 0, []byte("written before the restart\n"), 2); st != nfsOK {
+	if _, _, _, st := c.write(f, 0, []byte("written before the restart\n"), 2); st != wire.NFS3OK {
 		t.Fatal(st)
 	}
 	img := c.walk(root, "/etc/passwd")
 	d, _, st := c.mkdir(tmp, "dir", 0o755)
-	if st != nfsOK {
+	if st != wire.NFS3OK {
 		t.Fatal(st)
 	}
 	inner := c.mustCreate(d, "inner", 0o644)
 	deep := c.walk(root, "/usr/bin/passwd") // looked up, never read
 	// Rename the file and the directory (with a child) before the restart.
-	if st := c.rename(tmp, "before.txt", tmp, "renamed.txt"); st != nfsOK {
+	if st := c.rename(tmp, "before.txt", tmp, "renamed.txt"); st != wire.NFS3OK {
 		t.Fatal(st)
 	}
-	if st := c.rename(tmp, "dir", tmp, "dir2"); st != nfsOK {
+	if st := c.rename(tmp, "dir", tmp, "dir2"); st != wire.NFS3OK {
 		t.Fatal(st)
 	}
 	rootAttr, fAttr := c.mustGetattr(root), c.mustGetattr(f)
@@ -54,10 +55,10 @@ func TestRestartKeepsHandles(t *testing.T) {
 	c2 := newClient(t, srv2.addr, "", authSys(0, 0))
 	check := func(c *nfsClient, label string) {
 		t.Helper()
-		if a, st := c.getattr(root); st != nfsOK || a.FileID != rootAttr.FileID {
+		if a, st := c.getattr(root); st != wire.NFS3OK || a.FileID != rootAttr.FileID {
 			t.Errorf("%s: root handle: %+v %d", label, a, st)
 		}
-		if a, st := c.getattr(f); st != nfsOK || a.FileID != fAttr.FileID {
+		if a, st := c.getattr(f); st != wire.NFS3OK || a.FileID != fAttr.FileID {
 			t.Errorf("%s: renamed /tmp file: %+v %d", label, a, st)
 		} else if got := c.readAll(f); got != "written before the restart\n" {
 			t.Errorf("%s: renamed /tmp file reads %q", label, got)
@@ -65,17 +66,17 @@ func TestRestartKeepsHandles(t *testing.T) {
 		if got := c.readAll(img); got != demoPass {
 			t.Errorf("%s: image file reads %q", label, got)
 		}
-		if _, st := c.getattr(inner); st != nfsOK {
+		if _, st := c.getattr(inner); st != wire.NFS3OK {
 			t.Errorf("%s: file in a renamed directory: %d", label, st)
 		}
-		if a, st := c.getattr(deep); st != nfsOK || a.Mode != 0o4755 {
+		if a, st := c.getattr(deep); st != wire.NFS3OK || a.Mode != 0o4755 {
 			t.Errorf("%s: /usr/bin/passwd: %+v %d", label, a, st)
 		}
 		// The handles still lead to the right names.
-		if fh, _, st := c.lookup(tmp, "renamed.txt"); st != nfsOK || !bytes.Equal(fh, f) {
+		if fh, _, st := c.lookup(tmp, "renamed.txt"); st != wire.NFS3OK || !bytes.Equal(fh, f) {
 			t.Errorf("%s: lookup renamed.txt: %x %d", label, fh, st)
 		}
-		if _, _, st := c.lookup(tmp, "before.txt"); st != nfsNoEnt {
+		if _, _, st := c.lookup(tmp, "before.txt"); st != wire.NFS3ErrNoEnt {
 			t.Errorf("%s: the old name: %d", label, st)
 		}
 	}
@@ -93,7 +94,7 @@ func TestRestartKeepsHandles(t *testing.T) {
 	// A new file after the reload gets a handle, and a reload after it keeps it.
 	g := c3.mustCreate(tmp, "after-reload", 0o644)
 	tc.fsrv.SetResolver(tc.resolver(t))
-	if _, st := c3.getattr(g); st != nfsOK {
+	if _, st := c3.getattr(g); st != wire.NFS3OK {
 		t.Errorf("new file after a second reload: %d", st)
 	}
 }
@@ -121,18 +122,18 @@ func TestNodeRemoved(t *testing.T) {
 	tc.fsrv.SetResolver(tc.resolver(t))
 
 	for _, fh := range [][]byte{r2, p2} {
-		if _, st := c.getattr(fh); st != nfsStale {
+		if _, st := c.getattr(fh); st != wire.NFS3ErrStale {
 			t.Errorf("handle of the removed node: %d, want STALE", st)
 		}
 	}
-	if _, st := c.mount("/nodes/n2"); st != mntNoEnt {
+	if _, st := c.mount("/nodes/n2"); st != wire.MNT3ErrNoEnt {
 		t.Errorf("MNT /nodes/n2 after removal: %d, want NOENT", st)
 	}
 	if ex := c.exports(); len(ex) != 1 || ex["/nodes/n1"] == nil {
 		t.Errorf("EXPORT after removal: %v", ex)
 	}
 	for _, fh := range [][]byte{r1, p1} {
-		if _, st := c.getattr(fh); st != nfsOK {
+		if _, st := c.getattr(fh); st != wire.NFS3OK {
 			t.Errorf("n1 handle after n2's removal: %d", st)
 		}
 	}

@@ -2,7 +2,6 @@ package nfsd
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,32 +13,12 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"statelite/nfsd/wire"
 )
 
 // ONC-RPC constants (RFC 5531).
 const (
-	msgCall  = 0
-	msgReply = 1
-
-	replyAccepted = 0
-	replyDenied   = 1
-
-	acceptSuccess      = 0
-	acceptProgUnavail  = 1
-	acceptProgMismatch = 2
-	acceptProcUnavail  = 3
-	acceptGarbageArgs  = 4
-	acceptSystemErr    = 5
-
-	rejectRPCMismatch = 0
-	rejectAuthError   = 1
-
-	authOK         = 0
-	authBadCred    = 1
-	authRejected   = 2
-	authTooWeak    = 5
-	flavorNone     = 0
-	flavorSys      = 1
 	maxRecord      = 4 << 20
 	maxAuthBody    = 400
 	workersPerConn = 16
@@ -65,8 +44,8 @@ type call struct {
 }
 
 // procFunc serves one procedure: it reads the arguments and writes the result body.
-// Returning errGarbage answers GARBAGE_ARGS; another error answers SYSTEM_ERR.
-type procFunc func(ctx context.Context, c *call, r *reader, w *writer) error
+// Returning wire.ErrGarbage answers GARBAGE_ARGS; another error answers SYSTEM_ERR.
+type procFunc func(ctx context.Context, c *call, r *wire.R, w *writer) error
 
 // program is one RPC program version range with its procedures per version.
 type program struct {
@@ -378,7 +357,7 @@ const maxPending = 64
 // buffer back. late, when not nil, is a region of r still to be read: the reply is sent
 // up to it at once, then late is read and sent chunk by chunk.
 func (cw *connWriter) send(r []byte, late *lateData) {
-	binary.BigEndian.PutUint32(r[:4], uint32(len(r)-4)|0x80000000)
+	wire.MarkRecord(r)
 	cw.waiting.Add(1)
 	cw.mu.Lock()
 	defer cw.mu.Unlock()
@@ -567,59 +546,59 @@ func (s *rpcServer) dispatch(ctx context.Context, rec []byte, remote net.Addr) (
 
 // dispatchTo serves call rec; the reply is written to w.
 func (s *rpcServer) dispatchTo(ctx context.Context, rec []byte, remote net.Addr, w *writer) []byte {
-	r := &reader{b: rec}
+	r := &wire.R{B: rec}
 	c := &call{remote: remote, received: time.Now()}
-	c.xid = r.u32()
-	if r.u32() != msgCall || r.err != nil {
+	c.xid = r.U32()
+	if r.U32() != wire.MsgCall || r.Err != nil {
 		return nil
 	}
-	w.b = getBuf(0)[:4] // 4 bytes for the record mark, set when sent
-	w.u32(c.xid)
-	w.u32(msgReply)
-	if rv := r.u32(); rv != 2 {
-		w.u32(replyDenied)
-		w.u32(rejectRPCMismatch)
-		w.u32(2)
-		w.u32(2)
-		return w.b
+	w.B = getBuf(0)[:4] // 4 bytes for the record mark, set when sent
+	w.U32(c.xid)
+	w.U32(wire.MsgReply)
+	if rv := r.U32(); rv != 2 {
+		w.U32(wire.ReplyDenied)
+		w.U32(wire.RejectRPCMismatch)
+		w.U32(2)
+		w.U32(2)
+		return w.B
 	}
-	c.prog, c.vers, c.proc = r.u32(), r.u32(), r.u32()
-	flavor := r.u32()
-	body := r.opaque(maxAuthBody)
-	r.u32()               // verifier flavor
-	r.opaque(maxAuthBody) // verifier body
-	if r.err != nil {
-		return s.accepted(w, c, acceptGarbageArgs)
+	c.prog, c.vers, c.proc = r.U32(), r.U32(), r.U32()
+	flavor := r.U32()
+	body := r.Opaque(maxAuthBody)
+	r.U32()               // verifier flavor
+	r.Opaque(maxAuthBody) // verifier body
+	if r.Err != nil {
+		return s.accepted(w, c, wire.AcceptGarbageArgs)
 	}
 	switch flavor {
-	case flavorNone:
-		c.cred = Cred{Flavor: flavorNone, UID: 65534, GID: 65534}
-	case flavorSys:
-		ar := &reader{b: body}
-		ar.u32() // stamp
-		c.cred.Flavor = flavorSys
-		c.cred.Machine = ar.str(255)
-		c.cred.UID, c.cred.GID = ar.u32(), ar.u32()
-		n := ar.u32()
+	case wire.FlavorNone:
+		c.cred = Cred{Flavor: wire.FlavorNone, UID: 65534, GID: 65534}
+	case wire.FlavorSys:
+		ar := &wire.R{B: body}
+		ar.U32() // stamp
+		c.cred.Flavor = wire.FlavorSys
+		c.cred.Machine = ar.Str(255)
+		c.cred.UID, c.cred.GID = ar.U32(), ar.U32()
+		n := ar.U32()
 		if n > 16 {
-			ar.err = errGarbage
+			ar.Err = wire.ErrGarbage
 		}
-		for i := uint32(0); i < n && ar.err == nil; i++ {
-			c.cred.GIDs = append(c.cred.GIDs, ar.u32())
+		for i := uint32(0); i < n && ar.Err == nil; i++ {
+			c.cred.GIDs = append(c.cred.GIDs, ar.U32())
 		}
-		if ar.err != nil {
-			w.u32(replyDenied)
-			w.u32(rejectAuthError)
-			w.u32(authBadCred)
-			return w.b
+		if ar.Err != nil {
+			w.U32(wire.ReplyDenied)
+			w.U32(wire.RejectAuthError)
+			w.U32(wire.AuthBadCred)
+			return w.B
 		}
 	default:
-		w.u32(replyDenied)
-		w.u32(rejectAuthError)
-		w.u32(authRejected)
-		return w.b
+		w.U32(wire.ReplyDenied)
+		w.U32(wire.RejectAuthError)
+		w.U32(wire.AuthRejected)
+		return w.B
 	}
-	c.args = r.b
+	c.args = r.B
 	unavail := func(stat uint32) { // counted, though no procedure of ours ran
 		if s.observe != nil {
 			s.observe(c, stat, time.Since(c.received))
@@ -627,24 +606,24 @@ func (s *rpcServer) dispatchTo(ctx context.Context, rec []byte, remote net.Addr,
 	}
 	p := s.progs[c.prog]
 	if p == nil {
-		unavail(acceptProgUnavail)
-		return s.accepted(w, c, acceptProgUnavail)
+		unavail(wire.AcceptProgUnavail)
+		return s.accepted(w, c, wire.AcceptProgUnavail)
 	}
 	procs, ok := p.procs[c.vers]
 	if !ok {
-		unavail(acceptProgMismatch)
-		s.accepted(w, c, acceptProgMismatch)
-		w.u32(p.low)
-		w.u32(p.high)
-		return w.b
+		unavail(wire.AcceptProgMismatch)
+		s.accepted(w, c, wire.AcceptProgMismatch)
+		w.U32(p.low)
+		w.U32(p.high)
+		return w.B
 	}
 	if int(c.proc) >= len(procs) || procs[c.proc] == nil {
-		unavail(acceptProcUnavail)
-		return s.accepted(w, c, acceptProcUnavail)
+		unavail(wire.AcceptProcUnavail)
+		return s.accepted(w, c, wire.AcceptProcUnavail)
 	}
-	head := len(w.b)
-	s.accepted(w, c, acceptSuccess)
-	status := uint32(acceptSuccess)
+	head := len(w.B)
+	s.accepted(w, c, wire.AcceptSuccess)
+	status := uint32(wire.AcceptSuccess)
 	err := func() (err error) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -652,17 +631,17 @@ func (s *rpcServer) dispatchTo(ctx context.Context, rec []byte, remote net.Addr,
 				err = fmt.Errorf("panic: %v", p)
 			}
 		}()
-		return procs[c.proc](ctx, c, &reader{b: c.args}, w)
+		return procs[c.proc](ctx, c, &wire.R{B: c.args}, w)
 	}()
 	if err != nil {
 		if w.late != nil {
 			w.late.h.Close()
 			w.late = nil
 		}
-		w.b = w.b[:head]
-		status = acceptSystemErr
-		if errors.Is(err, errGarbage) {
-			status = acceptGarbageArgs
+		w.B = w.B[:head]
+		status = wire.AcceptSystemErr
+		if errors.Is(err, wire.ErrGarbage) {
+			status = wire.AcceptGarbageArgs
 		} else {
 			s.log.Error("request failed", "prog", c.prog, "proc", c.proc, "remote", remote.String(), "err", err)
 		}
@@ -672,16 +651,16 @@ func (s *rpcServer) dispatchTo(ctx context.Context, rec []byte, remote net.Addr,
 		s.observe(c, status, time.Since(c.received))
 	}
 	if s.record != nil {
-		s.record(c, status, w.b[head+16:])
+		s.record(c, status, w.B[head+16:])
 	}
-	return w.b
+	return w.B
 }
 
 // accepted writes an accepted reply header with a null verifier and stat.
 func (s *rpcServer) accepted(w *writer, c *call, stat uint32) []byte {
-	w.u32(replyAccepted)
-	w.u32(flavorNone)
-	w.u32(0)
-	w.u32(stat)
-	return w.b
+	w.U32(wire.ReplyAccepted)
+	w.U32(wire.FlavorNone)
+	w.U32(0)
+	w.U32(stat)
+	return w.B
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 )
 
 // TestOutOfOrderReplies: a GETATTR sent on the same connection right after a slow READ
@@ -21,7 +22,7 @@ func TestOutOfOrderReplies(t *testing.T) {
 	tc := newTestCluster(t)
 	const readDelay = 600 * time.Millisecond
 	srv := tc.serve(t, nfsd.Config{Delay: func(proc uint32) {
-		if proc == procRead {
+		if proc == wire.ProcRead {
 			time.Sleep(readDelay)
 		}
 	}})
@@ -31,8 +32,8 @@ func TestOutOfOrderReplies(t *testing.T) {
 
 	for round := 0; round < 2; round++ {
 		start := time.Now()
-		xr := c.rc.send(progNFS, 3, procRead, c.cred, new(xw).opaque(passwd).u64(0).u32(4096).b)
-		xg := c.rc.send(progNFS, 3, procGetattr, c.cred, new(xw).opaque(root).b)
+		xr := c.rc.send(wire.ProgNFS, 3, wire.ProcRead, c.cred, new(wire.W).Opaque(passwd).U64(0).U32(4096).B)
+		xg := c.rc.send(wire.ProgNFS, 3, wire.ProcGetattr, c.cred, new(wire.W).Opaque(root).B)
 		first := c.rc.recv()
 		second := c.rc.recv()
 		t.Logf("round %d: first xid=%d after %v, second xid=%d after %v", round, first.xid, first.at.Sub(start), second.xid, second.at.Sub(start))
@@ -46,17 +47,17 @@ func TestOutOfOrderReplies(t *testing.T) {
 			t.Errorf("READ answered after %v, before its delay", d)
 		}
 		for _, rp := range []reply{first, second} {
-			if rp.denied || rp.acceptStat != acceptSuccess || rp.body.u32() != nfsOK {
+			if rp.denied || rp.acceptStat != wire.AcceptSuccess || rp.body.U32() != wire.NFS3OK {
 				t.Errorf("reply %d failed: %+v", rp.xid, rp)
 			}
 		}
 	}
 
 	// Other connections are not held up by a slow READ either.
-	c.rc.send(progNFS, 3, procRead, c.cred, new(xw).opaque(passwd).u64(0).u32(4096).b)
+	c.rc.send(wire.ProgNFS, 3, wire.ProcRead, c.cred, new(wire.W).Opaque(passwd).U64(0).U32(4096).B)
 	c2 := newClient(t, srv.addr, "", authSys(0, 0))
 	start := time.Now()
-	if _, st := c2.getattr(root); st != nfsOK || time.Since(start) > 300*time.Millisecond {
+	if _, st := c2.getattr(root); st != wire.NFS3OK || time.Since(start) > 300*time.Millisecond {
 		t.Errorf("GETATTR on another connection: %d after %v", st, time.Since(start))
 	}
 	// A stop while the READ is in flight returns once it is done.
@@ -72,7 +73,7 @@ func TestPanicRecovery(t *testing.T) {
 	tc := newTestCluster(t)
 	var panics atomic.Int32
 	srv := tc.serve(t, nfsd.Config{Delay: func(proc uint32) {
-		if proc == procPathconf {
+		if proc == wire.ProcPathconf {
 			panics.Add(1)
 			panic("injected panic in PATHCONF")
 		}
@@ -80,15 +81,15 @@ func TestPanicRecovery(t *testing.T) {
 	c := newClient(t, srv.addr, "", authSys(0, 0))
 	root := c.mustMount("/nodes/n1")
 	for i := 0; i < 3; i++ {
-		rp := c.rc.call(progNFS, 3, procPathconf, c.cred, new(xw).opaque(root).b)
-		if rp.denied || rp.acceptStat != acceptSystemErr {
+		rp := c.rc.call(wire.ProgNFS, 3, wire.ProcPathconf, c.cred, new(wire.W).Opaque(root).B)
+		if rp.denied || rp.acceptStat != wire.AcceptSystemErr {
 			t.Errorf("PATHCONF with a panic: denied=%v accept_stat=%d, want SYSTEM_ERR", rp.denied, rp.acceptStat)
 		}
-		if len(rp.body.b) != 0 {
-			t.Errorf("SYSTEM_ERR reply carries %d bytes of result", len(rp.body.b))
+		if len(rp.body.B) != 0 {
+			t.Errorf("SYSTEM_ERR reply carries %d bytes of result", len(rp.body.B))
 		}
 		// The same connection still works.
-		if _, st := c.getattr(root); st != nfsOK {
+		if _, st := c.getattr(root); st != wire.NFS3OK {
 			t.Errorf("GETATTR after the panic: %d", st)
 		}
 	}
@@ -97,7 +98,7 @@ func TestPanicRecovery(t *testing.T) {
 	}
 	// And new connections too.
 	c2 := newClient(t, srv.addr, "", authSys(0, 0))
-	if a := c2.mustGetattr(c2.mustMount("/nodes/n1")); a.Type != nf3Dir {
+	if a := c2.mustGetattr(c2.mustMount("/nodes/n1")); a.Type != wire.NF3Dir {
 		t.Errorf("root type %d", a.Type)
 	}
 	if !strings.Contains(srv.logs.String(), "injected panic in PATHCONF") {
@@ -121,63 +122,63 @@ func TestRPCLayer(t *testing.T) {
 	}
 
 	rp := c.rc.call(100099, 1, 0, sys, nil)
-	accepted("unknown program", rp, acceptProgUnavail)
+	accepted("unknown program", rp, wire.AcceptProgUnavail)
 	rp = c.rc.call(100227, 3, 0, sys, nil) // NFSACL
-	accepted("NFSACL", rp, acceptProgUnavail)
+	accepted("NFSACL", rp, wire.AcceptProgUnavail)
 
 	for _, v := range []struct {
 		prog, vers uint32
-	}{{progNFS, 4}, {progNFS, 2}, {progMount, 1}, {progMount, 2}} {
+	}{{wire.ProgNFS, 4}, {wire.ProgNFS, 2}, {wire.ProgMount, 1}, {wire.ProgMount, 2}} {
 		rp := c.rc.call(v.prog, v.vers, 0, sys, nil)
-		accepted("version mismatch", rp, acceptProgMismatch)
-		if lo, hi := rp.body.u32(), rp.body.u32(); rp.body.err != nil || lo != 3 || hi != 3 {
-			t.Errorf("prog %d vers %d: mismatch info %d..%d (%v), want 3..3", v.prog, v.vers, lo, hi, rp.body.err)
+		accepted("version mismatch", rp, wire.AcceptProgMismatch)
+		if lo, hi := rp.body.U32(), rp.body.U32(); rp.body.Err != nil || lo != 3 || hi != 3 {
+			t.Errorf("prog %d vers %d: mismatch info %d..%d (%v), want 3..3", v.prog, v.vers, lo, hi, rp.body.Err)
 		}
 	}
 	// A v4 COMPOUND is not answered as a v3 GETATTR.
-	rp = c.rc.call(progNFS, 4, 1, sys, new(xw).str("tag").u32(0).u32(0).b)
-	accepted("NFSv4 COMPOUND", rp, acceptProgMismatch)
+	rp = c.rc.call(wire.ProgNFS, 4, 1, sys, new(wire.W).Str("tag").U32(0).U32(0).B)
+	accepted("NFSv4 COMPOUND", rp, wire.AcceptProgMismatch)
 
-	for _, v := range []struct{ prog, proc uint32 }{{progNFS, 99}, {progNFS, 22}, {progMount, 6}, {progMount, 99}} {
-		accepted("unknown procedure", c.rc.call(v.prog, 3, v.proc, sys, nil), acceptProcUnavail)
+	for _, v := range []struct{ prog, proc uint32 }{{wire.ProgNFS, 99}, {wire.ProgNFS, 22}, {wire.ProgMount, 6}, {wire.ProgMount, 99}} {
+		accepted("unknown procedure", c.rc.call(v.prog, 3, v.proc, sys, nil), wire.AcceptProcUnavail)
 	}
 
 	// Truncated or undecodable arguments.
-	fh := new(xw).opaque(root).b
+	fh := new(wire.W).Opaque(root).B
 	for name, v := range map[string]struct {
 		proc uint32
 		args []byte
 	}{
-		"GETATTR without a handle":      {procGetattr, nil},
-		"GETATTR with a cut handle":     {procGetattr, fh[:10]},
-		"LOOKUP without a name":         {procLookup, fh},
-		"READ without a count":          {procRead, new(xw).opaque(root).u64(0).b},
-		"WRITE with missing data":       {procWrite, new(xw).opaque(root).u64(0).u32(100).u32(2).u32(100).u32(7).b},
-		"SETATTR without a guard":       {procSetattr, new(xw).opaque(root).sattr(sattr{}).b},
-		"CREATE with a bad mode":        {procCreate, new(xw).opaque(root).str("x").u32(7).b},
-		"READDIRPLUS without maxcount":  {procReaddirplus, new(xw).opaque(root).u64(0).u64(0).u32(100).b},
-		"RENAME without a target":       {procRename, new(xw).opaque(root).str("a").b},
-		"handle longer than 64 bytes":   {procGetattr, new(xw).opaque(make([]byte, 65)).b},
+		"GETATTR without a handle":      {wire.ProcGetattr, nil},
+		"GETATTR with a cut handle":     {wire.ProcGetattr, fh[:10]},
+		"LOOKUP without a name":         {wire.ProcLookup, fh},
+		"READ without a count":          {wire.ProcRead, new(wire.W).Opaque(root).U64(0).B},
+		"WRITE with missing data":       {wire.ProcWrite, new(wire.W).Opaque(root).U64(0).U32(100).U32(2).U32(100).U32(7).B},
+		"SETATTR without a guard":       {wire.ProcSetattr, new(wire.W).Opaque(root).Sattr(wire.Sattr{}).B},
+		"CREATE with a bad mode":        {wire.ProcCreate, new(wire.W).Opaque(root).Str("x").U32(7).B},
+		"READDIRPLUS without maxcount":  {wire.ProcReaddirplus, new(wire.W).Opaque(root).U64(0).U64(0).U32(100).B},
+		"RENAME without a target":       {wire.ProcRename, new(wire.W).Opaque(root).Str("a").B},
+		"handle longer than 64 bytes":   {wire.ProcGetattr, new(wire.W).Opaque(make([]byte, 65)).B},
 		"MNT path too long":             {0, nil},
-		"MKNOD chr without device spec": {procMknod, new(xw).opaque(root).str("x").u32(nf3Chr).sattr(sattr{}).b},
+		"MKNOD chr without device spec": {wire.ProcMknod, new(wire.W).Opaque(root).Str("x").U32(wire.NF3Chr).Sattr(wire.Sattr{}).B},
 	} {
 		if name == "MNT path too long" {
-			rp := c.rc.call(progMount, 3, mntMnt, sys, new(xw).str(strings.Repeat("a", 2000)).b)
-			accepted(name, rp, acceptGarbageArgs)
+			rp := c.rc.call(wire.ProgMount, 3, wire.MntMnt, sys, new(wire.W).Str(strings.Repeat("a", 2000)).B)
+			accepted(name, rp, wire.AcceptGarbageArgs)
 			continue
 		}
-		accepted(name, c.rc.call(progNFS, 3, v.proc, sys, v.args), acceptGarbageArgs)
+		accepted(name, c.rc.call(wire.ProgNFS, 3, v.proc, sys, v.args), wire.AcceptGarbageArgs)
 	}
 
 	// RPC version 3: MSG_DENIED / RPC_MISMATCH 2..2.
 	c.rc.xid++
-	if err := c.rc.writeFrags(callMsg(c.rc.xid, 3, progNFS, 3, 0, sys, nil)); err != nil {
+	if err := c.rc.writeFrags(callMsg(c.rc.xid, 3, wire.ProgNFS, 3, 0, sys, nil)); err != nil {
 		t.Fatal(err)
 	}
 	rp = c.rc.recv()
 	if !rp.denied || rp.rejectStat != 0 || rp.xid != c.rc.xid {
 		t.Errorf("RPC version 3: %+v, want MSG_DENIED RPC_MISMATCH", rp)
-	} else if lo, hi := rp.body.u32(), rp.body.u32(); lo != 2 || hi != 2 {
+	} else if lo, hi := rp.body.U32(), rp.body.U32(); lo != 2 || hi != 2 {
 		t.Errorf("RPC_MISMATCH %d..%d, want 2..2", lo, hi)
 	}
 
@@ -187,35 +188,35 @@ func TestRPCLayer(t *testing.T) {
 		"AUTH_SYS, 17 gids":   authSys(0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17),
 		"AUTH_SYS, truncated": {flavor: 1, body: []byte{0, 0, 0, 1, 0, 0, 0, 9}},
 	} {
-		rp := c.rc.call(progNFS, 3, procGetattr, cred, fh)
+		rp := c.rc.call(wire.ProgNFS, 3, wire.ProcGetattr, cred, fh)
 		if !rp.denied || rp.rejectStat != 1 {
 			t.Errorf("%s: %+v, want MSG_DENIED AUTH_ERROR", name, rp)
 			continue
 		}
-		if st := rp.body.u32(); st == 0 {
+		if st := rp.body.U32(); st == 0 {
 			t.Errorf("%s: auth_stat AUTH_OK", name)
 		} else {
 			t.Logf("%s: auth_stat %d", name, st)
 		}
 	}
 	// AUTH_SYS with 16 gids is fine.
-	if _, st := c.as(authSys(0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)).getattr(root); st != nfsOK {
+	if _, st := c.as(authSys(0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)).getattr(root); st != wire.NFS3OK {
 		t.Errorf("AUTH_SYS with 16 gids: %d", st)
 	}
 
 	// A record in several fragments is reassembled.
 	c.rc.xid++
-	msg := callMsg(c.rc.xid, 2, progNFS, 3, procGetattr, sys, fh)
+	msg := callMsg(c.rc.xid, 2, wire.ProgNFS, 3, wire.ProcGetattr, sys, fh)
 	if err := c.rc.writeFrags(msg[:5], msg[5:40], nil, msg[40:]); err != nil {
 		t.Fatal(err)
 	}
 	rp = c.rc.recv()
-	if rp.xid != c.rc.xid || rp.denied || rp.acceptStat != acceptSuccess || rp.body.u32() != nfsOK {
+	if rp.xid != c.rc.xid || rp.denied || rp.acceptStat != wire.AcceptSuccess || rp.body.U32() != wire.NFS3OK {
 		t.Errorf("multi-fragment GETATTR: %+v", rp)
 	}
 
 	// The connection survived all of the above.
-	if _, st := c.getattr(root); st != nfsOK {
+	if _, st := c.getattr(root); st != wire.NFS3OK {
 		t.Errorf("GETATTR at the end: %d", st)
 	}
 }
@@ -261,17 +262,17 @@ func TestRecordCap(t *testing.T) {
 
 	// The server serves on.
 	n := newClient(t, srv.addr, "", authSys(0, 0))
-	if _, st := n.getattr(n.mustMount("/nodes/n1")); st != nfsOK {
+	if _, st := n.getattr(n.mustMount("/nodes/n1")); st != wire.NFS3OK {
 		t.Errorf("GETATTR after the oversized records: %d", st)
 	}
 	// A large but allowed record (a 1 MiB WRITE) is fine.
 	root := n.mustMount("/nodes/n1")
 	f := n.mustCreate(n.walk(root, "tmp"), "big", 0o644)
 	data := bytes.Repeat([]byte{7}, 1<<20)
-	if cnt, _, _, st := n.write(f, 0, data, 2); st != nfsOK || cnt != 1<<20 {
+	if cnt, _, _, st := n.write(f, 0, data, 2); st != wire.NFS3OK || cnt != 1<<20 {
 		t.Errorf("1 MiB WRITE: %d %d", cnt, st)
 	}
-	if got, _, st := n.read(f, 0, 2<<20); st != nfsOK || !bytes.Equal(got, data) {
+	if got, _, st := n.read(f, 0, 2<<20); st != wire.NFS3OK || !bytes.Equal(got, data) {
 		t.Errorf("1 MiB READ: %d bytes, st %d", len(got), st)
 	}
 }
@@ -299,19 +300,19 @@ func TestPortmap(t *testing.T) {
 	c := dialRPC(t, l.Addr().String(), "")
 	getport := func(prog, vers, prot uint32) uint32 {
 		t.Helper()
-		rp := c.call(progPortmap, 2, 3, authNone, new(xw).u32(prog).u32(vers).u32(prot).u32(0).b)
-		if rp.denied || rp.acceptStat != acceptSuccess {
+		rp := c.call(wire.ProgPortmap, 2, 3, authNone, new(wire.W).U32(prog).U32(vers).U32(prot).U32(0).B)
+		if rp.denied || rp.acceptStat != wire.AcceptSuccess {
 			t.Fatalf("GETPORT: %+v", rp)
 		}
-		return rp.body.u32()
+		return rp.body.U32()
 	}
 	for _, v := range []struct{ prog, vers, prot, want uint32 }{
-		{progNFS, 3, 6, 20049},
-		{progMount, 3, 6, 20049},
-		{progNFS, 3, 17, 0}, // UDP
-		{progNFS, 4, 6, 0},
-		{progNFS, 2, 6, 0},
-		{progMount, 1, 6, 0},
+		{wire.ProgNFS, 3, 6, 20049},
+		{wire.ProgMount, 3, 6, 20049},
+		{wire.ProgNFS, 3, 17, 0}, // UDP
+		{wire.ProgNFS, 4, 6, 0},
+		{wire.ProgNFS, 2, 6, 0},
+		{wire.ProgMount, 1, 6, 0},
 		{100021, 4, 6, 0}, // NLM
 		{100227, 3, 6, 0}, // NFSACL
 	} {
@@ -319,18 +320,18 @@ func TestPortmap(t *testing.T) {
 			t.Errorf("GETPORT %d/%d/%d = %d, want %d", v.prog, v.vers, v.prot, got, v.want)
 		}
 	}
-	if rp := c.call(progPortmap, 2, 0, authNone, nil); rp.denied || rp.acceptStat != acceptSuccess {
+	if rp := c.call(wire.ProgPortmap, 2, 0, authNone, nil); rp.denied || rp.acceptStat != wire.AcceptSuccess {
 		t.Errorf("NULL: %+v", rp)
 	}
-	if rp := c.call(progPortmap, 2, 1, authNone, new(xw).u32(1).u32(1).u32(6).u32(1).b); rp.denied || rp.acceptStat != acceptProcUnavail {
+	if rp := c.call(wire.ProgPortmap, 2, 1, authNone, new(wire.W).U32(1).U32(1).U32(6).U32(1).B); rp.denied || rp.acceptStat != wire.AcceptProcUnavail {
 		t.Errorf("SET: %+v, want PROC_UNAVAIL", rp)
 	}
-	if rp := c.call(progPortmap, 4, 3, authNone, nil); rp.denied || rp.acceptStat != acceptProgMismatch {
+	if rp := c.call(wire.ProgPortmap, 4, 3, authNone, nil); rp.denied || rp.acceptStat != wire.AcceptProgMismatch {
 		t.Errorf("rpcbind v4: %+v, want PROG_MISMATCH", rp)
-	} else if lo, hi := rp.body.u32(), rp.body.u32(); lo != 2 || hi != 2 {
+	} else if lo, hi := rp.body.U32(), rp.body.U32(); lo != 2 || hi != 2 {
 		t.Errorf("rpcbind v4: mismatch %d..%d", lo, hi)
 	}
-	if rp := c.call(progNFS, 3, 0, authNone, nil); rp.denied || rp.acceptStat != acceptProgUnavail {
+	if rp := c.call(wire.ProgNFS, 3, 0, authNone, nil); rp.denied || rp.acceptStat != wire.AcceptProgUnavail {
 		t.Errorf("NFS on the portmapper: %+v, want PROG_UNAVAIL", rp)
 	}
 	if err := nfsd.ServePortmap(ctx, l, "notaport", nil); err == nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"statelite/fs"
+	"statelite/nfsd/wire"
 	"statelite/resolver"
 )
 
@@ -136,8 +137,8 @@ func New(cfg Config) (*Server, error) {
 		stall:  orDefault(cfg.RecordStall, defaultRecordStall),
 		big:    make(chan struct{}, bigWorkMax()),
 		progs: map[uint32]*program{
-			progMount: {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.mountProcs()}},
-			progNFS:   {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.nfsProcs()}},
+			wire.ProgMount: {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.mountProcs()}},
+			wire.ProgNFS:   {low: 3, high: 3, procs: map[uint32][]procFunc{3: s.nfsProcs()}},
 		}}
 	if cfg.Record != nil {
 		s.rpc.record = s.recordCall
@@ -269,18 +270,18 @@ func (s *Server) parseExport(dirpath string, addr netip.Addr) (export, uint32) {
 		}
 		e.sub = path.Clean(e.sub)
 		if !s.cfg.FS.Resolver().Snap.IsNode(node) {
-			return e, mnt3ErrNoEnt
+			return e, wire.MNT3ErrNoEnt
 		}
-		return e, mnt3OK
+		return e, wire.MNT3OK
 	}
 	if root, ok := s.index().ImageRoot(p); ok {
 		node := s.nodeForAddr(addr)
 		if node == "" {
-			return export{}, mnt3ErrAcces
+			return export{}, wire.MNT3ErrAcces
 		}
-		return export{node: node, sub: path.Clean("/" + strings.TrimPrefix(p, root))}, mnt3OK
+		return export{node: node, sub: path.Clean("/" + strings.TrimPrefix(p, root))}, wire.MNT3OK
 	}
-	return export{}, mnt3ErrNoEnt
+	return export{}, wire.MNT3ErrNoEnt
 }
 
 // ServerOf returns the server(s) node is assigned to in the current tables: its

@@ -11,6 +11,7 @@ import (
 	"statelite/fs"
 	"statelite/internal/pgtest"
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 	"statelite/tables"
 )
 
@@ -37,11 +38,11 @@ func TestSharedPathsFailover(t *testing.T) {
 	root := ca.mustMount("/nodes/n1")
 	readme := ca.walk(root, "/usr/share/doc/demo/deep/README")
 	dir, _, st := ca.mkdir(ca.walk(root, "/root"), "d", 0o755)
-	if st != nfsOK {
+	if st != wire.NFS3OK {
 		t.Fatalf("mkdir /root/d on A: %d", st)
 	}
 	f := ca.mustCreate(dir, "f", 0o644)
-	if _, _, _, st := ca.write(f, 0, []byte("persistent\n"), 2); st != nfsOK {
+	if _, _, _, st := ca.write(f, 0, []byte("persistent\n"), 2); st != wire.NFS3OK {
 		t.Fatalf("write /root/d/f on A: %d", st)
 	}
 	f = ca.walk(root, "/root/d/f")
@@ -52,7 +53,7 @@ func TestSharedPathsFailover(t *testing.T) {
 	for {
 		_, st1 := cb.getattr(readme)
 		_, st2 := cb.getattr(f)
-		if st1 == nfsOK && st2 == nfsOK {
+		if st1 == wire.NFS3OK && st2 == wire.NFS3OK {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -72,12 +73,12 @@ func TestSharedPathsFailover(t *testing.T) {
 		dir      []byte
 		from, to string
 	}{{dir, "f", "g"}, {ca.walk(root, "/root"), "d", "e"}} {
-		if st := ca.rename(rn.dir, rn.from, rn.dir, rn.to); st != nfsOK {
+		if st := ca.rename(rn.dir, rn.from, rn.dir, rn.to); st != wire.NFS3OK {
 			t.Fatalf("rename %s to %s on A: %d", rn.from, rn.to, st)
 		}
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			if _, st := cb.getattr(f); st == nfsOK {
+			if _, st := cb.getattr(f); st == wire.NFS3OK {
 				break
 			} else if time.Now().After(deadline) {
 				t.Fatalf("after renaming %s to %s on A, its handle on B: %d", rn.from, rn.to, st)
@@ -88,7 +89,7 @@ func TestSharedPathsFailover(t *testing.T) {
 			t.Errorf("after renaming %s to %s on A, read through B: %q", rn.from, rn.to, got)
 		}
 	}
-	if _, st := cb.getattr(readme); st != nfsOK {
+	if _, st := cb.getattr(readme); st != wire.NFS3OK {
 		t.Errorf("the image file's handle on B at the end: %d", st)
 	}
 }
@@ -106,20 +107,20 @@ func TestSharedPathsBeforeReply(t *testing.T) {
 	cb := newClient(t, b.addr, "", authSys(0, 0))
 	dir := ca.walk(ca.mustMount("/nodes/n1"), "/root")
 	f := ca.mustCreate(dir, "now", 0o644)
-	if _, st := cb.getattr(f); st != nfsOK {
+	if _, st := cb.getattr(f); st != wire.NFS3OK {
 		t.Fatalf("a handle A has just given out, on B at once: status %d", st)
 	}
 
 	pg.Stop()
-	if _, _, st := ca.create(dir, "down", 0, sattr{mode: u32p(0o644)}); st != 10008 {
+	if _, _, st := ca.create(dir, "down", 0, wire.Sattr{Mode: u32p(0o644)}); st != 10008 {
 		t.Fatalf("CREATE on A with the database down: status %d, want JUKEBOX (10008)", st)
 	}
 	pg.StartAgain()
 	var g []byte
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		fh, _, st := ca.create(dir, "down", 0, sattr{mode: u32p(0o644)})
-		if st == nfsOK {
+		fh, _, st := ca.create(dir, "down", 0, wire.Sattr{Mode: u32p(0o644)})
+		if st == wire.NFS3OK {
 			g = fh
 			break
 		}
@@ -128,7 +129,7 @@ func TestSharedPathsBeforeReply(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if _, st := cb.getattr(g); st != nfsOK {
+	if _, st := cb.getattr(g); st != wire.NFS3OK {
 		t.Fatalf("the retried CREATE's handle on B: status %d", st)
 	}
 }

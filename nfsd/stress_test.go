@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 )
 
 // TestConcurrentClients runs several clients at once (each on its own connection, with
@@ -20,7 +21,7 @@ func TestConcurrentClients(t *testing.T) {
 	root := setup.mustMount("/nodes/n1")
 	tmp := setup.walk(root, "tmp")
 	shared, _, st := setup.mkdir(tmp, "shared", 0o777)
-	if st != nfsOK {
+	if st != wire.NFS3OK {
 		t.Fatal(st)
 	}
 	deadline := time.Now().Add(1500 * time.Millisecond)
@@ -39,30 +40,30 @@ func TestConcurrentClients(t *testing.T) {
 			c := newClient(t, srv.addr, "", authSys(uint32(1000+w), 1000))
 			for i := 0; time.Now().Before(deadline); i++ {
 				name := fmt.Sprintf("w%d-%d", w, i)
-				fh, _, st := c.create(shared, name, 1, sattr{mode: u32p(0o644)})
-				if st != nfsOK {
+				fh, _, st := c.create(shared, name, 1, wire.Sattr{Mode: u32p(0o644)})
+				if st != wire.NFS3OK {
 					report("%s: CREATE %d", name, st)
 					return
 				}
 				data := []byte(name)
-				if _, _, _, st := c.write(fh, 0, data, uint32(i%3)); st != nfsOK {
+				if _, _, _, st := c.write(fh, 0, data, uint32(i%3)); st != wire.NFS3OK {
 					report("%s: WRITE %d", name, st)
 					return
 				}
-				if got, _, st := c.read(fh, 0, 100); st != nfsOK || string(got) != name {
+				if got, _, st := c.read(fh, 0, 100); st != wire.NFS3OK || string(got) != name {
 					report("%s: READ %q %d", name, got, st)
 					return
 				}
-				if st := c.rename(shared, name, shared, name+".r"); st != nfsOK {
+				if st := c.rename(shared, name, shared, name+".r"); st != wire.NFS3OK {
 					report("%s: RENAME %d", name, st)
 					return
 				}
-				if a, st := c.getattr(fh); st != nfsOK || a.Size != uint64(len(data)) || a.UID != uint32(1000+w) {
+				if a, st := c.getattr(fh); st != wire.NFS3OK || a.Size != uint64(len(data)) || a.UID != uint32(1000+w) {
 					report("%s: GETATTR after rename %+v %d", name, a, st)
 					return
 				}
 				if i%2 == 0 {
-					if st := c.remove(shared, name+".r"); st != nfsOK {
+					if st := c.remove(shared, name+".r"); st != wire.NFS3OK {
 						report("%s: REMOVE %d", name, st)
 						return
 					}
@@ -80,7 +81,7 @@ func TestConcurrentClients(t *testing.T) {
 			var verf []byte
 			for pages := 0; pages < 10000; pages++ {
 				ents, nv, eof, st := c.readdirPage(shared, pages%2 == 0, cookie, verf, 1024, 4096)
-				if st != nfsOK {
+				if st != wire.NFS3OK {
 					report("READDIR: %d", st)
 					return
 				}
@@ -99,11 +100,11 @@ func TestConcurrentClients(t *testing.T) {
 		for time.Now().Before(deadline) {
 			xids := map[uint32]bool{}
 			for i := 0; i < 40; i++ {
-				xids[c.rc.send(progNFS, 3, procGetattr, c.cred, new(xw).opaque(root).b)] = true
+				xids[c.rc.send(wire.ProgNFS, 3, wire.ProcGetattr, c.cred, new(wire.W).Opaque(root).B)] = true
 			}
 			for range 40 {
 				rp := c.rc.recv()
-				if !xids[rp.xid] || rp.denied || rp.acceptStat != acceptSuccess || rp.body.u32() != nfsOK {
+				if !xids[rp.xid] || rp.denied || rp.acceptStat != wire.AcceptSuccess || rp.body.U32() != wire.NFS3OK {
 					report("pipelined GETATTR: %+v", rp)
 					return
 				}

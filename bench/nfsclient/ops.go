@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"statelite/nfsd/wire"
 )
 
-// StatusError is an NFS or MOUNT call answered with a status other than OK.
+// StatusError is an NFS or MOUNT call answered with a status other than wire.NFS3OK.
 type StatusError struct {
 	Op     string
 	Status uint32
@@ -14,14 +16,14 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return fmt.Sprintf("%s: status %d", e.Op, e.Status) }
 
-// Status returns the NFS status of err (OK for nil, StatusRPC+stat for an RPC error,
+// Status returns the NFS status of err (wire.NFS3OK for nil, StatusRPC+stat for an RPC error,
 // 0xffffffff for a transport error).
 func Status(err error) uint32 {
 	var se *StatusError
 	var re *RPCError
 	switch {
 	case err == nil:
-		return OK
+		return wire.NFS3OK
 	case errors.As(err, &se):
 		return se.Status
 	case errors.As(err, &re):
@@ -31,17 +33,17 @@ func Status(err error) uint32 {
 }
 
 // nfs calls an NFS procedure and returns the result after its status.
-func (c *Conn) nfs(op string, proc uint32, args []byte) (*R, error) {
-	body, err := c.Call(ProgNFS, 3, proc, args)
+func (c *Conn) nfs(op string, proc uint32, args []byte) (*wire.R, error) {
+	body, err := c.Call(wire.ProgNFS, 3, proc, args)
 	if err != nil {
 		return nil, err
 	}
-	r := &R{B: body}
+	r := &wire.R{B: body}
 	st := r.U32()
 	if r.Err != nil {
 		return nil, r.Err
 	}
-	if st != OK {
+	if st != wire.NFS3OK {
 		return r, &StatusError{Op: op, Status: st}
 	}
 	return r, nil
@@ -49,36 +51,39 @@ func (c *Conn) nfs(op string, proc uint32, args []byte) (*R, error) {
 
 // Mount mounts dirpath and returns its root handle.
 func (c *Conn) Mount(dirpath string) ([]byte, error) {
-	body, err := c.Call(ProgMount, 3, MntMnt, new(W).Str(dirpath).B)
+	body, err := c.Call(wire.ProgMount, 3, wire.MntMnt, new(wire.W).Str(dirpath).B)
 	if err != nil {
 		return nil, err
 	}
-	r := &R{B: body}
-	if st := r.U32(); st != OK {
+	r := &wire.R{B: body}
+	if st := r.U32(); st != wire.NFS3OK {
 		return nil, &StatusError{Op: "MNT " + dirpath, Status: st}
 	}
-	fh := append([]byte(nil), r.Opaque()...)
+	fh := append([]byte(nil), r.Opaque(wire.NoLimit)...)
 	return fh, r.Err
 }
 
 // Getattr returns the attributes of fh.
-func (c *Conn) Getattr(fh []byte) (Attr, error) {
-	r, err := c.nfs("GETATTR", ProcGetattr, new(W).Opaque(fh).B)
+func (c *Conn) Getattr(fh []byte) (wire.Attr, error) {
+	r, err := c.nfs("GETATTR", wire.ProcGetattr, new(wire.W).Opaque(fh).B)
 	if err != nil {
-		return Attr{}, err
+		return wire.Attr{}, err
 	}
 	a := r.Fattr()
 	return a, r.Err
 }
 
 // Lookup looks name up in dir.
-func (c *Conn) Lookup(dir []byte, name string) ([]byte, Attr, error) {
-	r, err := c.nfs("LOOKUP "+name, ProcLookup, new(W).Opaque(dir).Str(name).B)
+func (c *Conn) Lookup(dir []byte, name string) ([]byte, wire.Attr, error) {
+	r, err := c.nfs("LOOKUP "+name, wire.ProcLookup, new(wire.W).Opaque(dir).Str(name).B)
 	if err != nil {
-		return nil, Attr{}, err
+		return nil, wire.Attr{}, err
 	}
-	fh := append([]byte(nil), r.Opaque()...)
-	a, _ := r.PostOp()
+	fh := append([]byte(nil), r.Opaque(wire.NoLimit)...)
+	var a wire.Attr
+	if p := r.PostOp(); p != nil {
+		a = *p
+	}
 	return fh, a, r.Err
 }
 
@@ -99,21 +104,21 @@ func (c *Conn) Walk(dir []byte, p string) ([]byte, error) {
 
 // Read reads up to count bytes at off; the data is valid until the next call.
 func (c *Conn) Read(fh []byte, off uint64, count uint32) (data []byte, eof bool, err error) {
-	r, err := c.nfs("READ", ProcRead, new(W).Opaque(fh).U64(off).U32(count).B)
+	r, err := c.nfs("READ", wire.ProcRead, new(wire.W).Opaque(fh).U64(off).U32(count).B)
 	if err != nil {
 		return nil, false, err
 	}
 	r.PostOp()
 	r.U32() // count
 	eof = r.Bool()
-	data = r.Opaque()
+	data = r.Opaque(wire.NoLimit)
 	return data, eof, r.Err
 }
 
 // Write writes data at off (stable: 0 UNSTABLE, 1 DATA_SYNC, 2 FILE_SYNC).
 func (c *Conn) Write(fh []byte, off uint64, data []byte, stable uint32) (uint32, error) {
-	w := new(W).Opaque(fh).U64(off).U32(uint32(len(data))).U32(stable).Opaque(data)
-	r, err := c.nfs("WRITE", ProcWrite, w.B)
+	w := new(wire.W).Opaque(fh).U64(off).U32(uint32(len(data))).U32(stable).Opaque(data)
+	r, err := c.nfs("WRITE", wire.ProcWrite, w.B)
 	if err != nil {
 		return 0, err
 	}
@@ -124,15 +129,15 @@ func (c *Conn) Write(fh []byte, off uint64, data []byte, stable uint32) (uint32,
 
 // Commit commits fh's unstable writes.
 func (c *Conn) Commit(fh []byte) error {
-	_, err := c.nfs("COMMIT", ProcCommit, new(W).Opaque(fh).U64(0).U32(0).B)
+	_, err := c.nfs("COMMIT", wire.ProcCommit, new(wire.W).Opaque(fh).U64(0).U32(0).B)
 	return err
 }
 
 // Create creates name in dir (UNCHECKED, mode) and returns its handle.
 func (c *Conn) Create(dir []byte, name string, mode uint32) ([]byte, error) {
-	w := new(W).Opaque(dir).Str(name).U32(0) // UNCHECKED
+	w := new(wire.W).Opaque(dir).Str(name).U32(0) // UNCHECKED
 	w.U32(1).U32(mode).U32(0).U32(0).U32(0).U32(0).U32(0)
-	r, err := c.nfs("CREATE "+name, ProcCreate, w.B)
+	r, err := c.nfs("CREATE "+name, wire.ProcCreate, w.B)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +147,7 @@ func (c *Conn) Create(dir []byte, name string, mode uint32) ([]byte, error) {
 
 // Remove removes name from dir.
 func (c *Conn) Remove(dir []byte, name string) error {
-	_, err := c.nfs("REMOVE "+name, ProcRemove, new(W).Opaque(dir).Str(name).B)
+	_, err := c.nfs("REMOVE "+name, wire.ProcRemove, new(wire.W).Opaque(dir).Str(name).B)
 	return err
 }
 
@@ -151,7 +156,7 @@ type Entry struct {
 	FileID uint64
 	Name   string
 	Cookie uint64
-	Attr   Attr
+	Attr   wire.Attr
 	HasAtt bool
 	FH     []byte
 }
@@ -161,7 +166,7 @@ func (c *Conn) ReaddirplusPage(dir []byte, cookie uint64, verf []byte, dircount,
 	if verf == nil {
 		verf = make([]byte, 8)
 	}
-	r, err := c.nfs("READDIRPLUS", ProcReaddirplus, new(W).Opaque(dir).U64(cookie).Fixed(verf).U32(dircount).U32(maxcount).B)
+	r, err := c.nfs("READDIRPLUS", wire.ProcReaddirplus, new(wire.W).Opaque(dir).U64(cookie).Fixed(verf).U32(dircount).U32(maxcount).B)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -170,15 +175,17 @@ func (c *Conn) ReaddirplusPage(dir []byte, cookie uint64, verf []byte, dircount,
 }
 
 // ParseReaddirplus decodes a READDIRPLUS result after its status.
-func ParseReaddirplus(r *R) (ents []Entry, verf []byte, eof bool) {
+func ParseReaddirplus(r *wire.R) (ents []Entry, verf []byte, eof bool) {
 	r.PostOp()
 	verf = append([]byte(nil), r.Fixed(8)...)
 	for r.Bool() && r.Err == nil {
 		var e Entry
 		e.FileID = r.U64()
-		e.Name = r.Str()
+		e.Name = r.Str(wire.NoLimit)
 		e.Cookie = r.U64()
-		e.Attr, e.HasAtt = r.PostOp()
+		if a := r.PostOp(); a != nil {
+			e.Attr, e.HasAtt = *a, true
+		}
 		e.FH = append([]byte(nil), r.PostOpFH()...)
 		ents = append(ents, e)
 	}

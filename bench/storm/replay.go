@@ -16,6 +16,7 @@ import (
 
 	"statelite/bench/nfsclient"
 	"statelite/nfsd"
+	"statelite/nfsd/wire"
 )
 
 // Trace is a recorded boot: one node's calls in order.
@@ -192,22 +193,22 @@ func (rp *replayer) handle(p string) ([]byte, error) {
 		return nil, err
 	}
 	rp.res.Extra++
-	body, err := rp.call("LOOKUP", nfsclient.ProgNFS, nfsclient.ProcLookup, new(nfsclient.W).Opaque(dir).Str(path.Base(p)).B)
+	body, err := rp.call("LOOKUP", wire.ProgNFS, wire.ProcLookup, new(wire.W).Opaque(dir).Str(path.Base(p)).B)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errTransport, err)
 	}
-	r := &nfsclient.R{B: body}
-	if st := r.U32(); st == nfsclient.ErrStale && !rp.relooked {
+	r := &wire.R{B: body}
+	if st := r.U32(); st == wire.NFS3ErrStale && !rp.relooked {
 		// An ancestor moved (a live change): look the whole path up again, once.
 		rp.res.Stale++
 		rp.forgetAll()
 		rp.relooked = true
 		defer func() { rp.relooked = false }()
 		return rp.handle(p)
-	} else if st != nfsclient.OK {
+	} else if st != wire.NFS3OK {
 		return nil, fmt.Errorf("LOOKUP %s: status %d", p, st)
 	}
-	fh := append([]byte(nil), r.Opaque()...)
+	fh := append([]byte(nil), r.Opaque(wire.NoLimit)...)
 	rp.fh[p] = fh
 	return fh, nil
 }
@@ -235,22 +236,22 @@ func (rp *replayer) op(r *nfsd.OpRecord, recNode, token string) error {
 		rp.c.SetCred(r.UID, r.GID)
 		rp.uid, rp.gid = r.UID, r.GID
 	}
-	if r.Prog == nfsclient.ProgMount {
+	if r.Prog == wire.ProgMount {
 		dp := rp.exportPath(r.Path, recNode, token)
-		body, err := rp.call(r.Op, nfsclient.ProgMount, r.Proc, new(nfsclient.W).Str(dp).B)
+		body, err := rp.call(r.Op, wire.ProgMount, r.Proc, new(wire.W).Str(dp).B)
 		if err != nil {
 			rp.errorf("%s %s: %v", r.Op, dp, err)
 			return fmt.Errorf("%w: %v", errTransport, err)
 		}
-		if r.Proc == nfsclient.MntMnt {
-			rd := &nfsclient.R{B: body}
+		if r.Proc == wire.MntMnt {
+			rd := &wire.R{B: body}
 			st := rd.U32()
 			if st != r.Status {
 				rp.errorf("MNT %s: status %d, recorded %d", dp, st, r.Status)
 				return nil
 			}
-			if st == nfsclient.OK {
-				rp.fh = map[string][]byte{"/": append([]byte(nil), rd.Opaque()...)}
+			if st == wire.NFS3OK {
+				rp.fh = map[string][]byte{"/": append([]byte(nil), rd.Opaque(wire.NoLimit)...)}
 			}
 		}
 		return nil
@@ -269,7 +270,7 @@ func (rp *replayer) op(r *nfsd.OpRecord, recNode, token string) error {
 			rp.errorf("%s %s %s: %v", r.Op, r.Path, r.Name, err)
 			return nil
 		}
-		if st == nfsclient.ErrStale && r.Status != nfsclient.ErrStale && attempt == 0 {
+		if st == wire.NFS3ErrStale && r.Status != wire.NFS3ErrStale && attempt == 0 {
 			// A live change moved the object (as a kernel client would, look it up again).
 			rp.res.Stale++
 			rp.forgetAll()
@@ -309,15 +310,15 @@ func (rp *replayer) nfsOp(r *nfsd.OpRecord) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	w := new(nfsclient.W).Opaque(fh)
+	w := new(wire.W).Opaque(fh)
 	var dirKey string
 	switch r.Proc {
-	case nfsclient.ProcLookup, nfsclient.ProcCreate, nfsclient.ProcMkdir, nfsclient.ProcSymlink,
-		nfsclient.ProcMknod, nfsclient.ProcRemove, nfsclient.ProcRmdir:
+	case wire.ProcLookup, wire.ProcCreate, wire.ProcMkdir, wire.ProcSymlink,
+		wire.ProcMknod, wire.ProcRemove, wire.ProcRmdir:
 		w.Str(r.Name)
-	case nfsclient.ProcRead, nfsclient.ProcCommit:
+	case wire.ProcRead, wire.ProcCommit:
 		w.U64(r.Offset).U32(r.Count)
-	case nfsclient.ProcWrite:
+	case wire.ProcWrite:
 		w.U64(r.Offset).U32(r.Count)
 		w.B = append(w.B, r.Args...)
 		if len(rp.wdata) < int(r.Count) {
@@ -327,19 +328,19 @@ func (rp *replayer) nfsOp(r *nfsd.OpRecord) (uint32, error) {
 			}
 		}
 		w.Opaque(rp.wdata[:r.Count])
-	case nfsclient.ProcRename:
+	case wire.ProcRename:
 		fh2, err := rp.handle(r.Path2)
 		if err != nil {
 			return 0, err
 		}
 		w.Str(r.Name).Opaque(fh2).Str(r.Name2)
-	case nfsclient.ProcLink:
+	case wire.ProcLink:
 		fh2, err := rp.handle(r.Path2)
 		if err != nil {
 			return 0, err
 		}
 		w.Opaque(fh2).Str(r.Name2)
-	case nfsclient.ProcReaddir, nfsclient.ProcReaddirplus:
+	case wire.ProcReaddir, wire.ProcReaddirplus:
 		dirKey = r.Path
 		args := append([]byte(nil), r.Args...)
 		cookie := r.Cookie
@@ -353,12 +354,12 @@ func (rp *replayer) nfsOp(r *nfsd.OpRecord) (uint32, error) {
 		w.B = append(w.B, args...)
 	}
 	switch r.Proc {
-	case nfsclient.ProcRead, nfsclient.ProcCommit, nfsclient.ProcWrite, nfsclient.ProcRename,
-		nfsclient.ProcLink, nfsclient.ProcReaddir, nfsclient.ProcReaddirplus:
+	case wire.ProcRead, wire.ProcCommit, wire.ProcWrite, wire.ProcRename,
+		wire.ProcLink, wire.ProcReaddir, wire.ProcReaddirplus:
 	default:
 		w.B = append(w.B, r.Args...)
 	}
-	body, err := rp.call(r.Op, nfsclient.ProgNFS, r.Proc, w.B)
+	body, err := rp.call(r.Op, wire.ProgNFS, r.Proc, w.B)
 	if err != nil {
 		var re *nfsclient.RPCError
 		if errors.As(err, &re) {
@@ -366,27 +367,27 @@ func (rp *replayer) nfsOp(r *nfsd.OpRecord) (uint32, error) {
 		}
 		return 0, fmt.Errorf("%w: %v", errTransport, err)
 	}
-	rd := &nfsclient.R{B: body}
+	rd := &wire.R{B: body}
 	st := rd.U32()
 	if rd.Err != nil {
 		return 0, rd.Err
 	}
-	if st != nfsclient.OK {
+	if st != wire.NFS3OK {
 		return st, nil
 	}
 	child := func(name string) string { return path.Join(r.Path, name) }
 	switch r.Proc {
-	case nfsclient.ProcLookup:
-		if fh := rd.Opaque(); rd.Err == nil && r.Name != "." && r.Name != ".." {
+	case wire.ProcLookup:
+		if fh := rd.Opaque(wire.NoLimit); rd.Err == nil && r.Name != "." && r.Name != ".." {
 			rp.fh[child(r.Name)] = append([]byte(nil), fh...)
 		}
-	case nfsclient.ProcCreate, nfsclient.ProcMkdir, nfsclient.ProcSymlink, nfsclient.ProcMknod:
+	case wire.ProcCreate, wire.ProcMkdir, wire.ProcSymlink, wire.ProcMknod:
 		if fh := rd.PostOpFH(); fh != nil {
 			rp.fh[child(r.Name)] = append([]byte(nil), fh...)
 		}
-	case nfsclient.ProcRemove, nfsclient.ProcRmdir:
+	case wire.ProcRemove, wire.ProcRmdir:
 		rp.forget(child(r.Name))
-	case nfsclient.ProcRename:
+	case wire.ProcRename:
 		from, to := child(r.Name), path.Join(r.Path2, r.Name2)
 		rp.forget(to)
 		for k, v := range rp.fh {
@@ -395,18 +396,18 @@ func (rp *replayer) nfsOp(r *nfsd.OpRecord) (uint32, error) {
 				rp.fh[to+strings.TrimPrefix(k, from)] = v
 			}
 		}
-	case nfsclient.ProcRead:
+	case wire.ProcRead:
 		rd.PostOp()
 		rd.U32()
 		rd.Bool()
-		data := rd.Opaque()
+		data := rd.Opaque(wire.NoLimit)
 		if path.Dir(r.Path) == ProbeDir {
 			rp.probeRead(data)
 			if rp.onProbe != nil {
 				rp.onProbe()
 			}
 		}
-	case nfsclient.ProcReaddirplus:
+	case wire.ProcReaddirplus:
 		ents, verf, eof := nfsclient.ParseReaddirplus(rd)
 		for _, e := range ents {
 			if e.Name != "." && e.Name != ".." && len(e.FH) > 0 {
@@ -671,7 +672,7 @@ func MountIdle(ctx context.Context, addr string, c *Cluster, from, to int) ([]*n
 				_, err = cn.Getattr(fh)
 			}
 			if err == nil {
-				_, err = cn.Call(nfsclient.ProgNFS, 3, nfsclient.ProcFsinfo, new(nfsclient.W).Opaque(fh).B)
+				_, err = cn.Call(wire.ProgNFS, 3, wire.ProcFsinfo, new(wire.W).Opaque(fh).B)
 			}
 			if err != nil {
 				errs <- fmt.Errorf("%s: %w", node, err)

@@ -17,6 +17,7 @@ import (
 	"statelite/bench/nfsclient"
 	"statelite/fs"
 	"statelite/internal/demo"
+	"statelite/nfsd/wire"
 	"statelite/resolver"
 	"statelite/tables"
 )
@@ -251,13 +252,13 @@ func TestResetAsksServer(t *testing.T) {
 }
 
 // nfsStatus reads the status of an NFS reply body.
-func nfsStatus(t *testing.T, op string, body []byte, err error) *nfsclient.R {
+func nfsStatus(t *testing.T, op string, body []byte, err error) *wire.R {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%s: %v", op, err)
 	}
-	r := &nfsclient.R{B: body}
-	if st := r.U32(); st != nfsclient.OK {
+	r := &wire.R{B: body}
+	if st := r.U32(); st != wire.NFS3OK {
 		t.Fatalf("%s: NFS status %d", op, st)
 	}
 	return r
@@ -353,13 +354,13 @@ func TestNodeFilesCannotHurtServer(t *testing.T) {
 	}
 	// SETATTR mode 04755 (sattr3: set_mode, then uid, gid, size, atime, mtime unset;
 	// no guard).
-	sa := new(nfsclient.W).Opaque(fh).U32(1).U32(0o4755).U32(0).U32(0).U32(0).U32(0).U32(0).U32(0)
-	body, err := c.Call(nfsclient.ProgNFS, 3, nfsclient.ProcSetattr, sa.B)
+	sa := new(wire.W).Opaque(fh).U32(1).U32(0o4755).U32(0).U32(0).U32(0).U32(0).U32(0).U32(0)
+	body, err := c.Call(wire.ProgNFS, 3, wire.ProcSetattr, sa.B)
 	nfsStatus(t, "SETATTR", body, err)
 	// MKNOD /root/null, a character device 1,3 (mknoddata3: NF3CHR, sattr3 mode 0666,
 	// specdata3).
-	mk := new(nfsclient.W).Opaque(dir).Str("null").U32(4).U32(1).U32(0o666).U32(0).U32(0).U32(0).U32(0).U32(0).U32(1).U32(3)
-	body, err = c.Call(nfsclient.ProgNFS, 3, nfsclient.ProcMknod, mk.B)
+	mk := new(wire.W).Opaque(dir).Str("null").U32(4).U32(1).U32(0o666).U32(0).U32(0).U32(0).U32(0).U32(0).U32(1).U32(3)
+	body, err = c.Call(wire.ProgNFS, 3, wire.ProcMknod, mk.B)
 	devFH := append([]byte(nil), nfsStatus(t, "MKNOD", body, err).PostOpFH()...)
 
 	// The node's view: as it made them.

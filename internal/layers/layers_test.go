@@ -13,6 +13,7 @@ import (
 // rank orders the rooms: a room imports only rooms of a lower rank.
 var rank = map[string]int{
 	"statelite/tables":        0,
+	"statelite/nfsd/wire":     0, // the protocol: imports nothing of ours
 	"statelite/resolver":      1,
 	"statelite/fs":            2,
 	"statelite/fs/billyfs":    3, // faces of fs

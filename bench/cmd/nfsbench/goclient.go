@@ -11,11 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path"
-	"statelite/bench/storm"
 	"syscall"
 	"time"
 
 	"statelite/bench/nfsclient"
+	"statelite/bench/storm"
+	"statelite/nfsd/wire"
 )
 
 const goChunk = 1 << 20
@@ -185,7 +186,7 @@ func goList(c *nfsclient.Conn, root []byte, p string, stat bool) (int, error) {
 			fh := e.FH
 			isDir := e.HasAtt && e.Attr.Type == 2
 			if stat {
-				var a nfsclient.Attr
+				var a wire.Attr
 				if fh, a, err = c.Lookup(dir, e.Name); err != nil {
 					return err
 				}
