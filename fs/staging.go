@@ -8,9 +8,10 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"statelite/internal/sys"
 )
 
 // Copy-up staging. A persistent copy-up (ensurePersist) is built in a staging directory
@@ -58,7 +59,7 @@ func newStaging(pr string) (*staging, error) {
 	}
 	f, err := os.OpenFile(path.Join(dir, stageLock), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 	if err == nil {
-		if err = flock(f, unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		if err = sys.TryLock(f); err == nil {
 			fmt.Fprintf(f, "%s %d %s\n", hostName, os.Getpid(), time.Now().UTC().Format(time.RFC3339))
 		} else {
 			f.Close()
@@ -101,7 +102,7 @@ func cleanStagings(pr string) {
 func removeDeadStaging(dir string) bool {
 	// O_RDWR: on NFS, flock is a POSIX lock, and an exclusive one needs a file opened
 	// for writing.
-	f, err := os.OpenFile(path.Join(dir, stageLock), os.O_RDWR|unix.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(path.Join(dir, stageLock), os.O_RDWR|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		fi, err := os.Lstat(dir)
 		if err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < stageGrace {
@@ -113,18 +114,9 @@ func removeDeadStaging(dir string) bool {
 		return false
 	}
 	defer f.Close()
-	if flock(f, unix.LOCK_EX|unix.LOCK_NB) != nil {
+	if sys.TryLock(f) != nil {
 		return false // a live copy-up (of this server or another sharing the statemnt)
 	}
 	// Ours now: removed under the lock, so no other cleaner acts on it meanwhile.
 	return os.RemoveAll(dir) == nil
-}
-
-func flock(f *os.File, how int) error {
-	for {
-		err := unix.Flock(int(f.Fd()), how)
-		if err != unix.EINTR {
-			return err
-		}
-	}
 }

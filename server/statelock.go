@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"statelite/internal/sys"
 )
 
 // stateLockName is the file in a state directory whose flock(2) the process using the
@@ -51,9 +50,9 @@ func LockState(state, role string) (*StateLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state lock: %w", err)
 	}
-	if err := flockNB(f); err != nil {
+	if err := sys.TryLock(f); err != nil {
 		f.Close()
-		if !errors.Is(err, unix.EWOULDBLOCK) {
+		if !sys.IsWouldBlock(err) {
 			return nil, fmt.Errorf("state lock %s: %w", name, err)
 		}
 		return nil, busyState(state, name)
@@ -86,15 +85,6 @@ func busyState(state, name string) *StateBusyError {
 		}
 		if time.Now().After(deadline) {
 			return e
-		}
-	}
-}
-
-func flockNB(f *os.File) error {
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err != unix.EINTR {
-			return err
 		}
 	}
 }

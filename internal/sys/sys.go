@@ -10,6 +10,7 @@
 package sys
 
 import (
+	"errors"
 	"syscall"
 	"unsafe"
 
@@ -138,3 +139,17 @@ func NofileLimit() (uint64, error) {
 	}
 	return rl.Cur, nil
 }
+
+// TryLock takes an exclusive flock(2) of f without waiting (retried on EINTR); an error
+// wrapping unix.EWOULDBLOCK (IsWouldBlock) when another open file description holds it.
+func TryLock(f interface{ Fd() uintptr }) error {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// IsWouldBlock reports whether err says a lock is held elsewhere.
+func IsWouldBlock(err error) bool { return errors.Is(err, unix.EWOULDBLOCK) }
