@@ -114,6 +114,9 @@ func writeReport(dir string) error {
 			"`" + rep.Image + "` (`statelite genimage -o debian12`, Debian's litefile rows) and its systemd up to multi-user.target"
 	}
 	fmt.Fprintf(&w, "- the boot: `%s`, %d calls recorded from a real Linux kernel (%s (%.1f s from MNT to the last call at the guest's pace; %d KiB read): %s\n", t.File, t.Calls, what, t.Duration, t.ReadKiB, strings.Join(parts, ", "))
+	if rep.Store == "postgresql" {
+		fmt.Fprintf(&w, "- the table store: PostgreSQL (a throw-away cluster on this machine, fsync and synchronous_commit on), which also holds the handle table several servers share: a reply carrying a new handle waits for its record there\n")
+	}
 	fmt.Fprintf(&w, "- the storm: N simulated nodes start at once, each on its own TCP connection from its own address (127.10.x.y, the node's `hosts.ip`), mounts `/nodes/<node>/@<new token>` (a boot: its volatile layer is dropped) and replays the calls back to back (the files of its persistent directory removed first: every boot is a first boot, as the recorded one was), without the guest's think time (the worst case), resolving handles by path; a call is an error when its status differs from the recorded one (a STALE answer after a table change is retried once after a fresh lookup, as a kernel does, and counted apart); open-file limit %d\n\n", rep.Nofile)
 
 	fmt.Fprintf(&w, "## Boot storm\n\n")

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"statelite/bench/storm"
+	"statelite/internal/pgtest"
 )
 
 func stormCmd(ctx context.Context, args []string) error {
@@ -33,6 +35,7 @@ func stormCmd(ctx context.Context, args []string) error {
 	litefile := fs.String("litefile", "image/defaults/debian/litefile.csv", "with -image: the image's litefile rows (CSV)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "timeout of each storm")
 	serverFlags := fs.String("server-flags", "", "more flags for `statelite serve` (space-separated; e.g. --metrics 127.0.0.1:19100 for /debug/pprof)")
+	pg := fs.Bool("pg", false, "serve the tables from a throw-away PostgreSQL (its durable defaults: fsync and synchronous_commit on) instead of the CSV directory: the store, and the handle table, of several servers")
 	fs.DurationVar(&holdIdle, "hold", 0, "after the memory of the booted idle nodes is read, keep their connections open this long (to profile the server meanwhile)")
 	fs.Parse(args)
 	if os.Geteuid() != 0 {
@@ -71,11 +74,22 @@ func stormCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	extra := strings.Fields(*serverFlags)
+	rep.Store = "csv"
+	if *pg {
+		url, stop, err := pgStore(ctx, b, cl)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		extra = append(extra, "--store", url)
+		rep.Store = "postgresql"
+	}
 	serverRun := 0
 	var lastState string
 	startOn := func(state string) (*storm.Server, error) {
 		serverRun++
-		return storm.StartProcess(ctx, b, cl, state, filepath.Join(*work, fmt.Sprintf("server%d.log", serverRun)), strings.Fields(*serverFlags)...)
+		return storm.StartProcess(ctx, b, cl, state, filepath.Join(*work, fmt.Sprintf("server%d.log", serverRun)), extra...)
 	}
 	start := func() (*storm.Server, error) {
 		lastState = filepath.Join(*work, fmt.Sprintf("state%d", serverRun+1))
@@ -354,4 +368,20 @@ func machine() string {
 		un = strings.TrimSpace(string(b))
 	}
 	return fmt.Sprintf("%s, %d CPUs, kernel %s", model, runtime.NumCPU(), un)
+}
+
+// pgStore starts a throw-away PostgreSQL with its durable defaults and copies the
+// cluster's tables into it (statelite tabmigrate); stop stops and removes it.
+func pgStore(ctx context.Context, bin string, cl *storm.Cluster) (url string, stop func(), err error) {
+	c, err := pgtest.New(pgtest.Options{Durable: true})
+	if err != nil {
+		return "", nil, fmt.Errorf("-pg: %w", err)
+	}
+	out, err := exec.CommandContext(ctx, bin, "--mnt", cl.Mnt, "tabmigrate", "--from", cl.Tables, "--to", c.URL).CombinedOutput()
+	if err != nil {
+		c.Close()
+		return "", nil, fmt.Errorf("-pg: statelite tabmigrate: %v\n%s", err, out)
+	}
+	logf("tables in PostgreSQL (%s): %s", c.Dir, strings.TrimSpace(string(out)))
+	return c.URL, func() { c.Close() }, nil
 }

@@ -226,6 +226,10 @@ type Report struct {
 	// Image is the genimage image directory the nodes booted (storm -image); empty: the
 	// demo's busybox image and boot.sh.
 	Image string `json:",omitempty"`
+	// Store is the table store the servers used: "csv" (the cluster's directory), or
+	// "postgresql" (storm -pg: a throw-away PostgreSQL with its durable defaults, which
+	// also holds the shared handle table).
+	Store string `json:",omitempty"`
 }
 
 // RestartSummary is a server started on the state of a storm: its handle log holds a
