@@ -154,7 +154,7 @@ func sharedServers(t *testing.T, tc *testCluster, url string, every time.Duratio
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fsB.Close()
+	t.Cleanup(fsB.Close)
 	a = tc.serve(t, nfsd.Config{Secret: secret, SharedPaths: open()})
 	b = tc.serve(t, nfsd.Config{FS: fsB, State: filepath.Join(tc.cl.Dir, "stateB"), Secret: secret, SharedPaths: open()})
 	return a, b
