@@ -32,6 +32,10 @@ const childServeEnv = "STATELITE_NFSD_TEST_CHILD"
 
 type childConfig struct {
 	Tables, Mnt, FSState, NFSState, Addr string
+	// PGURL, when set, is the PostgreSQL database of the shared handle table (with
+	// Secret, the handle secret every server of the store shares).
+	PGURL  string
+	Secret []byte
 }
 
 // childServe serves the cluster of the config in $childServeEnv until killed.
@@ -58,8 +62,16 @@ func childServe() {
 	if err != nil {
 		fail(err)
 	}
-	srv, err := nfsd.New(nfsd.Config{FS: fsrv, State: cfg.NFSState,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	ncfg := nfsd.Config{FS: fsrv, State: cfg.NFSState, Secret: cfg.Secret,
+		Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	if cfg.PGURL != "" {
+		pg, err := tables.OpenPostgres(ctx, cfg.PGURL)
+		if err != nil {
+			fail(err)
+		}
+		ncfg.SharedPaths = nfsd.NewPGPaths(pg, time.Hour) // records go in before their replies only
+	}
+	srv, err := nfsd.New(ncfg)
 	if err != nil {
 		fail(err)
 	}
@@ -123,6 +135,18 @@ func startChild(t *testing.T, cfg childConfig, logs *lockedBuffer) *childServer 
 	return cs
 }
 
+// freeAddr is a loopback address with a port free a moment ago (a server process of
+// the test listens on it, and its successor after it was killed).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
 // kill sends SIGKILL and waits for the process to end.
 func (cs *childServer) kill() {
 	cs.cmd.Process.Signal(syscall.SIGKILL)
@@ -165,12 +189,7 @@ func try(f func()) (err error) {
 // received may answer STALE afterwards, and every acknowledged byte must be there.
 func TestKillAtRandomPoints(t *testing.T) {
 	tc := newTestCluster(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	cfg := childConfig{Tables: tc.cl.Tables, Mnt: tc.mnt, FSState: tc.fsState, NFSState: tc.nfState, Addr: addr}
 	logs := &lockedBuffer{}
 	defer func() {

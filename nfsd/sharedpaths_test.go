@@ -18,8 +18,10 @@ import (
 // TestSharedPathsFailover: two servers (own fs and nfsd state, shared image and
 // persistent trees, one handle secret) share their handle path tables through one
 // PostgreSQL database. Handles a client got from A (a deep image file, a file in a
-// persistent directory) work on B without any lookup on B, once A's batch is flushed;
-// after a rename on A (of the file, then of its directory) they still work on B.
+// persistent directory) work on B at once, without any lookup on B and with no batch
+// interval to wait for (A's flusher never ticks: every record is stored before the
+// reply that needs it); after a rename on A (of the file, then of its directory) they
+// still work on B at once.
 func TestSharedPathsFailover(t *testing.T) {
 	tc := newTestCluster(t)
 	pg := pgtest.Start(t)
@@ -31,7 +33,7 @@ func TestSharedPathsFailover(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(deep, "README"), []byte(deepText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a, b := sharedServers(t, tc, pg.URL, 200*time.Millisecond)
+	a, b := sharedServers(t, tc, pg.URL, time.Hour) // A's flusher never ticks
 	ca := newClient(t, a.addr, "", authSys(0, 0))
 	cb := newClient(t, b.addr, "", authSys(0, 0))
 
@@ -47,19 +49,11 @@ func TestSharedPathsFailover(t *testing.T) {
 	}
 	f = ca.walk(root, "/root/d/f")
 
-	// B has seen nothing of n1: it resolves A's handles through the shared table once A
-	// has flushed its batch.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, st1 := cb.getattr(readme)
-		_, st2 := cb.getattr(f)
-		if st1 == wire.NFS3OK && st2 == wire.NFS3OK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("A's handles on B: GETATTR %d (image file), %d (persistent file)", st1, st2)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// B has seen nothing of n1: it resolves A's handles through the shared table.
+	_, st1 := cb.getattr(readme)
+	_, st2 := cb.getattr(f)
+	if st1 != wire.NFS3OK || st2 != wire.NFS3OK {
+		t.Fatalf("A's handles on B at once: GETATTR %d (image file), %d (persistent file)", st1, st2)
 	}
 	if got := cb.readAll(readme); got != deepText {
 		t.Errorf("A's handle of the deep image file read through B: %q", got)
@@ -68,7 +62,7 @@ func TestSharedPathsFailover(t *testing.T) {
 		t.Errorf("A's handle of /root/d/f read through B: %q", got)
 	}
 
-	// Renames on A: B follows once A's batch is flushed.
+	// Renames on A: B follows at once.
 	for _, rn := range []struct {
 		dir      []byte
 		from, to string
@@ -76,14 +70,8 @@ func TestSharedPathsFailover(t *testing.T) {
 		if st := ca.rename(rn.dir, rn.from, rn.dir, rn.to); st != wire.NFS3OK {
 			t.Fatalf("rename %s to %s on A: %d", rn.from, rn.to, st)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			if _, st := cb.getattr(f); st == wire.NFS3OK {
-				break
-			} else if time.Now().After(deadline) {
-				t.Fatalf("after renaming %s to %s on A, its handle on B: %d", rn.from, rn.to, st)
-			}
-			time.Sleep(50 * time.Millisecond)
+		if _, st := cb.getattr(f); st != wire.NFS3OK {
+			t.Fatalf("after renaming %s to %s on A, its handle on B at once: %d", rn.from, rn.to, st)
 		}
 		if got := cb.readAll(f); got != "persistent\n" {
 			t.Errorf("after renaming %s to %s on A, read through B: %q", rn.from, rn.to, got)
@@ -132,6 +120,63 @@ func TestSharedPathsBeforeReply(t *testing.T) {
 	if _, st := cb.getattr(g); st != wire.NFS3OK {
 		t.Fatalf("the retried CREATE's handle on B: status %d", st)
 	}
+}
+
+// TestSharedPathsAfterKill: server A, a process of its own on the shared handle table,
+// gives a client handles (an image file, a new persistent file written FILE_SYNC, a
+// renamed one) and is killed with SIGKILL right after its last reply; B, which has seen
+// nothing of the node, resolves every one of them at once and reads the acknowledged
+// bytes.
+func TestSharedPathsAfterKill(t *testing.T) {
+	tc := newTestCluster(t)
+	pg := pgtest.Start(t)
+	secret := bytes.Repeat([]byte{7}, 32)
+	addr := freeAddr(t)
+	logs := &lockedBuffer{}
+	child := startChild(t, childConfig{Tables: tc.cl.Tables, Mnt: tc.mnt, FSState: tc.fsState, NFSState: tc.nfState,
+		Addr: addr, PGURL: pg.URL, Secret: secret}, logs)
+	ca := newClient(t, addr, "", authSys(0, 0))
+	root := ca.mustMount("/nodes/n1")
+	motd := ca.walk(root, "/etc/motd")
+	rootDir := ca.walk(root, "/root")
+	f := ca.mustCreate(rootDir, "acked", 0o644)
+	if _, _, _, st := ca.write(f, 0, []byte("acknowledged\n"), 2); st != wire.NFS3OK {
+		t.Fatalf("FILE_SYNC write on A: %d", st)
+	}
+	g := ca.mustCreate(rootDir, "moved", 0o644)
+	if st := ca.rename(rootDir, "moved", rootDir, "there"); st != wire.NFS3OK {
+		t.Fatalf("rename on A: %d", st)
+	}
+	last := ca.mustCreate(rootDir, "last", 0o644)
+	child.kill() // right after the last reply
+
+	fsB, err := fs.New(fs.Config{State: filepath.Join(tc.cl.Dir, "stateB", "fs")}, tc.resolver(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fsB.Close)
+	spB := nfsd.NewPGPaths(openPG(t, pg.URL), time.Hour)
+	t.Cleanup(func() { spB.Close() })
+	b := tc.serve(t, nfsd.Config{FS: fsB, State: filepath.Join(tc.cl.Dir, "stateB"), Secret: secret, SharedPaths: spB})
+	cb := newClient(t, b.addr, "", authSys(0, 0))
+	for name, h := range map[string][]byte{"/etc/motd (image)": motd, "/root/acked": f, "/root/there (renamed)": g, "/root/last": last} {
+		if _, st := cb.getattr(h); st != wire.NFS3OK {
+			t.Errorf("A's handle of %s on B, A killed: status %d\n%s", name, st, logs.String())
+		}
+	}
+	if got := cb.readAll(f); got != "acknowledged\n" {
+		t.Errorf("the acknowledged write read through B: %q", got)
+	}
+}
+
+func openPG(t *testing.T, url string) *tables.PGStore {
+	t.Helper()
+	st, err := tables.OpenPostgres(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // sharedServers starts two servers over tc's cluster, B with fs and nfsd state of its
