@@ -19,15 +19,20 @@ import (
 	"syscall"
 	"time"
 
+	"statelite/internal/sys"
 	"statelite/resolver"
 	"statelite/tables"
 )
 
 // Config holds the settings of a filesystem server.
 type Config struct {
-	// State is the server's state directory; each node's volatile layer lives under
-	// State/volatile/<node>/<epoch>.
+	// State is the server's state directory.
 	State string
+	// Volatile is where each node's volatile layer lives, as Volatile/<node>/<epoch>,
+	// with the node's last boot (Volatile/<node>/boot): by default State/volatile. A
+	// directory every server of a cluster reaches (site.volatiledir) lets any of them
+	// serve a node's volatile files and decide its boots once for all.
+	Volatile string
 	// OnReset, when set, is told of every reset of a node's volatile layer (a boot) with
 	// the new epoch; it runs after the reset, under the view's lock.
 	OnReset func(node string, epoch uint64)
@@ -66,11 +71,14 @@ func New(cfg Config, r *resolver.Resolver) (*Server, error) {
 	if cfg.State == "" {
 		return nil, errors.New("fs: a state directory is required")
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.State, "volatile"), 0o700); err != nil {
-		return nil, fmt.Errorf("fs: state directory: %w", err)
+	if cfg.Volatile == "" {
+		cfg.Volatile = filepath.Join(cfg.State, "volatile")
+	}
+	if err := os.MkdirAll(cfg.Volatile, 0o700); err != nil {
+		return nil, fmt.Errorf("fs: volatile layers: %w", err)
 	}
 	s := &Server{cfg: cfg, views: map[string]*View{}, opening: map[string]*viewOpening{}, layers: newLayers()}
-	s.layers.owned = filepath.Join(cfg.State, "volatile") + "/"
+	s.layers.owned = filepath.Clean(cfg.Volatile) + "/"
 	s.res.Store(r)
 	return s, nil
 }
@@ -106,7 +114,7 @@ func (s *Server) View(node string) (*View, error) {
 	s.opening[node] = op
 	s.mu.Unlock()
 
-	v := &View{srv: s, node: node, voldir: filepath.Join(s.cfg.State, "volatile", node)}
+	v := &View{srv: s, node: node, voldir: filepath.Join(s.cfg.Volatile, node)}
 	err := v.openVolatile()
 	s.mu.Lock()
 	delete(s.opening, node)
@@ -386,6 +394,102 @@ func (v *View) openVolatile() error {
 func (v *View) Reset() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	unlock, err := v.lockShared()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := v.refresh(); err != nil {
+		return err
+	}
+	return v.resetLocked()
+}
+
+// bootFile holds a node's last boot in its volatile directory: the boot token and the
+// epoch of the layer that boot started.
+const bootFile = "boot"
+
+// Boot makes token the node's current boot. The first time the node's directory sees a
+// token its volatile layer is dropped (Reset); a token seen before — a remount, the boot
+// file fetch then the mount of one boot, another server of the cluster that decided the
+// boot already — changes nothing. legacy, when not empty, is the node's last token as a
+// server recorded it before boots were kept with the layer: it stands for the layer's
+// boot when the layer has none yet (an upgrade resets no running node). It reports
+// whether the layer was dropped.
+func (s *Server) Boot(node, token, legacy string) (bool, error) {
+	v, err := s.View(node)
+	if err != nil {
+		return false, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	unlock, err := v.lockShared()
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	if err := v.refresh(); err != nil {
+		return false, err
+	}
+	last := legacy
+	if b, err := os.ReadFile(filepath.Join(v.voldir, bootFile)); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			last = f[0]
+		}
+	}
+	if last == token {
+		return false, nil
+	}
+	if err := v.resetLocked(); err != nil {
+		return false, err
+	}
+	rec := token + " " + strconv.FormatUint(v.upper.Load().epoch, 10) + "\n"
+	if err := writeFileAtomic(filepath.Join(v.voldir, bootFile), []byte(rec)); err != nil {
+		return true, fmt.Errorf("boot of %s: the layer was dropped but the boot not recorded: %w", v.node, err)
+	}
+	return true, nil
+}
+
+// lockShared takes the lock of the node's volatile directory that the servers sharing
+// it (site.volatiledir) take to reset or boot the node, one at a time.
+func (v *View) lockShared() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(v.voldir, "lock"), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := sys.Lock(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock of %s's volatile layer: %w", v.node, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// refresh takes the layer another server sharing the directory made current meanwhile
+// (a reset there); the caller holds v.mu and the shared lock.
+func (v *View) refresh() error {
+	b, err := os.ReadFile(filepath.Join(v.voldir, "current"))
+	if err != nil {
+		return err
+	}
+	e, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || e == 0 {
+		return fmt.Errorf("%s: bad epoch %q", filepath.Join(v.voldir, "current"), strings.TrimSpace(string(b)))
+	}
+	old := v.upper.Load()
+	if e == old.epoch {
+		return nil
+	}
+	dir := filepath.Join(v.voldir, strconv.FormatUint(e, 10))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	v.upper.Store(&upperLayer{dir: dir, epoch: e})
+	v.srv.layers.forget(old.dir)
+	return nil
+}
+
+// resetLocked drops the layer; the caller holds v.mu and the shared lock.
+func (v *View) resetLocked() error {
 	old := v.upper.Load()
 	epoch := old.epoch + 1
 	dir := filepath.Join(v.voldir, strconv.FormatUint(epoch, 10))

@@ -74,34 +74,36 @@ func (s *Server) mountMnt(ctx context.Context, c *call, r *wire.R, w *writer) er
 }
 
 // bootToken resets the node's volatile layer the first time a boot token is seen
-// (docs/behaviour.md#what-counts-as-a-boot); tokens are remembered across restarts. Nodes
-// booting at once reset in parallel: only the same node's boots wait for each other.
+// (docs/behaviour.md#what-counts-as-a-boot). The boot is recorded with the layer
+// (fs.Server.Boot), so it is decided once for every server that shares the volatile
+// layers, and across restarts. Nodes booting at once reset in parallel: only the same
+// node's boots wait for each other.
 func (s *Server) bootToken(node, token string) {
 	l := &s.bootLocks[nodeID(node)%uint64(len(s.bootLocks))]
 	l.Lock()
 	defer l.Unlock()
-	file := filepath.Join(s.cfg.State, "tokens", node)
 	s.mu.Lock()
-	last, ok := s.tokens[node]
+	last := s.tokens[node]
 	s.mu.Unlock()
-	if !ok {
-		if b, err := os.ReadFile(file); err == nil {
-			last = strings.TrimSpace(string(b))
-		}
-	}
 	if last == token {
-		return
+		return // this server saw the boot already (a remount)
 	}
-	if err := s.cfg.FS.Reset(node); err != nil {
+	// Before boots were kept with the layer, each server recorded the last token here.
+	var legacy string
+	if b, err := os.ReadFile(filepath.Join(s.cfg.State, "tokens", node)); err == nil {
+		legacy = strings.TrimSpace(string(b))
+	}
+	reset, err := s.cfg.FS.Boot(node, token, legacy)
+	if err != nil {
 		s.log.Error("boot reset failed", "node", node, "err", err)
 		return
 	}
 	s.mu.Lock()
 	s.tokens[node] = token
 	s.mu.Unlock()
-	os.MkdirAll(filepath.Dir(file), 0o700)
-	os.WriteFile(file, []byte(token+"\n"), 0o600)
-	s.log.Info("boot: volatile layer reset", "node", node, "token", token)
+	if reset {
+		s.log.Info("boot: volatile layer reset", "node", node, "token", token)
+	}
 }
 
 // handleForPath walks from the view root to sub, recording every component in the

@@ -39,7 +39,7 @@ func (s *Server) listenBoot() error {
 	cfg := boot.Config{
 		Resolver: s.fs.Resolver, TFTPRoot: o.TFTPRoot, NFSPort: port(s.nfsL.Addr()), Log: log,
 		OnBoot: func(node, token string) {
-			if err := s.fs.Reset(node); err != nil {
+			if _, err := s.fs.Boot(node, token, ""); err != nil {
 				log.Error("boot: volatile layer reset failed", "node", node, "err", err)
 			}
 		},

@@ -29,6 +29,8 @@ type liveTables struct {
 	switchTo func(*resolver.Resolver)
 	// interval is the PostgreSQL watcher's periodic check (default 1 s).
 	interval time.Duration
+	// volatile is the site.volatiledir the server started with (a change needs a restart).
+	volatile string
 }
 
 // adopt records snap in the history (if kept) and returns it numbered as recorded.
@@ -66,6 +68,11 @@ func (l *liveTables) apply(c tables.Change) {
 	if l.hist != nil {
 		if n, err := l.hist.Number(c.Snap); err == nil {
 			s = n
+		}
+	}
+	if l.status != nil { // a server (not a mount)
+		if v, err := volatileDir(s); err != nil || v != l.volatile {
+			l.log.Warn("site.volatiledir changed: the volatile layers stay where they are until the server restarts", "in_use", l.volatile, "tables", v, "err", err)
 		}
 	}
 	r := resolver.New(s, l.cfg)

@@ -19,6 +19,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"statelite/boot"
@@ -165,7 +166,15 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	if cfg.Name != "" {
 		names = []string{cfg.Name}
 	}
-	if s.fs, err = fs.New(fs.Config{State: filepath.Join(cfg.State, "fs"), OnReset: s.live.status.boot}, resolver.New(s.snap, rcfg)); err != nil {
+	vol, err := volatileDir(s.snap)
+	if err != nil {
+		return s, err
+	}
+	if vol != "" {
+		log.Info("volatile layers in site.volatiledir: every server that shares it serves the nodes' volatile files and decides their boots once", "dir", vol)
+	}
+	s.live.volatile = vol
+	if s.fs, err = fs.New(fs.Config{State: filepath.Join(cfg.State, "fs"), Volatile: vol, OnReset: s.live.status.boot}, resolver.New(s.snap, rcfg)); err != nil {
 		return s, err
 	}
 	s.onClose(s.fs.Close)
@@ -330,6 +339,19 @@ func (s *Server) nodeDirs() []string {
 		}
 	}
 	return dirs
+}
+
+// volatileDir is site.volatiledir: the directory of the nodes' volatile layers that
+// several servers share ("" when unset: the state directory's own).
+func volatileDir(snap *tables.Snapshot) (string, error) {
+	v, _ := snap.Site("volatiledir")
+	if v = strings.TrimSpace(v); v == "" {
+		return "", nil
+	}
+	if !filepath.IsAbs(v) {
+		return "", fmt.Errorf("site.volatiledir %q: not an absolute path", v)
+	}
+	return filepath.Clean(v), nil
 }
 
 // openStore opens the table store at loc: a postgres:// URL or a directory.

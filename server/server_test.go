@@ -181,3 +181,97 @@ func TestServerRefuses(t *testing.T) {
 	}
 	srv.Close()
 }
+
+// TestSharedVolatile: two servers (each its own state) whose tables name one
+// site.volatiledir serve a node's volatile files alike, and decide its boots once: the
+// node's mount with the boot token it already used on A drops nothing on B; a new token
+// drops the layer once, and A, restarted, serves the new one.
+func TestSharedVolatile(t *testing.T) {
+	cl := demoCluster(t)
+	vol := filepath.Join(t.TempDir(), "shared-volatile")
+	site := filepath.Join(cl.Tables, "site.csv")
+	b, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(site, append(b, []byte(`"volatiledir","`+vol+`",,`+"\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := func(name string) (addr string, stop func()) {
+		srv, err := New(ctx, Config{State: filepath.Join(cl.Dir, "state-"+name), Tables: cl.Tables, Mnt: filepath.Join(cl.Dir, "mnt"),
+			NFS: "127.0.0.1:0", Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- srv.Run(rctx) }()
+		return srv.NFSAddr().String(), func() { cancel(); <-done }
+	}
+	mount := func(addr, token string) (*nfsclient.Conn, []byte) {
+		c, err := nfsclient.Dial(addr, "", "test", 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		root, err := c.Mount("/nodes/n1/@" + token)
+		if err != nil {
+			t.Fatalf("mount with token %s: %v", token, err)
+		}
+		tmp, err := c.Walk(root, "tmp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, tmp
+	}
+	read := func(c *nfsclient.Conn, tmp []byte) (string, error) {
+		fh, _, err := c.Lookup(tmp, "scratch")
+		if err != nil {
+			return "", err
+		}
+		data, _, err := c.Read(fh, 0, 4096)
+		return string(data), err
+	}
+
+	addrA, stopA := start("A")
+	ca, tmpA := mount(addrA, "boot1")
+	fh, err := ca.Create(tmpA, "scratch", 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.Write(fh, 0, []byte("written through A\n"), 2); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(vol); len(ents) == 0 {
+		t.Fatalf("nothing in site.volatiledir %s", vol)
+	}
+
+	addrB, stopB := start("B")
+	cb, tmpB := mount(addrB, "boot1") // the same boot, now on B
+	if got, err := read(cb, tmpB); err != nil || got != "written through A\n" {
+		t.Fatalf("n1's volatile file through B, same boot: %q, %v", got, err)
+	}
+	stopA()
+	cb2, tmpB2 := mount(addrB, "boot2") // a new boot: the layer is dropped, once
+	if got, err := read(cb2, tmpB2); err == nil {
+		t.Fatalf("after a new boot on B, the old boot's volatile file: %q", got)
+	}
+	fh, err = cb2.Create(tmpB2, "scratch", 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cb2.Write(fh, 0, []byte("boot2\n"), 2); err != nil {
+		t.Fatal(err)
+	}
+	stopB()
+
+	addrA, stopA = start("A") // A again, after B's boot
+	defer stopA()
+	ca2, tmpA2 := mount(addrA, "boot2")
+	if got, err := read(ca2, tmpA2); err != nil || got != "boot2\n" {
+		t.Fatalf("A restarted, the node's boot2 volatile file: %q, %v", got, err)
+	}
+}

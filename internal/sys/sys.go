@@ -153,3 +153,15 @@ func TryLock(f interface{ Fd() uintptr }) error {
 
 // IsWouldBlock reports whether err says a lock is held elsewhere.
 func IsWouldBlock(err error) bool { return errors.Is(err, unix.EWOULDBLOCK) }
+
+// Lock takes an exclusive flock(2) of f, waiting for it (retried on EINTR). On NFS the
+// Linux client takes it as a lock of the whole file on the server: it works between
+// hosts.
+func Lock(f interface{ Fd() uintptr }) error {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
