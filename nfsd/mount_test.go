@@ -2,6 +2,7 @@ package nfsd_test
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -234,6 +235,28 @@ func TestBootToken(t *testing.T) {
 	}
 	if err := srv2.Reset("nosuch"); err == nil {
 		t.Error("Reset of an unknown node: no error")
+	}
+
+	// A server of before boots were kept with the layer: its own record of the node's
+	// last token stands for the layer's boot once (an upgrade resets no running node).
+	c.mustMount("/nodes/n1/@tok4")
+	write(r, "d")
+	srv2.stop(t)
+	if err := os.Remove(filepath.Join(tc.fsState, "volatile", "n1", "boot")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(tc.nfState, "tokens"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tc.nfState, "tokens", "n1"), []byte("tok4\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tc.fsrv = tc.newFS(t)
+	srv3 := tc.serve(t, nfsd.Config{})
+	c = newClient(t, srv3.addr, "", authSys(0, 0))
+	r = c.mustMount("/nodes/n1/@tok4")
+	if !exists(r, "tmp", "d") {
+		t.Error("/tmp/d gone: the token recorded by the server of before was not taken as the node's boot")
 	}
 }
 
