@@ -78,7 +78,25 @@ func Validate(s *Snapshot) []Problem {
 	v.litefile()
 	v.litetree()
 	v.statelite()
+	v.site()
 	return v.probs
+}
+
+// site checks the site keys statelite reads as paths: volatiledir (the shared volatile
+// layers) must be absolute.
+func (v *validator) site() {
+	t := v.s.tables["site"]
+	if t == nil {
+		return
+	}
+	for i := range t.Rows {
+		if !t.Enabled(i) || t.Get(i, "key") != "volatiledir" {
+			continue
+		}
+		if val := strings.TrimSpace(t.Get(i, "value")); val != "" && !path.IsAbs(val) {
+			v.add(t, i, false, "volatiledir %q is not an absolute path", val)
+		}
+	}
 }
 
 // CheckNames returns the problems of the names in s alone (node, group and image names,

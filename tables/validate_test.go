@@ -209,6 +209,9 @@ func TestValidateGeneric(t *testing.T) {
 			[]vdWant{vdErr("nodelist", 3, `duplicate key node="n1"`, "same as nodelist.csv line 2")}},
 		{"duplicate site key", map[string]string{"site": "#key,value\nmaster,a\nmaster,b\n"},
 			[]vdWant{vdErr("site", 3, `duplicate key key="master"`, "site.csv line 2")}},
+		{"site.volatiledir relative", map[string]string{"site": "#key,value\nmaster,a\nvolatiledir,shared/vol\n"},
+			[]vdWant{vdErr("site", 3, `volatiledir "shared/vol" is not an absolute path`)}},
+		{"site.volatiledir absolute", map[string]string{"site": "#key,value\nvolatiledir,/shared/vol\n"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
