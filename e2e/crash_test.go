@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"statelite/internal/pgtest"
 )
 
 // TestQemuCrash is the acceptance test of issue 14's "handles that survive any crash":
@@ -38,9 +40,21 @@ import (
 // The workload must see no error (the script checks every operation's exit status and
 // prints FAIL with the error: no ESTALE, no EIO), and every write the guest saw
 // acknowledged (ACK lines: the write and its fsync succeeded) must be, in order, in the
-// node's persistent files on the server (<statemnt>/n1/root/crash/). Skipped like the
-// other qemu tests when tools are missing (failed under CI), and in -short mode.
-func TestQemuCrash(t *testing.T) {
+// node's persistent files on the server (<statemnt>/n1/root/crash/), and every volatile
+// file of the boot must read back at the end. Skipped like the other qemu tests when
+// tools are missing (failed under CI), and in -short mode.
+func TestQemuCrash(t *testing.T) { qemuCrash(t, false) }
+
+// TestQemuFailover is the acceptance test of issue 15's failover: the same workload and
+// faults as TestQemuCrash, but each restart is the *other* server — A and B, each with a
+// state directory of its own, sharing the tables and the handle table in PostgreSQL
+// (internal/pgtest) and the nodes' volatile layers (site.volatiledir) — started on the
+// address and port of the one killed, as a floating address would move: A, B, A, B.
+// The node must see no error, and every volatile and persistent file it wrote must be
+// there.
+func TestQemuFailover(t *testing.T) { qemuCrash(t, true) }
+
+func qemuCrash(t *testing.T, failover bool) {
 	if testing.Short() && !qemuInCI() {
 		t.Skip("a qemu boot with three server crashes takes about a minute; skipped in -short mode")
 	}
@@ -63,9 +77,21 @@ func TestQemuCrash(t *testing.T) {
 	persist := filepath.Join(cl.State, "n1", "root", "crash") // the node's /root/crash on the server
 
 	srv := &serverProc{t: t, bin: statelite, dir: dir, args: []string{
-		"--tables", cl.Tables, "--mnt", filepath.Join(cl.Dir, "mnt"),
-		"serve", "--state", filepath.Join(dir, "srvstate"),
-	}}
+		"--tables", cl.Tables, "--mnt", filepath.Join(cl.Dir, "mnt"), "serve",
+	}, states: []string{filepath.Join(dir, "srvstate")}}
+	if failover {
+		pg := pgtest.Start(t)
+		run := func(args ...string) {
+			t.Helper()
+			if out, err := exec.CommandContext(ctx, statelite, args...).CombinedOutput(); err != nil {
+				t.Fatalf("statelite %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+		run("tabmigrate", "--from", cl.Tables, "--to", pg.URL)
+		run("--tables", pg.URL, "chtab", "key=volatiledir", "site.value="+filepath.Join(dir, "shared-volatile"))
+		srv.args = []string{"--mnt", filepath.Join(cl.Dir, "mnt"), "serve", "--store", pg.URL}
+		srv.states = []string{filepath.Join(dir, "srvstate-A"), filepath.Join(dir, "srvstate-B")}
+	}
 	t.Cleanup(srv.stop)
 	if err := srv.start("0"); err != nil {
 		t.Fatal(err)
@@ -193,7 +219,7 @@ follow:
 				t.Fatalf("restart after fault %s: %v", down.name, err)
 			}
 			down.restarted = time.Now()
-			t.Logf("%s: server restarted on port %s (pid %d)", rel(down.restarted), port, srv.cmd.Process.Pid)
+			t.Logf("%s: server restarted on port %s (pid %d, state %s)", rel(down.restarted), port, srv.cmd.Process.Pid, filepath.Base(srv.state))
 			down, resuming = nil, down
 		}
 	}
@@ -240,7 +266,7 @@ follow:
 			}
 		}
 	}
-	for _, want := range []string{"CHECK readback_log OK", "CHECK readback_held OK", "FAILS 0", "WORKLOAD exit=0"} {
+	for _, want := range []string{"CHECK readback_log OK", "CHECK readback_held OK", "CHECK readback_volatile OK", "FAILS 0", "WORKLOAD exit=0"} {
 		if !strings.Contains(out, want) {
 			errorf("no %q on the console", want)
 		}
@@ -295,12 +321,15 @@ func inOrder(want, have []string) string {
 }
 
 // serverProc is `statelite serve` as a child process, started again and again on the
-// same port; each run's output goes to DIR/server-N.log.
+// same port, on each of its state directories in turn; each run's output goes to
+// DIR/server-N.log.
 type serverProc struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	args []string
+	t      *testing.T
+	bin    string
+	dir    string
+	args   []string
+	states []string // the state directory of each run, in turn
+	state  string   // the running one's
 
 	cmd  *exec.Cmd
 	out  *procLog
@@ -342,7 +371,8 @@ func (s *serverProc) start(port string) error {
 	}
 	s.runs = append(s.runs, name)
 	s.out = &procLog{f: f}
-	s.cmd = exec.Command(s.bin, append(s.args, "--nfs", "127.0.0.1:"+port)...)
+	s.state = s.states[(len(s.runs)-1)%len(s.states)]
+	s.cmd = exec.Command(s.bin, append(s.args, "--state", s.state, "--nfs", "127.0.0.1:"+port)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		f.Close()

@@ -146,5 +146,15 @@ got=$(cat /root/crash/log 2>&1 | tr '\n' ' ')
 if [ "$got" = "${want_log# } " ]; then echo "CHECK readback_log OK"; else echo "CHECK readback_log FAIL got [$got] want [${want_log# } ]"; fi
 got=$(cat /root/crash/held 2>&1 | tr '\n' ' ')
 if [ "$got" = "${want_held# } " ]; then echo "CHECK readback_held OK"; else echo "CHECK readback_held FAIL got [$got] want [${want_held# } ]"; fi
+# Every volatile file of the boot, written through whichever server served it then.
+want_vol=
+got_vol=
+r=1
+while [ "$r" -le "$rounds" ]; do
+	want_vol="$want_vol volatile-$r"
+	got_vol="$got_vol $(cat /tmp/crash/v$r 2>&1)"
+	r=$((r + 1))
+done
+if [ "$got_vol" = "$want_vol" ]; then echo "CHECK readback_volatile OK"; else echo "CHECK readback_volatile FAIL got [$got_vol] want [$want_vol]"; fi
 echo "FAILS $fails"
 [ "$fails" -eq 0 ]
