@@ -1,5 +1,6 @@
-// Package layers holds one test: the rooms of statelite import only rooms below them
-// (docs/architecture.md, "Layering"). Tests only.
+// Package layers holds checks of the repository as a whole: the rooms of statelite import
+// only rooms below them (docs/architecture.md, "The layering"), and the pages link only
+// inside the repository. Tests only.
 package layers
 
 import (
