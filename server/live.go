@@ -71,7 +71,7 @@ func (l *liveTables) apply(c tables.Change) {
 		}
 	}
 	if l.status != nil { // a server (not a mount)
-		if v, err := volatileDir(s); err != nil || v != l.volatile {
+		if v, err := VolatileDir(s); err != nil || v != l.volatile {
 			l.log.Warn("site.volatiledir changed: the volatile layers stay where they are until the server restarts", "in_use", l.volatile, "tables", v, "err", err)
 		}
 	}

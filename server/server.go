@@ -166,7 +166,7 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	if cfg.Name != "" {
 		names = []string{cfg.Name}
 	}
-	vol, err := volatileDir(s.snap)
+	vol, err := VolatileDir(s.snap)
 	if err != nil {
 		return s, err
 	}
@@ -341,9 +341,9 @@ func (s *Server) nodeDirs() []string {
 	return dirs
 }
 
-// volatileDir is site.volatiledir: the directory of the nodes' volatile layers that
+// VolatileDir is site.volatiledir: the directory of the nodes' volatile layers that
 // several servers share ("" when unset: the state directory's own).
-func volatileDir(snap *tables.Snapshot) (string, error) {
+func VolatileDir(snap *tables.Snapshot) (string, error) {
 	v, _ := snap.Site("volatiledir")
 	if v = strings.TrimSpace(v); v == "" {
 		return "", nil

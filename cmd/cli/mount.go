@@ -62,7 +62,11 @@ func (e *env) runMount(ctx context.Context, node, dir, state string, debug bool)
 	cfg := e.resolverConfig()
 	// The same layout as serve: with the same --state the mount shows the volatile
 	// layer the node itself is served.
-	srv, err := sfs.New(sfs.Config{State: filepath.Join(state, "fs")}, resolver.New(snap, cfg))
+	vol, err := server.VolatileDir(snap)
+	if err != nil {
+		return err
+	}
+	srv, err := sfs.New(sfs.Config{State: filepath.Join(state, "fs"), Volatile: vol}, resolver.New(snap, cfg))
 	if err != nil {
 		return err
 	}

@@ -189,7 +189,11 @@ func lockReset(ctx context.Context, state string) (*server.StateLock, error) {
 // resetOffline drops the volatile layers of nodes with the server's own code (a
 // filesystem server on state that serves nothing), the caller holding state's lock.
 func (e *env) resetOffline(snap *tables.Snapshot, state string, nodes []string) error {
-	fsrv, err := fs.New(fs.Config{State: filepath.Join(state, "fs")}, resolver.New(snap, e.resolverConfig()))
+	vol, err := server.VolatileDir(snap)
+	if err != nil {
+		return err
+	}
+	fsrv, err := fs.New(fs.Config{State: filepath.Join(state, "fs"), Volatile: vol}, resolver.New(snap, e.resolverConfig()))
 	if err != nil {
 		return err
 	}
