@@ -15,6 +15,7 @@ import (
 	"github.com/willscott/go-nfs-client/nfs"
 	"github.com/willscott/go-nfs-client/nfs/rpc"
 
+	"statelite/internal/testenv"
 	"statelite/nfsd"
 	"statelite/nfsd/wire"
 )
@@ -46,10 +47,7 @@ func errStatus(err error) uint32 {
 // goMount mounts dirpath with go-nfs-client (MOUNT and NFS on one connection).
 func goMount(t *testing.T, addr, dirpath string, uid, gid uint32) *nfs.Target {
 	t.Helper()
-	c, err := rpc.DialTCP("tcp", addr, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testenv.DialGoNFSClient(t, addr)
 	t.Cleanup(c.Close)
 	m := nfs.Mount{Client: c}
 	tgt, err := m.Mount(dirpath, rpc.NewAuthUnix("n1", uid, gid).Auth())

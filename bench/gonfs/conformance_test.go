@@ -93,10 +93,7 @@ func listen(t *testing.T) net.Listener {
 // run mounts export at addr and runs the sequence; each step's answer is a line.
 func run(t *testing.T, addr, export string) []string {
 	t.Helper()
-	c, err := rpc.DialTCP("tcp", addr, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testenv.DialGoNFSClient(t, addr)
 	defer c.Close()
 	m := nfsc.Mount{Client: c}
 	tgt, err := m.Mount(export, rpc.NewAuthUnix("n1", 0, 0).Auth())
