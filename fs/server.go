@@ -405,6 +405,26 @@ func (v *View) Reset() error {
 	return v.resetLocked()
 }
 
+// Refresh re-reads which volatile layer is node's current one: a server that takes a
+// node over from another (its lease) calls it, since the other may have dropped the
+// layer this server last knew (a boot there).
+func (s *Server) Refresh(node string) error {
+	s.mu.Lock()
+	v := s.views[node]
+	s.mu.Unlock()
+	if v == nil {
+		return nil // not opened yet: it will read the current layer when it is
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	unlock, err := v.lockShared()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return v.refresh()
+}
+
 // bootFile holds a node's last boot in its volatile directory: the boot token and the
 // epoch of the layer that boot started.
 const bootFile = "boot"

@@ -107,7 +107,25 @@ func (s *Server) fh(c *call, r *wire.R) (*req, uint32) {
 	if r.Err != nil {
 		return nil, wire.NFS3ErrBadHandle
 	}
-	return s.resolveFH(c, fh)
+	q, st := s.resolveFH(c, fh)
+	if st == wire.NFS3OK && s.cfg.Leases != nil && writes(c.proc) && !s.cfg.Leases.Hold(q.node) {
+		// Another server writes this node's files now (its lease has not lapsed): the
+		// client retries, and is served once the lease moves here.
+		s.leaseWaits.Add(1)
+		return nil, wire.NFS3ErrJukebox
+	}
+	return q, st
+}
+
+// writes reports whether an NFS procedure may change a node's files (it needs the
+// node's lease when there are several servers).
+func writes(proc uint32) bool {
+	switch proc {
+	case wire.ProcSetattr, wire.ProcWrite, wire.ProcCreate, wire.ProcMkdir, wire.ProcSymlink, wire.ProcMknod,
+		wire.ProcRemove, wire.ProcRmdir, wire.ProcRename, wire.ProcLink, wire.ProcCommit:
+		return true
+	}
+	return false
 }
 
 // Permission bits.

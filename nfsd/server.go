@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"statelite/fs"
@@ -33,6 +34,10 @@ type Config struct {
 	AdminAllow []netip.Prefix
 	// RootSquash maps uid 0 to nobody (65534) for every caller.
 	RootSquash bool
+	// Leases, when set, decide which server writes a node's files (several servers on
+	// one store): a call that would change them is answered NFS3ERR_JUKEBOX unless this
+	// server holds the node's lease.
+	Leases Leases
 	// Log receives structured logs (default: slog.Default()).
 	Log *slog.Logger
 	// Names are this server's names (serve --name). When set, the server serves only the
@@ -83,6 +88,10 @@ type Server struct {
 	rpc     *rpcServer
 	verf    [8]byte
 	Metrics *Metrics
+
+	// leaseWaits counts the calls answered JUKEBOX because another server held the
+	// node's lease.
+	leaseWaits atomic.Uint64
 
 	mu     sync.Mutex
 	mounts map[string]mountRec // "remote|dirpath" -> record (DUMP)
@@ -313,6 +322,16 @@ func (s *Server) writeGauges(w io.Writer) {
 	fmt.Fprintln(w, "# HELP statelite_intake_bytes Memory held by call records being received or waiting to be served.")
 	fmt.Fprintln(w, "# TYPE statelite_intake_bytes gauge")
 	fmt.Fprintf(w, "statelite_intake_bytes %d\n", total)
+	if s.cfg.Leases != nil {
+		fmt.Fprintln(w, "# HELP statelite_lease_waits_total Calls answered JUKEBOX because another server held the node's lease.")
+		fmt.Fprintln(w, "# TYPE statelite_lease_waits_total counter")
+		fmt.Fprintf(w, "statelite_lease_waits_total %d\n", s.leaseWaits.Load())
+		if m, ok := s.cfg.Leases.(interface{ Moves() uint64 }); ok {
+			fmt.Fprintln(w, "# HELP statelite_lease_moves_total Node leases this server took over from another server.")
+			fmt.Fprintln(w, "# TYPE statelite_lease_moves_total counter")
+			fmt.Fprintf(w, "statelite_lease_moves_total %d\n", m.Moves())
+		}
+	}
 }
 
 // orDefault is v, or def when v is zero.

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -64,6 +65,9 @@ type Config struct {
 	CheckEvery time.Duration
 	// Record is a directory for per-node operation records ("": off).
 	Record string
+	// LeaseTTL is how long a node's write lease lasts unrenewed with a PostgreSQL store
+	// (default 10 s): the longest a node's writes wait after its server died.
+	LeaseTTL time.Duration
 	// Log receives the server's log (default slog.Default()).
 	Log *slog.Logger
 }
@@ -75,14 +79,15 @@ type Server struct {
 	log     *slog.Logger
 	started time.Time
 
-	lock  *StateLock
-	store tables.Store
-	snap  *tables.Snapshot
-	names *resolver.Names
-	live  *liveTables
-	fs    *fs.Server
-	nfs   *nfsd.Server
-	rec   *nfsd.DirRecorder
+	lock   *StateLock
+	store  tables.Store
+	snap   *tables.Snapshot
+	names  *resolver.Names
+	live   *liveTables
+	fs     *fs.Server
+	nfs    *nfsd.Server
+	rec    *nfsd.DirRecorder
+	leases *nfsd.PGLeases
 
 	nfsL, metricsL, portmapL, httpL net.Listener
 	tftpC                           net.PacketConn
@@ -161,6 +166,17 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 		}
 		s.onClose(func() { sp.Close() })
 		shared = sp
+		// One writer per node at a time among the servers of the store.
+		me := cfg.Name
+		if me == "" {
+			host, _ := os.Hostname()
+			abs, _ := filepath.Abs(cfg.State)
+			me = host + ":" + abs
+		}
+		if s.leases, err = nfsd.NewPGLeases(ctx, pg, me, cfg.LeaseTTL, log); err != nil {
+			return s, err
+		}
+		s.onClose(s.leases.Close)
 	}
 	var names []string
 	if cfg.Name != "" {
@@ -178,6 +194,15 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 		return s, err
 	}
 	s.onClose(s.fs.Close)
+	if s.leases != nil {
+		fsrv := s.fs
+		s.leases.OnTake = func(node, from string) {
+			if err := fsrv.Refresh(node); err != nil {
+				log.Error("lease taken, but the node's volatile layer not re-read", "node", node, "err", err)
+			}
+		}
+		s.live.status.leases = s.leases.Held
+	}
 	s.live.switchTo = s.fs.SetResolver
 	s.fs.Resolver().Index() // the cluster index, before the first request
 	warnNofile(log, len(s.snap.Nodes()))
@@ -190,6 +215,9 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 	ncfg := nfsd.Config{FS: s.fs, State: cfg.State, Names: names, Secret: secret, SharedPaths: shared,
 		AdminAllow: cfg.AdminAllow, RootSquash: cfg.RootSquash, Log: log}
+	if s.leases != nil {
+		ncfg.Leases = s.leases
+	}
 	if s.rec != nil {
 		ncfg.Record = s.rec
 	}

@@ -41,6 +41,7 @@ type Status struct {
 	Rejections []tables.Rejection    `json:"rejections"`           // the last rejected edits, oldest first
 	Pending    *tables.Rejection     `json:"pending,omitempty"`    // the store holds this rejected edit now
 	Name       string                `json:"name,omitempty"`       // the server's name (service nodes)
+	Leases     map[string]time.Time  `json:"leases,omitempty"`     // the nodes whose write lease this server holds, since when (several servers)
 	StoreDown  string                `json:"store_down,omitempty"` // the table database is unreachable: why
 	DownSince  *time.Time            `json:"store_down_since,omitempty"`
 }
@@ -58,6 +59,9 @@ type statusWriter struct {
 	pending map[string]BootRecord
 	later   *time.Timer  // a write of the pending boots is due (nil: none)
 	tookNs  atomic.Int64 // how long the last write took
+
+	// leases, when set, returns the nodes whose write leases the server holds.
+	leases func() map[string]time.Time
 }
 
 // bootWriteDelay gathers the boots of a rack that starts at once into few writes of the
@@ -199,11 +203,23 @@ func (w *statusWriter) boot(node string, epoch uint64) {
 func (w *statusWriter) served(nodes []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if slices.Equal(nodes, w.st.Served) {
-		return
-	}
+	changed := !slices.Equal(nodes, w.st.Served)
 	w.st.Served = nodes
-	w.write()
+	if w.leases != nil {
+		held := w.leases()
+		if len(held) != len(w.st.Leases) {
+			changed = true
+		}
+		for n, since := range held {
+			if old, ok := w.st.Leases[n]; !ok || !old.Equal(since) {
+				changed = true
+			}
+		}
+		w.st.Leases = held
+	}
+	if changed {
+		w.write()
+	}
 }
 
 func (w *statusWriter) stopped() {

@@ -34,6 +34,7 @@ type serveOpts struct {
 	name       string // this server's name (service nodes)
 	checkEvery time.Duration
 	record     string // directory for per-node operation records (JSON lines)
+	leaseTTL   time.Duration
 	// boot (statelite/boot, started by startBoot in nodeset.go)
 	tftpAddr, httpAddr, tftpRoot string
 }
@@ -84,6 +85,7 @@ func serveCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&o.httpAddr, "http", "", "serve the same files over HTTP on this address (off when empty; e.g. :8080)")
 	c.Flags().StringVar(&o.record, "record", "", "record every node's MOUNT and NFS calls as JSON lines in DIR/<node>.jsonl (for bench/ replays; off when empty)")
 	c.Flags().StringVar(&o.tftpRoot, "tftp-root", "", "TFTP root (default: site.tftpdir, else /tftpboot)")
+	c.Flags().DurationVar(&o.leaseTTL, "lease-ttl", 10*time.Second, "with a postgres:// store: how long a node's write lease lasts unrenewed (the longest its writes wait after its server died)")
 	return c
 }
 
@@ -103,7 +105,7 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 		NFS: o.nfsAddr, Metrics: o.metrics, Portmap: o.portmap,
 		TFTP: o.tftpAddr, HTTP: o.httpAddr, TFTPRoot: o.tftpRoot,
 		AdminAllow: allow, RootSquash: o.rootSquash, Name: o.name,
-		CheckEvery: o.checkEvery, Record: o.record,
+		CheckEvery: o.checkEvery, Record: o.record, LeaseTTL: o.leaseTTL,
 		Log: slog.New(slog.NewTextHandler(e.stderr, nil)),
 	})
 	if err != nil {

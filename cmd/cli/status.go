@@ -70,6 +70,17 @@ func printStatus(e *env, st *server.Status) {
 	fmt.Fprintf(w, "generation:  %d in force since %s (store generation %d; %s)\n", st.Generation, st.Since.Local().Format(timeFmt), st.StoreGen, orUnknown(st.Who))
 	fmt.Fprintf(w, "nodes:       %d in nodelist: %s\n", len(st.Nodes), orDash(tables.FoldNodes(st.Nodes)))
 	fmt.Fprintf(w, "served:      %d since the start: %s\n", len(st.Served), orDash(tables.FoldNodes(st.Served)))
+	if st.Leases != nil {
+		var held []string
+		for n := range st.Leases {
+			held = append(held, n)
+		}
+		sort.Strings(held)
+		fmt.Fprintf(w, "leases:      %d nodes written by this server now: %s\n", len(held), orDash(tables.FoldNodes(held)))
+		for _, n := range held {
+			fmt.Fprintf(w, "  %-12s since %s\n", n, st.Leases[n].Local().Format(timeFmt))
+		}
+	}
 	if st.Pending != nil {
 		fmt.Fprintf(w, "PENDING:     the table directory holds an edit rejected at %s; generation %d stays in force:\n", st.Pending.Time.Local().Format(timeFmt), st.Generation)
 		for _, p := range st.Pending.Problems {
