@@ -177,6 +177,18 @@ func writeReport(dir string) error {
 		fmt.Fprintf(&w, "**Start-up** with %d nodes in the tables: %.2f s on a fresh state; %.2f s on the state the %d-node storm left (handle log %.1f MiB), RSS %.1f MiB after start.\n\n",
 			rep.Cluster, r.Fresh, r.Startup, r.Nodes, mib(r.HandleLogBytes), mib(r.RSS))
 	}
+	if f := rep.Failover; f != nil {
+		fmt.Fprintf(&w, "## Failover under load\n\n")
+		fmt.Fprintf(&w, "%d nodes boot over two servers A and B (own state each; one PostgreSQL store, handle table and write leases; one `site.volatiledir`), every other node on B. Once a third of the boots are done, A is killed with SIGKILL and its nodes move to B (a floating address), sending their call again; a call answered JUKEBOX (A's lease of the node not yet lapsed) is sent again 100 ms later.\n\n", f.N)
+		fmt.Fprintf(&w, "| figure | value |\n|---|---:|\n")
+		fmt.Fprintf(&w, "| A killed at | %.2f s |\n| all booted | %.2f s |\n| **errors** | **%d** |\n| nodes moved to B | %d |\n| JUKEBOX answers retried | %d |\n| calls replayed after a lost reply | %d |\n",
+			f.KilledAt, f.Wall, f.Errors, f.MovedNodes, f.Jukebox, f.Replayed)
+		fmt.Fprintf(&w, "| every call: p50 / p99 / max | %.1f / %.1f / %.1f ms |\n| moved nodes' calls from the kill on: p99 / max (the pause) | %.0f / %.0f ms |\n\n",
+			f.P50, f.P99, f.Max, f.MovedP99, f.MovedMax)
+		for _, m := range f.ErrorSample {
+			fmt.Fprintf(&w, "- error: %s\n", m)
+		}
+	}
 	if err := writeClusterComparison(&w, dir, &rep); err != nil {
 		return err
 	}

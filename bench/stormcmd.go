@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"statelite/bench/storm"
@@ -35,6 +37,7 @@ func stormCmd(ctx context.Context, args []string) error {
 	litefile := fs.String("litefile", "image/defaults/debian/litefile.csv", "with -image: the image's litefile rows (CSV)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "timeout of each storm")
 	serverFlags := fs.String("server-flags", "", "more flags for `statelite serve` (space-separated; e.g. --metrics 127.0.0.1:19100 for /debug/pprof)")
+	failoverN := fs.Int("failover", 0, "with -pg: a storm of this many nodes over two servers (own state each, one volatiledir), one killed with SIGKILL once a third of the boots are done; its nodes move to the other (0: skip)")
 	pg := fs.Bool("pg", false, "serve the tables from a throw-away PostgreSQL (its durable defaults: fsync and synchronous_commit on) instead of the CSV directory: the store, and the handle table, of several servers")
 	fs.DurationVar(&holdIdle, "hold", 0, "after the memory of the booted idle nodes is read, keep their connections open this long (to profile the server meanwhile)")
 	fs.Parse(args)
@@ -42,7 +45,7 @@ func stormCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("storm: run as root (the server chowns files to their callers)")
 	}
 	var sizes []int
-	maxN := max(*flipN, *idleN, *clusterN)
+	maxN := max(*flipN, *idleN, *clusterN, *failoverN)
 	for _, f := range strings.Split(*ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
@@ -76,12 +79,17 @@ func stormCmd(ctx context.Context, args []string) error {
 	}
 	extra := strings.Fields(*serverFlags)
 	rep.Store = "csv"
+	if *failoverN > 0 && !*pg {
+		return fmt.Errorf("-failover needs -pg (the servers share the store and handle table)")
+	}
+	var pgURL string
 	if *pg {
 		url, stop, err := pgStore(ctx, b, cl)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		pgURL = url
 		extra = append(extra, "--store", url)
 		rep.Store = "postgresql"
 	}
@@ -122,6 +130,13 @@ func stormCmd(ctx context.Context, args []string) error {
 			rep.IdleBooted = &storm.IdleSummary{N: n, RSSBase: s.RSSStart, RSSN: s.RSSIdle,
 				PerNode: float64(s.RSSIdle-s.RSSStart) / float64(n), HowNodes: "booted (the whole trace replayed), connections open and idle for 5 s; base: the server before the storm"}
 		}
+	}
+	if *failoverN > 0 {
+		f, err := failoverStorm(ctx, b, pgURL, cl, tr, *failoverN, *timeout, *work, startOn)
+		if err != nil {
+			return err
+		}
+		rep.Failover = f
 	}
 	if *idleN > 1 {
 		srv, err := start()
@@ -384,4 +399,83 @@ func pgStore(ctx context.Context, bin string, cl *storm.Cluster) (url string, st
 	}
 	logf("tables in PostgreSQL (%s): %s", c.Dir, strings.TrimSpace(string(out)))
 	return c.URL, func() { c.Close() }, nil
+}
+
+// failoverStorm boots n nodes over two servers A and B (own state each) sharing the
+// PostgreSQL store at url and a volatiledir, every other node on B; once a third of the
+// boots are done, A is killed with SIGKILL and its nodes move to B.
+func failoverStorm(ctx context.Context, bin, url string, cl *storm.Cluster, tr *storm.Trace, n int, timeout time.Duration, work string,
+	startOn func(string) (*storm.Server, error)) (*storm.FailoverSummary, error) {
+	vol := filepath.Join(work, "shared-volatile")
+	os.RemoveAll(vol)
+	if out, err := exec.CommandContext(ctx, bin, "--tables", url, "chtab", "key=volatiledir", "site.value="+vol).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("-failover: chtab site.volatiledir: %v\n%s", err, out)
+	}
+	var servers [2]*storm.Server
+	for i, name := range []string{"failover-A", "failover-B"} {
+		state := filepath.Join(work, name)
+		os.RemoveAll(state)
+		s, err := startOn(state)
+		if err != nil {
+			return nil, err
+		}
+		defer s.Stop()
+		servers[i] = s
+	}
+	a, b := servers[0], servers[1]
+	logf("failover storm: %d nodes over A (pid %d) and B (pid %d); A is killed once %d boots are done", n, a.PID, b.PID, n/3)
+	var killedAt atomic.Int64 // UnixNano
+	var once sync.Once
+	res, err := storm.Run(ctx, storm.Options{Addr: a.Addr, Alt: b.Addr, Trace: tr, Cluster: cl, N: n, Timeout: timeout,
+		BeforeBoot: cl.FreshPersistent,
+		OnBoot: func(done int) {
+			if done >= n/3 {
+				once.Do(func() {
+					a.Kill()
+					killedAt.Store(time.Now().UnixNano())
+					logf("failover storm: A killed (kill -9) after %d boots", done)
+				})
+			}
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("failover storm: %w", err)
+	}
+	f := &storm.FailoverSummary{N: n, Wall: res.Wall.Seconds()}
+	kill := time.Unix(0, killedAt.Load()).Sub(res.T0)
+	if killedAt.Load() == 0 {
+		return nil, fmt.Errorf("failover storm: A was never killed (fewer than %d boots done)", n/3)
+	}
+	f.KilledAt = kill.Seconds()
+	f.Errors, f.ErrorSample = res.Errors()
+	var all, moved []float64
+	for _, nr := range res.Nodes {
+		f.Jukebox += nr.Jukebox
+		f.Replayed += nr.Replayed
+		if nr.Moved > 0 {
+			f.MovedNodes++
+		}
+		for _, s := range nr.Samples {
+			ms := float64(s.Lat) / float64(time.Millisecond)
+			all = append(all, ms)
+			if nr.Moved > 0 && s.Start+s.Lat >= kill {
+				moved = append(moved, ms)
+			}
+		}
+	}
+	sort.Float64s(all)
+	sort.Float64s(moved)
+	f.P50, f.P99 = storm.Quantile(all, 0.5), storm.Quantile(all, 0.99)
+	if len(all) > 0 {
+		f.Max = all[len(all)-1]
+	}
+	f.MovedP99 = storm.Quantile(moved, 0.99)
+	if len(moved) > 0 {
+		f.MovedMax = moved[len(moved)-1]
+	}
+	logf("failover storm: %d nodes booted in %.2f s, %d errors, %d moved nodes, %d JUKEBOX retries, %d calls replayed after a loss; p99 %.1f ms, max %.1f ms; moved nodes from the kill on: p99 %.1f ms, max %.1f ms",
+		n, f.Wall, f.Errors, f.MovedNodes, f.Jukebox, f.Replayed, f.P99, f.Max, f.MovedP99, f.MovedMax)
+	for _, m := range f.ErrorSample {
+		logf("  error: %s", m)
+	}
+	return f, nil
 }

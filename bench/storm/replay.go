@@ -3,6 +3,7 @@ package storm
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,8 +89,13 @@ type NodeResult struct {
 	Errors  []string // first few error messages
 	NErrors int
 	Stale   int // calls answered STALE and retried after a fresh lookup (a live change)
-	Extra   int // LOOKUPs made to find handles the trace had from elsewhere
-	Skipped int // calls whose handle the recording could not name
+	// Failover (Options.Alt): how often the node's server went away and it moved to the
+	// other, the calls answered JUKEBOX and retried, and the calls whose first try was
+	// lost with the server and whose retry found them done (EXIST, NOENT: as a kernel's
+	// retransmission to another server would).
+	Moved, Jukebox, Replayed int
+	Extra                    int // LOOKUPs made to find handles the trace had from elsewhere
+	Skipped                  int // calls whose handle the recording could not name
 }
 
 // BootResult is one boot of a node.
@@ -115,6 +121,10 @@ type replayer struct {
 	probe    map[uint64]string // probe file sizes -> generation
 	onProbe  func()            // after each probe read (Options.OnProbe)
 	relooked bool
+	// redial, when set, connects to the other server when this one goes away.
+	redial   func() (*nfsclient.Conn, error)
+	ctx      context.Context
+	lastLost bool // the last call's first try was lost with its server
 }
 
 type dirPos struct {
@@ -171,12 +181,53 @@ func (rp *replayer) errorf(format string, a ...any) {
 	}
 }
 
-// call makes one call and keeps its latency.
+// call makes one call and keeps its latency. With a failover (redial), a call whose
+// server went away is sent again to the other one, as a hard mount does when its
+// floating address moves, and a call answered JUKEBOX is sent again 100 ms later; the
+// latency kept is the whole wait.
 func (rp *replayer) call(op string, prog, proc uint32, args []byte) ([]byte, error) {
 	start := time.Now()
-	body, err := rp.c.Call(prog, 3, proc, args)
-	rp.res.Samples = append(rp.res.Samples, Sample{Op: op, Start: start.Sub(rp.t0), Lat: time.Since(start)})
-	return body, err
+	rp.lastLost = false
+	for {
+		body, err := rp.c.Call(prog, 3, proc, args)
+		var re *nfsclient.RPCError
+		if err != nil && rp.redial != nil && !errors.As(err, &re) && rp.ctx.Err() == nil {
+			c, derr := rp.redial()
+			if derr == nil {
+				rp.c.Close()
+				rp.c = c
+				rp.c.SetCred(rp.uid, rp.gid)
+				rp.res.Moved++
+				rp.lastLost = true
+				continue
+			}
+			err = fmt.Errorf("%v (the other server: %v)", err, derr)
+		}
+		if err == nil && rp.redial != nil && prog == wire.ProgNFS && len(body) >= 4 &&
+			binary.BigEndian.Uint32(body) == wire.NFS3ErrJukebox && rp.ctx.Err() == nil {
+			rp.res.Jukebox++
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-rp.ctx.Done():
+			}
+			continue
+		}
+		rp.res.Samples = append(rp.res.Samples, Sample{Op: op, Start: start.Sub(rp.t0), Lat: time.Since(start)})
+		return body, err
+	}
+}
+
+// replayedAfterLoss reports whether status st of a call whose first try was lost with
+// its server is what its retry finds when the first try was done: the object made
+// (EXIST) or gone (NOENT).
+func replayedAfterLoss(proc, st uint32) bool {
+	switch proc {
+	case wire.ProcCreate, wire.ProcMkdir, wire.ProcSymlink, wire.ProcMknod, wire.ProcLink:
+		return st == wire.NFS3ErrExist
+	case wire.ProcRemove, wire.ProcRmdir, wire.ProcRename:
+		return st == wire.NFS3ErrNoEnt
+	}
+	return false
 }
 
 // handle returns the handle of view path p, looking it up from the nearest known
@@ -277,6 +328,11 @@ func (rp *replayer) op(r *nfsd.OpRecord, recNode, token string) error {
 			continue
 		}
 		if st != r.Status {
+			if rp.lastLost && r.Status == wire.NFS3OK && replayedAfterLoss(r.Proc, st) {
+				rp.res.Replayed++
+				rp.forgetAll() // what the lost reply named is looked up again
+				return nil
+			}
 			rp.errorf("%s %s %q: status %d, recorded %d", r.Op, r.Path, r.Name, st, r.Status)
 		}
 		return nil
@@ -466,7 +522,10 @@ func (rp *replayer) probeList(ents []nfsclient.Entry) {
 
 // Options of a storm.
 type Options struct {
-	Addr    string // server address
+	Addr string // server address
+	// Alt, when set, is a second server: every other node starts on it, and a node whose
+	// server goes away moves to the other one (a floating address), retrying the call.
+	Alt     string
 	Trace   *Trace
 	Cluster *Cluster // node names and addresses
 	N       int      // nodes (the first N of the cluster)
@@ -539,7 +598,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			<-start
-			c, err := nfsclient.Dial(o.Addr, o.Cluster.Addrs[node], node, 0, 0)
+			first, other := o.Addr, o.Alt
+			if o.Alt != "" && i%2 == 1 {
+				first, other = o.Alt, o.Addr
+			}
+			c, err := nfsclient.Dial(first, o.Cluster.Addrs[node], node, 0, 0)
 			if err != nil {
 				nr.NErrors++
 				nr.Errors = append(nr.Errors, node+": dial: "+err.Error())
@@ -548,9 +611,20 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 			c.Timeout = 60 * time.Second
 			res.conns[i] = c
-			stop := context.AfterFunc(ctx, func() { c.Close() })
+			rp := &replayer{c: c, node: node, t0: t0, res: nr, probe: probe, onProbe: onProbe, ctx: ctx}
+			stop := context.AfterFunc(ctx, func() { rp.c.Close() })
 			defer stop()
-			rp := &replayer{c: c, node: node, t0: t0, res: nr, probe: probe, onProbe: onProbe}
+			if o.Alt != "" {
+				rp.redial = func() (*nfsclient.Conn, error) {
+					first, other = other, first
+					c, err := nfsclient.Dial(first, o.Cluster.Addrs[node], node, 0, 0)
+					if err == nil {
+						c.Timeout = 60 * time.Second
+						res.conns[i] = c
+					}
+					return c, err
+				}
+			}
 			for b := 0; b < o.Boots; b++ {
 				if o.BeforeBoot != nil {
 					if err := o.BeforeBoot(node); err != nil {

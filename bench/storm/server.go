@@ -23,6 +23,14 @@ type Server struct {
 	// the tables and the handle log, the cluster index, every node's plan checked.
 	Startup time.Duration
 	stop    func() error
+	kill    func()
+}
+
+// Kill kills the server process with SIGKILL (kill -9) and waits for it to be gone.
+func (s *Server) Kill() {
+	if s.kill != nil {
+		s.kill()
+	}
 }
 
 // Stop stops the server (a process: SIGTERM, then SIGKILL after 10 s) and waits for it.
@@ -86,6 +94,14 @@ func StartProcess(ctx context.Context, bin string, c *Cluster, state, logfile st
 	s := &Server{PID: cmd.Process.Pid, Log: logfile}
 	var stopErr error
 	stopped := false
+	s.kill = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cmd.Process.Kill()
+		<-exited
+	}
 	s.stop = func() error {
 		if stopped {
 			return stopErr

@@ -230,6 +230,26 @@ type Report struct {
 	// "postgresql" (storm -pg: a throw-away PostgreSQL with its durable defaults, which
 	// also holds the shared handle table).
 	Store string `json:",omitempty"`
+	// Failover is the storm over two servers, one killed in the middle (storm -failover).
+	Failover *FailoverSummary `json:",omitempty"`
+}
+
+// FailoverSummary is a storm over two servers sharing one PostgreSQL store and the
+// nodes' volatile layers, the nodes split between them, one server killed with SIGKILL
+// once a third of the boots are done: its nodes move to the other one.
+type FailoverSummary struct {
+	N             int
+	KilledAt      float64 // seconds after the storm's start
+	Wall          float64 // all booted
+	Errors        int
+	ErrorSample   []string `json:",omitempty"`
+	MovedNodes    int      // nodes whose server went away
+	Jukebox       int      // calls answered JUKEBOX (another server held the node's lease) and retried
+	Replayed      int      // calls whose first try died with the server and whose retry found it done
+	P50, P99, Max float64  // every call's latency (ms), retries and waits included
+	// MovedP99 and MovedMax are the latencies of the moved nodes' calls started from
+	// the kill on: the pause they saw.
+	MovedP99, MovedMax float64
 }
 
 // RestartSummary is a server started on the state of a storm: its handle log holds a
