@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"statelite/internal/pgtest"
 	"statelite/nfsd"
 	"statelite/nfsd/wire"
+	"statelite/tables"
 )
 
 // leasedServers starts two servers over tc's cluster sharing a PostgreSQL database (the
@@ -152,4 +154,64 @@ func TestLeasesConcurrentWriters(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d writes acknowledged, JUKEBOX %v", len(acked), n, jukebox)
+}
+
+// TestLeasesFollowServicenode: only the servers of a node's noderes.servicenode list
+// take its lease over. n1's server is srvA; srvB answers n1's writes JUKEBOX even once
+// A's lease lapsed; with srvB named a backup (srvA,srvB) it takes the lease over.
+func TestLeasesFollowServicenode(t *testing.T) {
+	tc := newTestCluster(t)
+	pg := pgtest.Start(t)
+	setServicenode := func(v string) {
+		t.Helper()
+		_, err := tc.store.Edit(context.Background(), func(*tables.Snapshot) (map[string]*tables.Table, error) {
+			tab, err := tables.Parse("noderes", strings.NewReader("#node,servicenode,netboot,xcatmaster\n"+
+				`"n1","`+v+`",,"127.0.0.1"`+"\n"+`"compute",,"pxe","127.0.0.1"`+"\n"))
+			return map[string]*tables.Table{"noderes": tab}, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	setServicenode("srvA")
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	secret := bytes.Repeat([]byte{3}, 32)
+	fsB, err := fs.New(fs.Config{State: filepath.Join(tc.cl.Dir, "stateB", "fs")}, tc.resolver(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fsB.Close)
+	tc.fsrv.SetResolver(tc.resolver(t))
+	var ls []*nfsd.PGLeases
+	for _, me := range []string{"srvA", "srvB"} {
+		l, err := nfsd.NewPGLeases(context.Background(), openPG(t, pg.URL), me, 500*time.Millisecond, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(l.Close)
+		ls = append(ls, l)
+	}
+	paths := func() *nfsd.PGPaths {
+		sp := nfsd.NewPGPaths(openPG(t, pg.URL), time.Hour)
+		t.Cleanup(func() { sp.Close() })
+		return sp
+	}
+	a := tc.serve(t, nfsd.Config{Names: []string{"srvA"}, Secret: secret, SharedPaths: paths(), Leases: ls[0]})
+	b := tc.serve(t, nfsd.Config{FS: fsB, State: filepath.Join(tc.cl.Dir, "stateB"), Names: []string{"srvB"}, Secret: secret, SharedPaths: paths(), Leases: ls[1]})
+	ca := newClient(t, a.addr, "", authSys(0, 0))
+	cb := newClient(t, b.addr, "", authSys(0, 0))
+	f := ca.mustCreate(ca.walk(ca.mustMount("/nodes/n1"), "/root"), "sn", 0o644)
+	ls[0].Close() // A dies: its lease lapses
+	time.Sleep(700 * time.Millisecond)
+	if _, _, _, st := cb.write(f, 0, []byte("B\n"), 2); st != wire.NFS3ErrJukebox {
+		t.Fatalf("n1's write on srvB, which is not among n1's servers: status %d, want JUKEBOX", st)
+	}
+	setServicenode("srvA,srvB")
+	fsB.SetResolver(tc.resolver(t))
+	if _, _, _, st := cb.write(f, 0, []byte("B\n"), 2); st != wire.NFS3OK {
+		t.Fatalf("n1's write on srvB, its backup, after srvA's lease lapsed: status %d\n%s", st, b.logs.String())
+	}
+	if ls[1].Moves() != 1 {
+		t.Errorf("srvB's lease moves: %d, want 1 (from srvA)", ls[1].Moves())
+	}
 }

@@ -108,9 +108,11 @@ func (s *Server) fh(c *call, r *wire.R) (*req, uint32) {
 		return nil, wire.NFS3ErrBadHandle
 	}
 	q, st := s.resolveFH(c, fh)
-	if st == wire.NFS3OK && s.cfg.Leases != nil && writes(c.proc) && !s.cfg.Leases.Hold(q.node) {
-		// Another server writes this node's files now (its lease has not lapsed): the
-		// client retries, and is served once the lease moves here.
+	if st == wire.NFS3OK && s.cfg.Leases != nil && writes(c.proc) && (!s.Serves(q.node) || !s.cfg.Leases.Hold(q.node)) {
+		// Another server writes this node's files now (its lease has not lapsed), or
+		// this one is not among the node's servers (noderes.servicenode: the primary,
+		// then its backups): the client retries, and is served once the lease moves
+		// here, or by a server of its own.
 		s.leaseWaits.Add(1)
 		return nil, wire.NFS3ErrJukebox
 	}
