@@ -124,8 +124,9 @@ func TestSharedPathsBeforeReply(t *testing.T) {
 
 // TestSharedPathsAfterKill: server A, a process of its own on the shared handle table,
 // gives a client handles (an image file, a new persistent file written FILE_SYNC, a
-// renamed one) and is killed with SIGKILL right after its last reply; B, which has seen
-// nothing of the node, resolves every one of them at once and reads the acknowledged
+// volatile one, a renamed one) and is killed with SIGKILL right after its last reply;
+// B, which has seen nothing of the node and shares A's volatile layers
+// (site.volatiledir), resolves every one of them at once and reads the acknowledged
 // bytes.
 func TestSharedPathsAfterKill(t *testing.T) {
 	tc := newTestCluster(t)
@@ -143,6 +144,10 @@ func TestSharedPathsAfterKill(t *testing.T) {
 	if _, _, _, st := ca.write(f, 0, []byte("acknowledged\n"), 2); st != wire.NFS3OK {
 		t.Fatalf("FILE_SYNC write on A: %d", st)
 	}
+	vol := ca.mustCreate(ca.walk(root, "/tmp"), "vol", 0o644)
+	if _, _, _, st := ca.write(vol, 0, []byte("volatile\n"), 2); st != wire.NFS3OK {
+		t.Fatalf("FILE_SYNC write of /tmp/vol on A: %d", st)
+	}
 	g := ca.mustCreate(rootDir, "moved", 0o644)
 	if st := ca.rename(rootDir, "moved", rootDir, "there"); st != wire.NFS3OK {
 		t.Fatalf("rename on A: %d", st)
@@ -150,7 +155,7 @@ func TestSharedPathsAfterKill(t *testing.T) {
 	last := ca.mustCreate(rootDir, "last", 0o644)
 	child.kill() // right after the last reply
 
-	fsB, err := fs.New(fs.Config{State: filepath.Join(tc.cl.Dir, "stateB", "fs")}, tc.resolver(t))
+	fsB, err := fs.New(fs.Config{State: filepath.Join(tc.cl.Dir, "stateB", "fs"), Volatile: filepath.Join(tc.fsState, "volatile")}, tc.resolver(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,13 +164,16 @@ func TestSharedPathsAfterKill(t *testing.T) {
 	t.Cleanup(func() { spB.Close() })
 	b := tc.serve(t, nfsd.Config{FS: fsB, State: filepath.Join(tc.cl.Dir, "stateB"), Secret: secret, SharedPaths: spB})
 	cb := newClient(t, b.addr, "", authSys(0, 0))
-	for name, h := range map[string][]byte{"/etc/motd (image)": motd, "/root/acked": f, "/root/there (renamed)": g, "/root/last": last} {
+	for name, h := range map[string][]byte{"/etc/motd (image)": motd, "/root/acked": f, "/tmp/vol (volatile)": vol, "/root/there (renamed)": g, "/root/last": last} {
 		if _, st := cb.getattr(h); st != wire.NFS3OK {
 			t.Errorf("A's handle of %s on B, A killed: status %d\n%s", name, st, logs.String())
 		}
 	}
 	if got := cb.readAll(f); got != "acknowledged\n" {
 		t.Errorf("the acknowledged write read through B: %q", got)
+	}
+	if got := cb.readAll(vol); got != "volatile\n" {
+		t.Errorf("the acknowledged volatile write read through B: %q", got)
 	}
 }
 
