@@ -222,10 +222,7 @@ func (w *dirWatcher) close() {
 	if w.closed {
 		return
 	}
-	for wd, dw := range w.byWD {
-		dw.gen.Add(1)
-		delete(w.byWD, wd)
-	}
+	w.dropAll()
 	w.closed = true
 	w.in.Close()
 }

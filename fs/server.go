@@ -392,17 +392,7 @@ func (v *View) openVolatile() error {
 // Reset drops the node's volatile layer atomically: a new empty epoch becomes current,
 // then the old one is deleted.
 func (v *View) Reset() error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	unlock, err := v.lockShared()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if err := v.refresh(); err != nil {
-		return err
-	}
-	return v.resetLocked()
+	return v.shared(v.resetLocked)
 }
 
 // Refresh re-reads which volatile layer is node's current one: a server that takes a
@@ -415,14 +405,7 @@ func (s *Server) Refresh(node string) error {
 	if v == nil {
 		return nil // not opened yet: it will read the current layer when it is
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	unlock, err := v.lockShared()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	return v.refresh()
+	return v.shared(func() error { return nil })
 }
 
 // bootFile holds a node's last boot in its volatile directory: the boot token and the
@@ -441,16 +424,17 @@ func (s *Server) Boot(node, token, legacy string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	unlock, err := v.lockShared()
-	if err != nil {
-		return false, err
-	}
-	defer unlock()
-	if err := v.refresh(); err != nil {
-		return false, err
-	}
+	reset := false
+	err = v.shared(func() error {
+		var err error
+		reset, err = v.bootLocked(token, legacy)
+		return err
+	})
+	return reset, err
+}
+
+// bootLocked is Boot under the view's locks.
+func (v *View) bootLocked(token, legacy string) (bool, error) {
 	last := legacy
 	if b, err := os.ReadFile(filepath.Join(v.voldir, bootFile)); err == nil {
 		if f := strings.Fields(string(b)); len(f) > 0 {
@@ -470,22 +454,28 @@ func (s *Server) Boot(node, token, legacy string) (bool, error) {
 	return true, nil
 }
 
-// lockShared takes the lock of the node's volatile directory that the servers sharing
-// it (site.volatiledir) take to reset or boot the node, one at a time.
-func (v *View) lockShared() (func(), error) {
+// shared runs fn holding the view's lock and the lock of the node's volatile directory
+// that the servers sharing it (site.volatiledir) take to reset or boot the node, one at
+// a time, after taking the layer another of them made current meanwhile (refresh).
+func (v *View) shared(fn func() error) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	f, err := os.OpenFile(filepath.Join(v.voldir, "lock"), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	defer f.Close() // closing it releases the lock
 	if err := sys.Lock(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock of %s's volatile layer: %w", v.node, err)
+		return fmt.Errorf("lock of %s's volatile layer: %w", v.node, err)
 	}
-	return func() { f.Close() }, nil
+	if err := v.refresh(); err != nil {
+		return err
+	}
+	return fn()
 }
 
 // refresh takes the layer another server sharing the directory made current meanwhile
-// (a reset there); the caller holds v.mu and the shared lock.
+// (a reset there); the caller holds the view's locks (shared).
 func (v *View) refresh() error {
 	b, err := os.ReadFile(filepath.Join(v.voldir, "current"))
 	if err != nil {
@@ -508,7 +498,7 @@ func (v *View) refresh() error {
 	return nil
 }
 
-// resetLocked drops the layer; the caller holds v.mu and the shared lock.
+// resetLocked drops the layer; the caller holds the view's locks (shared).
 func (v *View) resetLocked() error {
 	old := v.upper.Load()
 	epoch := old.epoch + 1

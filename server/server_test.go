@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"statelite/bench/nfsclient"
-	"statelite/internal/demo"
+	"statelite/internal/testenv"
 	"statelite/tables"
 )
 
@@ -38,22 +38,11 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-func demoCluster(t *testing.T) *demo.Cluster {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl, err := demo.Build(ctx, filepath.Join(t.TempDir(), "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cl
-}
-
 // TestServer: New opens every listener and holds the state directory; Run serves a
 // node's view over NFS, metrics and boot files over HTTP, and when its context ends it
 // stops within seconds, says so in the status file and frees the state directory.
 func TestServer(t *testing.T) {
-	cl := demoCluster(t)
+	cl := testenv.Demo(t)
 	state := filepath.Join(t.TempDir(), "state")
 	var logb syncBuf
 	cfg := Config{State: state, Tables: cl.Tables, Mnt: filepath.Join(cl.Dir, "mnt"),
@@ -141,7 +130,7 @@ func TestServer(t *testing.T) {
 // and line, an address in use names its flag, and neither leaves anything held: a
 // server starts on the same state directory and address right after.
 func TestServerRefuses(t *testing.T) {
-	cl := demoCluster(t)
+	cl := testenv.Demo(t)
 	state := filepath.Join(t.TempDir(), "state")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -187,7 +176,7 @@ func TestServerRefuses(t *testing.T) {
 // node's mount with the boot token it already used on A drops nothing on B; a new token
 // drops the layer once, and A, restarted, serves the new one.
 func TestSharedVolatile(t *testing.T) {
-	cl := demoCluster(t)
+	cl := testenv.Demo(t)
 	vol := filepath.Join(t.TempDir(), "shared-volatile")
 	site := filepath.Join(cl.Tables, "site.csv")
 	b, err := os.ReadFile(site)

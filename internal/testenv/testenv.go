@@ -24,8 +24,8 @@ type Cluster struct {
 	FS      *fs.Server
 }
 
-// New builds the demo cluster under t.TempDir() and an fs server over it.
-func New(t testing.TB) *Cluster {
+// Demo builds the demo cluster under t.TempDir().
+func Demo(t testing.TB) *demo.Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -33,6 +33,13 @@ func New(t testing.TB) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cl
+}
+
+// New builds the demo cluster under t.TempDir() and an fs server over it.
+func New(t testing.TB) *Cluster {
+	t.Helper()
+	cl := Demo(t)
 	st, err := tables.OpenDir(cl.Tables)
 	if err != nil {
 		t.Fatal(err)
