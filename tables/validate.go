@@ -79,6 +79,7 @@ func Validate(s *Snapshot) []Problem {
 	v.litetree()
 	v.statelite()
 	v.site()
+	v.networks()
 	return v.probs
 }
 
