@@ -39,7 +39,7 @@ bench:
 FUZZTIME     ?= 60s
 FUZZBUDGET   ?=
 FUZZ_TARGETS := ./nfsd:FuzzRecordReader ./nfsd:FuzzNFSArgs ./tables:FuzzParse ./tables:FuzzNoderange ./tables:FuzzTemplate \
-	./boot:FuzzRender ./image:FuzzImport ./image:FuzzApplyLayer
+	./boot:FuzzRender ./boot:FuzzDHCP ./image:FuzzImport ./image:FuzzApplyLayer
 
 .PHONY: fuzz
 fuzz:

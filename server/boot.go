@@ -19,11 +19,6 @@ func (s *Server) listenBoot() error {
 	if o.TFTP == "" && o.HTTP == "" {
 		return nil
 	}
-	port := func(a net.Addr) int {
-		_, p, _ := net.SplitHostPort(a.String())
-		n, _ := strconv.Atoi(p)
-		return n
-	}
 	var err error
 	if o.TFTP != "" {
 		if s.tftpC, err = net.ListenPacket("udp", o.TFTP); err != nil {
@@ -37,7 +32,7 @@ func (s *Server) listenBoot() error {
 		}
 	}
 	cfg := boot.Config{
-		Resolver: s.fs.Resolver, TFTPRoot: o.TFTPRoot, NFSPort: port(s.nfsL.Addr()), Log: log,
+		Resolver: s.fs.Resolver, TFTPRoot: o.TFTPRoot, NFSPort: portOf(s.nfsL.Addr()), Log: log,
 		OnBoot: func(node, token string) {
 			if _, err := s.fs.Boot(node, token, ""); err != nil {
 				log.Error("boot: volatile layer reset failed", "node", node, "err", err)
@@ -45,10 +40,10 @@ func (s *Server) listenBoot() error {
 		},
 	}
 	if s.tftpC != nil {
-		cfg.TFTPPort = port(s.tftpC.LocalAddr())
+		cfg.TFTPPort = portOf(s.tftpC.LocalAddr())
 	}
 	if s.httpL != nil {
-		cfg.HTTPPort = port(s.httpL.Addr())
+		cfg.HTTPPort = portOf(s.httpL.Addr())
 	}
 	s.boot, err = boot.New(cfg)
 	return err
@@ -66,4 +61,11 @@ func (s *Server) serveBoot(ctx context.Context) {
 		go func() { <-ctx.Done(); hs.Close() }()
 		s.log.Info("http boot", "addr", s.httpL.Addr().String(), "root", s.boot.TFTPRoot())
 	}
+}
+
+// portOf is the port of a listener's address.
+func portOf(a net.Addr) int {
+	_, p, _ := net.SplitHostPort(a.String())
+	n, _ := strconv.Atoi(p)
+	return n
 }

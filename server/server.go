@@ -52,6 +52,10 @@ type Config struct {
 	// TFTP (UDP) and HTTP are the boot servers' addresses ("": off); TFTPRoot is the
 	// TFTP root ("": site.tftpdir, else /tftpboot).
 	TFTP, HTTP, TFTPRoot string
+	// DHCP lists the interfaces where this server answers DHCP with the tables' fixed
+	// addresses; DHCPProxy those where it answers only the PXE part (proxyDHCP, port 67
+	// and 4011) beside the site's DHCP server (docs/dhcp.md).
+	DHCP, DHCPProxy []string
 
 	// AdminAllow lists the networks that may mount any node's view (nil: loopback;
 	// empty: none).
@@ -92,6 +96,7 @@ type Server struct {
 	nfsL, metricsL, portmapL, httpL net.Listener
 	tftpC                           net.PacketConn
 	boot                            *boot.Server
+	dhcp                            *boot.DHCP
 
 	undo []func() // what New set up, released in reverse order
 }
@@ -241,6 +246,9 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err = s.listenBoot(); err != nil {
 		return s, err
 	}
+	if err = s.listenDHCP(); err != nil {
+		return s, err
+	}
 	return s, nil
 }
 
@@ -307,7 +315,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if s.metricsL != nil {
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", s.nfs.Metrics)
+		mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+			s.nfs.Metrics.ServeHTTP(w, r)
+			if s.dhcp != nil {
+				s.dhcp.WriteMetrics(w)
+			}
+		})
 		// Go's profiles, for finding where a busy server spends its time.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -321,6 +334,12 @@ func (s *Server) Run(ctx context.Context) error {
 		go nfsd.ServePortmap(ctx, s.portmapL, port, log)
 	}
 	s.serveBoot(ctx)
+	if s.dhcp != nil {
+		s.dhcp.Serve(ctx)
+		for _, a := range s.dhcp.Addrs() {
+			log.Info("dhcp", "listen", a)
+		}
+	}
 	// The live tables stop with the server: an edit being applied (switch, history,
 	// status) is finished before Run returns.
 	liveDone := make(chan struct{})

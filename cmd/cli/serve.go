@@ -37,6 +37,7 @@ type serveOpts struct {
 	leaseTTL   time.Duration
 	// boot (statelite/boot, started by startBoot in nodeset.go)
 	tftpAddr, httpAddr, tftpRoot string
+	dhcp, dhcpProxy              []string
 }
 
 func parseAllow(s string) ([]netip.Prefix, error) {
@@ -85,6 +86,8 @@ func serveCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&o.httpAddr, "http", "", "serve the same files over HTTP on this address (off when empty; e.g. :8080)")
 	c.Flags().StringVar(&o.record, "record", "", "record every node's MOUNT and NFS calls as JSON lines in DIR/<node>.jsonl (for bench/ replays; off when empty)")
 	c.Flags().StringVar(&o.tftpRoot, "tftp-root", "", "TFTP root (default: site.tftpdir, else /tftpboot)")
+	c.Flags().StringSliceVar(&o.dhcp, "dhcp", nil, "answer DHCP on these interfaces (IFACE[,IFACE…]) with the fixed addresses of the mac and hosts tables and the boot file of noderes.netboot (docs/dhcp.md)")
+	c.Flags().StringSliceVar(&o.dhcpProxy, "dhcp-proxy", nil, "answer only the PXE part of DHCP (proxyDHCP: ports 67 and 4011) on these interfaces, beside the site's DHCP server")
 	c.Flags().DurationVar(&o.leaseTTL, "lease-ttl", 10*time.Second, "with a postgres:// store: how long a node's write lease lasts unrenewed (the longest its writes wait after its server died)")
 	return c
 }
@@ -104,6 +107,7 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 		State: o.state, Tables: loc, Author: e.author(), Mnt: e.mnt,
 		NFS: o.nfsAddr, Metrics: o.metrics, Portmap: o.portmap,
 		TFTP: o.tftpAddr, HTTP: o.httpAddr, TFTPRoot: o.tftpRoot,
+		DHCP: o.dhcp, DHCPProxy: o.dhcpProxy,
 		AdminAllow: allow, RootSquash: o.rootSquash, Name: o.name,
 		CheckEvery: o.checkEvery, Record: o.record, LeaseTTL: o.leaseTTL,
 		Log: slog.New(slog.NewTextHandler(e.stderr, nil)),

@@ -242,6 +242,11 @@ type BootOptions struct {
 	MemoryMB int           // default 512
 	Done     []string      // console text after which the boot is over (qemu is stopped)
 	Log      io.Writer     // the console as it comes, if set
+	// Netdev replaces qemu's user networking (whose bootfile is TFTPPort's pxelinux.0),
+	// e.g. "tap,id=n0,ifname=tap0,script=no,downscript=no"; its id must be n0.
+	Netdev string
+	// Wrap runs qemu through a command, e.g. nsenter --net=… (a network namespace).
+	Wrap []string
 }
 
 // PXEBoot PXE-boots a qemu guest (TCG, one CPU, virtio-net with its iPXE ROM) from the
@@ -254,11 +259,15 @@ func PXEBoot(ctx context.Context, o BootOptions) ([]byte, error) {
 	if o.MemoryMB == 0 {
 		o.MemoryMB = 512
 	}
-	cmd := exec.CommandContext(ctx, "timeout", "-k", "5", fmt.Sprint(int(o.Timeout.Seconds())),
+	netdev := o.Netdev
+	if netdev == "" {
+		netdev = "user,id=n0,net=10.0.2.0/24,bootfile=tftp://10.0.2.2:" + o.TFTPPort + "/pxelinux.0"
+	}
+	args := append(append([]string(nil), o.Wrap...), "timeout", "-k", "5", fmt.Sprint(int(o.Timeout.Seconds())),
 		"qemu-system-x86_64", "-accel", "tcg", "-m", fmt.Sprint(o.MemoryMB), "-smp", "1",
 		"-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio", "-boot", "n",
-		"-netdev", "user,id=n0,net=10.0.2.0/24,bootfile=tftp://10.0.2.2:"+o.TFTPPort+"/pxelinux.0",
-		"-device", "virtio-net-pci,netdev=n0,mac="+o.MAC)
+		"-netdev", netdev, "-device", "virtio-net-pci,netdev=n0,mac="+o.MAC)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	// timeout passes SIGTERM on to qemu (SIGKILL would leave qemu running).
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
