@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"os"
 
 	"statelite/boot"
+	"statelite/tables"
 )
 
 // listenDHCP opens the DHCP server's sockets on the interfaces of Config.DHCP (full
@@ -15,7 +17,21 @@ func (s *Server) listenDHCP() error {
 	if len(o.DHCP) == 0 && len(o.DHCPProxy) == 0 {
 		return nil
 	}
-	cfg := boot.DHCPConfig{Resolver: s.fs.Resolver, Log: s.log}
+	// Unknown MACs are recorded in the state directory (statelite nodediscoverls), and
+	// bound to the next free node while sequential discovery runs (nodediscoverstart).
+	disc, err := boot.OpenDiscovery(boot.DiscoveryConfig{Dir: o.State, Log: s.log, Bind: boot.DiscoveryBinder(s.store)})
+	if err != nil {
+		return err
+	}
+	s.onClose(func() {
+		if err := disc.Close(); err != nil {
+			s.log.Error("discovery records not written", "err", err)
+		}
+	})
+	cfg := boot.DHCPConfig{Resolver: s.fs.Resolver, Log: s.log,
+		Unknown: func(ctx context.Context, snap *tables.Snapshot, u boot.Unknown) string {
+			return disc.Seen(ctx, snap, boot.Discovered{MAC: u.MAC, Iface: u.Iface, Arch: boot.DiscoveryArch(u.Arch, u.HasArch), Vendor: u.Vendor})
+		}}
 	if o.Name != "" {
 		cfg.Names = append(cfg.Names, o.Name)
 	}

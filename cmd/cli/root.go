@@ -127,6 +127,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(nodesetCmd(e))
 	root.AddCommand(statusCmd(e), historyCmd(e), rollbackCmd(e), planCmd(e))
 	root.AddCommand(genimageCmd(e), imageCmd(e))
+	root.AddCommand(discoverCmds(e)...)
 	root.PersistentPreRun = func(cmd *cobra.Command, args []string) { e.command = commandLine(cmd, args) }
 	root.PersistentPostRun = func(cmd *cobra.Command, args []string) { e.closeStore() }
 	return root
