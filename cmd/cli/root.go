@@ -124,7 +124,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		explainCmd(e), installLinksCmd(e), demoCmd(e), mountCmd(e),
 	)
 	root.AddCommand(serveCmd(e), resetCmd(e), tabmigrateCmd(e))
-	root.AddCommand(nodesetCmd(e))
+	root.AddCommand(nodesetCmd(e), makedhcpCmd(e))
 	root.AddCommand(statusCmd(e), historyCmd(e), rollbackCmd(e), planCmd(e))
 	root.AddCommand(genimageCmd(e), imageCmd(e))
 	root.AddCommand(discoverCmds(e)...)
