@@ -164,7 +164,7 @@ func TestQemuDHCP(t *testing.T) {
 	mark = srv.mark()
 	console, err = boot("unknown", macUnknown, "", 90*time.Second)
 	if g := pxeGuest(console); g.node != "" || qemuParse(console).alldone {
-		t.Fatalf("the unknown MAC booted (node %q):\n%s", g.node, qemuClean(console))
+		t.Fatalf("the unknown MAC booted (node %q; qemu: %v):\n%s", g.node, err, qemuClean(console))
 	}
 	if regexp.MustCompile(`msg="dhcp (offer|ack)".*mac=` + macUnknown).MatchString(srv.since(mark)) {
 		t.Errorf("the server answered the unknown MAC:\n%s", srv.since(mark))
