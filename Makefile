@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/statelite
 DEMO    ?= demo
 
-.PHONY: build run test vet bench bench-nfs e2e-debian bench-all clean
+.PHONY: build run deps test vet bench bench-nfs e2e-debian bench-all clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/statelite
@@ -21,9 +21,16 @@ vet:
 	@set -e; for a in $(ARCHES); do echo "vet, staticcheck: linux/$$a"; \
 		GOOS=linux GOARCH=$$a $(GO) vet ./...; GOOS=linux GOARCH=$$a bin/staticcheck ./...; done
 
-test: vet
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
-	$(GO) test -count=1 -p 1 -timeout 30m ./e2e/...
+# make test sets itself up: scripts/test-deps.sh installs the packages the tests need (as
+# root on Debian/Ubuntu) or names the missing ones and stops. Under make test a test that
+# needs a real part (a tool, root, FUSE, PostgreSQL) fails instead of skipping
+# (STATELITE_TEST_STRICT=1, internal/need).
+deps:
+	bash scripts/test-deps.sh
+
+test: deps vet
+	STATELITE_TEST_STRICT=1 $(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+	STATELITE_TEST_STRICT=1 $(GO) test -count=1 -p 1 -timeout 30m ./e2e/...
 	@if [ -n "$$CI" ] && [ "$$CI" != false ]; then $(MAKE) fuzz FUZZBUDGET=180s; fi
 
 bench:

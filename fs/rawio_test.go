@@ -9,6 +9,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"statelite/internal/need"
 	"statelite/internal/sys"
 )
 
@@ -17,10 +18,10 @@ import (
 // give the same answers.
 func TestRawOnlyOnLocalLayers(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("mounting FUSE needs root")
+		need.Skip(t, "mounting FUSE needs root")
 	}
 	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse")
+		need.Skip(t, "no /dev/fuse")
 	}
 	src := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(src, "etc"), 0o755); err != nil {
@@ -36,7 +37,7 @@ func TestRawOnlyOnLocalLayers(t *testing.T) {
 	}
 	srv, err := gofs.Mount(mnt, root, &gofs.Options{MountOptions: fuse.MountOptions{DirectMountStrict: true}})
 	if err != nil {
-		t.Skipf("FUSE mount: %v", err)
+		need.Skip(t, "FUSE mount: %v", err)
 	}
 	c := newLayers()
 	defer func() {

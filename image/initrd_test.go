@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	needtool "statelite/internal/need"
 )
 
 // readCpio reads a newc archive into name → (mode, data).
@@ -53,7 +55,7 @@ func TestBuildInitrd(t *testing.T) {
 		}
 	}
 	if bb == "" {
-		t.Skip("no static busybox on this host (install busybox-static)")
+		needtool.Skip(t, "no static busybox on this host (install busybox-static)")
 	}
 	root := t.TempDir()
 	kv := "6.1.0-99-amd64"

@@ -24,6 +24,7 @@ import (
 
 	"statelite/fs"
 	"statelite/internal/demo"
+	"statelite/internal/need"
 	"statelite/internal/testenv"
 	"statelite/nfsd"
 	"statelite/nfsd/wire"
@@ -59,7 +60,7 @@ type testCluster struct {
 func newTestCluster(t testing.TB) *testCluster {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("the views chown new files to their callers: run as root")
+		need.Skip(t, "the views chown new files to their callers: run as root")
 	}
 	env := testenv.New(t)
 	return &testCluster{env: env, cl: env.Cluster, store: env.Store, fsState: env.FSState,

@@ -31,6 +31,7 @@ import (
 
 	sfs "statelite/fs"
 	"statelite/internal/demo"
+	"statelite/internal/need"
 	"statelite/nfsd/wire"
 	"statelite/resolver"
 	"statelite/tables"
@@ -96,7 +97,7 @@ var (
 // workers are processes of their own).
 func fzSetup(t testing.TB) *fzServer {
 	if os.Geteuid() != 0 {
-		t.Skip("the views chown new files to their callers: run as root")
+		need.Skip(t, "the views chown new files to their callers: run as root")
 	}
 	fzOnce.Do(func() { fzSrv, fzErr = fzBuild() })
 	if fzErr != nil {

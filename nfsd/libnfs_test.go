@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"statelite/internal/need"
 	"statelite/nfsd"
 )
 
@@ -17,7 +18,7 @@ import (
 func libnfs(t *testing.T, tool string, args ...string) (string, error) {
 	t.Helper()
 	if _, err := exec.LookPath(tool); err != nil {
-		t.Skipf("%s not installed (libnfs-utils)", tool)
+		need.Skip(t, "%s not installed (libnfs-utils)", tool)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -16,6 +16,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"statelite/boot"
+	"statelite/internal/need"
 	"statelite/internal/testenv"
 )
 
@@ -26,13 +27,7 @@ import (
 // and in /metrics while it runs. The packets go through the server's handler (the real
 // exchange on a TAP device is e2e.TestQemuDHCP).
 func TestServerDHCPDiscovery(t *testing.T) {
-	if os.Geteuid() != 0 {
-		// make test runs as root (.ci/run): there a skip would hide the test.
-		if ci := os.Getenv("CI"); ci != "" && ci != "false" {
-			t.Fatal("DHCP binds UDP port 67 on an interface: root only")
-		}
-		t.Skip("DHCP binds UDP port 67 on an interface: root only")
-	}
+	need.Root(t, "DHCP binds UDP port 67 on an interface")
 	cl := testenv.Demo(t)
 	state := filepath.Join(t.TempDir(), "state")
 	var logb syncBuf

@@ -17,6 +17,7 @@ import (
 	"statelite/bench/nfsclient"
 	"statelite/fs"
 	"statelite/internal/demo"
+	"statelite/internal/need"
 	"statelite/nfsd/wire"
 	"statelite/resolver"
 	"statelite/tables"
@@ -287,11 +288,11 @@ func openAsNobody(p string) (string, error) {
 func TestNodeFilesCannotHurtServer(t *testing.T) {
 	needBinary(t)
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (files owned by root, a process run as nobody, mknod)")
+		need.Skip(t, "needs root (files owned by root, a process run as nobody, mknod)")
 	}
 	idBin, err := exec.LookPath("id")
 	if err != nil {
-		t.Skip("no id binary")
+		need.Skip(t, "no id binary (coreutils)")
 	}
 	idBytes, err := os.ReadFile(idBin)
 	if err != nil {

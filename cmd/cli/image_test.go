@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"statelite/internal/need"
 )
 
 // imageCluster: nodes n1, n2 use img-a through nodetype.provmethod; n3 uses
@@ -137,7 +139,7 @@ func tarOf(t *testing.T, files map[string]string, order []string) []byte {
 
 func TestImageImportDockerSave(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("import keeps owners: needs root")
+		need.Skip(t, "import keeps owners: needs root")
 	}
 	dir, inst := imageCluster(t)
 	l1 := tarOf(t, map[string]string{"etc/os-release": "ID=debian\nVERSION_ID=\"12\"\n", "etc/old": "old\n"}, []string{"etc/", "etc/os-release", "etc/old"})
@@ -206,7 +208,7 @@ func TestImageDefaultsTabrestore(t *testing.T) {
 // finding the lists and scripts as the Cookbook says).
 func TestGenimageNeedsDnf(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("genimage runs as root")
+		need.Skip(t, "genimage runs as root")
 	}
 	if _, err := exec.LookPath("dnf"); err == nil {
 		t.Skip("dnf is installed here")

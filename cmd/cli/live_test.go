@@ -13,6 +13,7 @@ import (
 
 	"statelite/cmd/cli"
 	"statelite/internal/demo"
+	"statelite/internal/need"
 )
 
 // liveServer is `statelite serve` running in-process over a demo cluster.
@@ -25,7 +26,7 @@ type liveServer struct {
 func startServe(t *testing.T) *liveServer {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("the views chown new files to their callers: run as root")
+		need.Skip(t, "the views chown new files to their callers: run as root")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cl, err := demo.Build(ctx, filepath.Join(t.TempDir(), "demo"))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"statelite/cmd/cli"
+	"statelite/internal/need"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and a polling reader.
@@ -38,10 +39,7 @@ func (s *syncBuffer) String() string {
 func TestDemoServeAndReset(t *testing.T) {
 	for _, tool := range []string{"nfs-cp", "nfs-cat"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s missing (libnfs-utils): .ci/run must install it", tool)
-			}
-			t.Skipf("%s missing (apt-get install libnfs-utils)", tool)
+			need.Skip(t, "%s missing (apt-get install libnfs-utils)", tool)
 		}
 	}
 	dir := filepath.Join(t.TempDir(), "demo")

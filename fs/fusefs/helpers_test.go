@@ -14,6 +14,7 @@ import (
 
 	sfs "statelite/fs"
 	"statelite/internal/demo"
+	"statelite/internal/need"
 	"statelite/internal/testenv"
 	"statelite/resolver"
 	"statelite/tables"
@@ -35,10 +36,10 @@ type demoMount struct {
 func needFUSE(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("FUSE mount tests need root")
+		need.Skip(t, "FUSE mount tests need root")
 	}
 	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("no /dev/fuse")
+		need.Skip(t, "no /dev/fuse")
 	}
 }
 

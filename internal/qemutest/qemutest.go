@@ -24,23 +24,19 @@ import (
 	"testing"
 	"time"
 
+	"statelite/internal/need"
 	"statelite/server"
 )
 
-// InCI reports whether $CI is set (not "", "false" or "0").
-func InCI() bool {
-	v := strings.ToLower(os.Getenv("CI"))
-	return v != "" && v != "false" && v != "0"
-}
+// InCI reports whether everything the tests need must be there: under make test or CI
+// (need.Strict).
+func InCI() bool { return need.Strict() }
 
-// Skip skips the test, or fails it under CI, where everything must be installed.
+// Skip skips the test, or fails it under make test and CI, where everything must be
+// installed (need.Skip).
 func Skip(t testing.TB, format string, a ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, a...)
-	if InCI() {
-		t.Fatalf("CI=%s: %s", os.Getenv("CI"), msg)
-	}
-	t.Skip(msg)
+	need.Skip(t, format, a...)
 }
 
 var escRE = regexp.MustCompile(`\x1b(\[[0-9;?]*[A-Za-z]|c)`)
