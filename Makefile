@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/statelite
 DEMO    ?= demo
 
-.PHONY: build run deps test vet bench bench-nfs e2e-debian bench-all clean
+.PHONY: build run deps test test-fresh-debian vet bench bench-nfs e2e-debian bench-all clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/statelite
@@ -27,6 +27,11 @@ vet:
 # (STATELITE_TEST_STRICT=1, internal/need).
 deps:
 	bash scripts/test-deps.sh
+
+# The same in a fresh Debian 12 root (debootstrap, chroot; root; ~30 min): a manual
+# check that make test sets up a new machine by itself. Not part of CI.
+test-fresh-debian:
+	bash scripts/test-fresh-debian.sh
 
 test: deps vet
 	STATELITE_TEST_STRICT=1 $(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
