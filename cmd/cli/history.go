@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -19,7 +22,10 @@ func historyCmd(e *env) *cobra.Command {
 		Short: "List the table generations the server accepted (who, when, what changed); with GEN, its row changes",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			h := &tables.History{Dir: server.HistoryDir(state)}
+			h, err := e.history(state)
+			if err != nil {
+				return err
+			}
 			if len(args) == 1 {
 				gen, err := strconv.ParseUint(args[0], 10, 64)
 				if err != nil {
@@ -37,7 +43,7 @@ func historyCmd(e *env) *cobra.Command {
 				return err
 			}
 			if len(list) == 0 {
-				return fmt.Errorf("no table history in %s (is statelite serve running with --state %s?)", h.Dir, state)
+				return fmt.Errorf("no table history in %s: is statelite serve running with --state %s? %s", h.Dir, state, e.stateHint())
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "GEN\tTIME\tWHO\tCHANGES")
@@ -49,6 +55,16 @@ func historyCmd(e *env) *cobra.Command {
 	}
 	c.Flags().StringVar(&state, "state", defaultState, "state directory of the server")
 	return c
+}
+
+// history is the table history of the server on state; a state directory without one is
+// not a server's: an error says so (rather than "generation N is not in the history").
+func (e *env) history(state string) (*tables.History, error) {
+	h := &tables.History{Dir: server.HistoryDir(state)}
+	if _, err := os.Stat(h.Dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no table history in %s: %s is not the state directory of a server %s", h.Dir, state, e.stateHint())
+	}
+	return h, nil
 }
 
 func changesText(he tables.HistoryEntry) string {
@@ -97,7 +113,10 @@ func rollbackCmd(e *env) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("generation %q: not a number", args[0])
 			}
-			h := &tables.History{Dir: server.HistoryDir(state)}
+			h, err := e.history(state)
+			if err != nil {
+				return err
+			}
 			old, err := h.Snapshot(gen)
 			if err != nil {
 				return err

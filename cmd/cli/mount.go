@@ -44,7 +44,7 @@ the server makes meanwhile is seen after a remount.`,
 }
 
 func (e *env) runMount(ctx context.Context, node, dir, state string, debug bool) error {
-	log := slog.New(slog.NewTextHandler(e.stderr, nil)).With("node", node)
+	log := e.logger().With("node", node)
 	snap, err := e.load(ctx)
 	if err != nil {
 		return err

@@ -28,6 +28,9 @@ type env struct {
 	stderr    io.Writer
 	command   string // the command line being run, recorded with table edits
 	st        tables.Store
+	cfg       *config // the config file and where each setting came from (config.go)
+	logLevel  string  // --log-level
+	logFormat string  // --log-format
 }
 
 // exitError carries an exit code through cobra without printing twice.
@@ -49,6 +52,9 @@ func (e *env) store() (tables.Store, error) {
 		st.Author = e.author()
 		e.st = st
 		return st, nil
+	}
+	if err := e.checkTableDir(e.tablesDir, "tables"); err != nil {
+		return nil, err
 	}
 	st, err := tables.OpenDir(e.tablesDir)
 	if err != nil {
@@ -104,20 +110,22 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Short:         "Boot diskless nodes from one shared image with per-node writable, volatile and persistent files",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Long: `Boot diskless nodes from one shared image with per-node writable, volatile and persistent files.
+
+Every flag not given on the command line comes from the environment (STATELITE_<FLAG>:
+upper case, - as _, e.g. STATELITE_STATE), else the config file (--config, else
+$STATELITE_CONFIG, else /etc/statelite/statelite.conf; TOML, keys the long flag names),
+else its default. statelite config shows what is in force and why.`,
 	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	def := os.Getenv("STATELITE_TABLES")
-	if def == "" {
-		def = "/etc/statelite/tables"
-	}
-	root.PersistentFlags().StringVar(&e.tablesDir, "tables", def, "table store: a directory of <table>.csv files or a postgres:// URL (default $STATELITE_TABLES, else /etc/statelite/tables)")
-	mnt := os.Getenv("STATELITE_MNT")
-	if mnt == "" {
-		mnt = "/var/lib/statelite/mnt"
-	}
-	root.PersistentFlags().StringVar(&e.mnt, "mnt", mnt, "where remote litetree/statemnt exports are mounted (server:/dir is read at MNT/server/dir; default $STATELITE_MNT)")
+	// Every flag not given comes from $STATELITE_<FLAG>, else the config file (config.go).
+	root.PersistentFlags().String("config", defaultConfigFile, "config file of settings, keys the long flag names (default $STATELITE_CONFIG, else /etc/statelite/statelite.conf)")
+	root.PersistentFlags().StringVar(&e.tablesDir, "tables", "/etc/statelite/tables", "table store: a directory of <table>.csv files or a postgres:// URL")
+	root.PersistentFlags().StringVar(&e.mnt, "mnt", "/var/lib/statelite/mnt", "where remote litetree/statemnt exports are mounted (server:/dir is read at MNT/server/dir)")
+	e.logFlags(root)
+	setVersion(root)
 	root.AddCommand(
 		tabdumpCmd(e), tabrestoreCmd(e), tabeditCmd(e), chtabCmd(e), nodelsCmd(e),
 		litefileCmd(e), ilitefileCmd(e), litetreeCmd(e), lsliteCmd(e), liteimgCmd(e),
@@ -128,7 +136,11 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(statusCmd(e), historyCmd(e), rollbackCmd(e), planCmd(e))
 	root.AddCommand(genimageCmd(e), imageCmd(e))
 	root.AddCommand(discoverCmds(e)...)
-	root.PersistentPreRun = func(cmd *cobra.Command, args []string) { e.command = commandLine(cmd, args) }
+	root.AddCommand(configCmd(e), initCmd(e), versionCmd(e))
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		e.command = commandLine(cmd, args)
+		return e.applyConfig(cmd)
+	}
 	root.PersistentPostRun = func(cmd *cobra.Command, args []string) { e.closeStore() }
 	return root
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -95,9 +94,12 @@ func serveCmd(e *env) *cobra.Command {
 // serve runs the service (server.Run) until ctx is done; ready, when set, receives the
 // NFS address once every listener is open.
 func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Addr)) error {
-	loc := e.tablesDir
+	loc, flag := e.tablesDir, "tables"
 	if o.store != "" {
-		loc = o.store
+		loc, flag = o.store, "store"
+	}
+	if err := e.checkTableDir(loc, flag); err != nil {
+		return err
 	}
 	allow, err := parseAllow(o.adminAllow)
 	if err != nil {
@@ -110,7 +112,7 @@ func (e *env) serve(ctx context.Context, o serveOpts, ready func(nfsAddr net.Add
 		DHCP: o.dhcp, DHCPProxy: o.dhcpProxy,
 		AdminAllow: allow, RootSquash: o.rootSquash, Name: o.name,
 		CheckEvery: o.checkEvery, Record: o.record, LeaseTTL: o.leaseTTL,
-		Log: slog.New(slog.NewTextHandler(e.stderr, nil)),
+		Log: e.logger(),
 	})
 	if err != nil {
 		return err
@@ -142,7 +144,7 @@ done).`,
 				return err
 			}
 			if fi, err := os.Stat(state); err != nil || !fi.IsDir() {
-				return fmt.Errorf("no state directory %s (--state)", state)
+				return fmt.Errorf("no state directory %s %s", state, e.stateHint())
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()

@@ -27,7 +27,7 @@ func statusCmd(e *env) *cobra.Command {
 			path := server.StatusFile(state)
 			st, err := server.ReadStatus(path)
 			if errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("no server status in %s (is statelite serve running with --state %s?)", path, state)
+				return fmt.Errorf("no server status in %s: is statelite serve running with --state %s? %s", path, state, e.stateHint())
 			}
 			if err != nil {
 				return err

@@ -20,6 +20,9 @@ func tabmigrateCmd(e *env) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := e.checkTableDir(from, "from"); err != nil {
+				return err // a typo must not copy no tables (--to may be made)
+			}
 			src, err := tables.Open(ctx, from)
 			if err != nil {
 				return err

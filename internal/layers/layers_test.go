@@ -13,18 +13,19 @@ import (
 
 // rank orders the rooms: a room imports only rooms of a lower rank.
 var rank = map[string]int{
-	"statelite/tables":        0,
-	"statelite/nfsd/wire":     0, // the protocol: imports nothing of ours
-	"statelite/resolver":      1,
-	"statelite/fs":            2,
-	"statelite/fs/billyfs":    3, // faces of fs
-	"statelite/fs/fusefs":     3,
-	"statelite/nfsd":          4,
-	"statelite/boot":          4,
-	"statelite/image":         4,
-	"statelite/server":        5,
-	"statelite/cmd/cli":       6,
-	"statelite/cmd/statelite": 7,
+	"statelite/tables":           0,
+	"statelite/nfsd/wire":        0, // the protocol: imports nothing of ours
+	"statelite/internal/version": 0, // build information: imports nothing of ours
+	"statelite/resolver":         1,
+	"statelite/fs":               2,
+	"statelite/fs/billyfs":       3, // faces of fs
+	"statelite/fs/fusefs":        3,
+	"statelite/nfsd":             4,
+	"statelite/boot":             4,
+	"statelite/image":            4,
+	"statelite/server":           5,
+	"statelite/cmd/cli":          6,
+	"statelite/cmd/statelite":    7,
 }
 
 // leaves are imported by any room: system calls, and the demo cluster (cmd's demo).
