@@ -17,6 +17,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"statelite/resolver"
 	"statelite/tables"
@@ -645,19 +646,23 @@ func (d *DHCP) Counts() map[string]uint64 {
 	return out
 }
 
-// WriteMetrics writes the DHCP series in Prometheus' text format.
-func (d *DHCP) WriteMetrics(w io.Writer) {
-	c := d.Counts()
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
+var dhcpPacketsDesc = prometheus.NewDesc("statelite_dhcp_packets_total",
+	"DHCP packets received, by message type and what was done (offer, ack, nak, proxyoffer, proxyack, unknown, malformed, …).",
+	[]string{"type", "outcome"}, nil)
+
+// Describe and Collect make the DHCP server a prometheus.Collector of its packet
+// counts (statelite_dhcp_packets_total{type,outcome}): statelite serve registers it.
+func (d *DHCP) Describe(ch chan<- *prometheus.Desc) { ch <- dhcpPacketsDesc }
+
+func (d *DHCP) Collect(ch chan<- prometheus.Metric) {
+	d.mu.Lock()
+	ms := make([]prometheus.Metric, 0, len(d.counts))
+	for k, v := range d.counts {
+		ms = append(ms, prometheus.MustNewConstMetric(dhcpPacketsDesc, prometheus.CounterValue, float64(v.Load()), k[0], k[1]))
 	}
-	sort.Strings(keys)
-	fmt.Fprintln(w, "# HELP statelite_dhcp_packets_total DHCP packets received, by message type and what was done (offer, ack, nak, proxyoffer, proxyack, unknown, malformed, …).")
-	fmt.Fprintln(w, "# TYPE statelite_dhcp_packets_total counter")
-	for _, k := range keys {
-		typ, outcome, _ := strings.Cut(k, "/")
-		fmt.Fprintf(w, "statelite_dhcp_packets_total{type=%q,outcome=%q} %d\n", typ, outcome, c[k])
+	d.mu.Unlock()
+	for _, m := range ms {
+		ch <- m
 	}
 }
 

@@ -1,17 +1,66 @@
 package nfsd_test
 
 import (
+	"encoding/binary"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"statelite/nfsd"
 	"statelite/nfsd/wire"
 )
+
+// families parses the Prometheus text format.
+func families(t *testing.T, text string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("metrics do not parse: %v\n%s", err, text)
+	}
+	return mfs
+}
+
+// sample is the value of family name's series with exactly labels (name=value pairs),
+// ok false when there is none; for a histogram, its count.
+func sample(mfs map[string]*dto.MetricFamily, name string, labels ...string) (float64, bool) {
+	mf := mfs[name]
+	if mf == nil {
+		return 0, false
+	}
+	want := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
+next:
+	for _, m := range mf.Metric {
+		if len(m.Label) != len(want) {
+			continue
+		}
+		for _, l := range m.Label {
+			if v, ok := want[l.GetName()]; !ok || v != l.GetValue() {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
+		}
+	}
+	return 0, false
+}
 
 func TestMetrics(t *testing.T) {
 	tc := newTestCluster(t)
@@ -31,95 +80,143 @@ func TestMetrics(t *testing.T) {
 	n2 := c.mustMount("/nodes/n2")
 	c.getattr(n2)
 
-	var b strings.Builder
-	if _, err := srv.Metrics.WriteTo(&b); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
-	value := func(series string) float64 {
+	scrape := func() (string, map[string]*dto.MetricFamily) {
 		t.Helper()
-		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(out)
-		if m == nil {
-			t.Errorf("metrics lack %s", series)
-			return -1
+		var b strings.Builder
+		if _, err := srv.Metrics.WriteTo(&b); err != nil {
+			t.Fatal(err)
 		}
-		v, err := strconv.ParseFloat(m[1], 64)
-		if err != nil {
-			t.Errorf("%s: %v", series, err)
+		return b.String(), families(t, b.String())
+	}
+	out, mfs := scrape()
+	value := func(name string, labels ...string) float64 {
+		t.Helper()
+		v, ok := sample(mfs, name, labels...)
+		if !ok {
+			t.Errorf("metrics lack %s%v", name, labels)
+			return -1
 		}
 		return v
 	}
+	types := map[string]dto.MetricType{
+		"statelite_rpc_duration_seconds":        dto.MetricType_HISTOGRAM,
+		"statelite_node_requests_total":         dto.MetricType_COUNTER,
+		"statelite_node_bytes_total":            dto.MetricType_COUNTER,
+		"statelite_nfs_errors_total":            dto.MetricType_COUNTER,
+		"statelite_rpc_errors_total":            dto.MetricType_COUNTER,
+		"statelite_rpc_denied_total":            dto.MetricType_COUNTER,
+		"statelite_handle_commits_total":        dto.MetricType_COUNTER,
+		"statelite_handle_commit_seconds_total": dto.MetricType_COUNTER,
+		"statelite_handle_records_total":        dto.MetricType_COUNTER,
+		"statelite_intake_bytes":                dto.MetricType_GAUGE,
+	}
+	for name, typ := range types {
+		if mf := mfs[name]; mf == nil || mf.GetType() != typ {
+			t.Errorf("%s: %v, want a %v", name, mf, typ)
+		}
+	}
 	for _, proc := range []string{"nfs/lookup", "nfs/read", "nfs/write", "nfs/create", "nfs/getattr", "mount/mnt"} {
-		if v := value(`statelite_rpc_duration_seconds_count{proc="` + proc + `"}`); v < 1 {
+		if v := value("statelite_rpc_duration_seconds", "proc", proc); v < 1 {
 			t.Errorf("%s count %v", proc, v)
 		}
-		if v := value(`statelite_rpc_duration_seconds_bucket{proc="` + proc + `",le="+Inf"}`); v < 1 {
-			t.Errorf("%s +Inf bucket %v", proc, v)
-		}
-		value(`statelite_rpc_duration_seconds_sum{proc="` + proc + `"}`)
 	}
-	if v := value(`statelite_rpc_duration_seconds_count{proc="nfs/read"}`); v != 2 {
+	if v := value("statelite_rpc_duration_seconds", "proc", "nfs/read"); v != 2 {
 		t.Errorf("nfs/read count %v, want 2", v)
 	}
-	// Buckets are cumulative.
-	re := regexp.MustCompile(`(?m)^statelite_rpc_duration_seconds_bucket\{proc="nfs/lookup",le="[^"]+"\} (\d+)$`)
-	prev := -1
-	for _, m := range re.FindAllStringSubmatch(out, -1) {
-		n, _ := strconv.Atoi(m[1])
-		if n < prev {
-			t.Errorf("lookup buckets not cumulative: %v", re.FindAllString(out, -1))
-			break
+	// Buckets are cumulative, and the last one holds every call.
+	for _, m := range mfs["statelite_rpc_duration_seconds"].Metric {
+		prev := uint64(0)
+		for _, b := range m.Histogram.Bucket {
+			if b.GetCumulativeCount() < prev {
+				t.Errorf("buckets not cumulative: %v", m)
+			}
+			prev = b.GetCumulativeCount()
 		}
-		prev = n
+		if prev > m.Histogram.GetSampleCount() {
+			t.Errorf("buckets above the count: %v", m)
+		}
 	}
-	if v := value(`statelite_node_requests_total{node="n1"}`); v < 8 {
+	if !strings.Contains(out, `statelite_rpc_duration_seconds_bucket{proc="nfs/read",le="+Inf"} 2`) {
+		t.Errorf("no +Inf bucket line for nfs/read:\n%s", out)
+	}
+	if v := value("statelite_node_requests_total", "node", "n1"); v < 8 {
 		t.Errorf("n1 requests %v", v)
 	}
-	if v := value(`statelite_node_requests_total{node="n2"}`); v != 1 {
+	if v := value("statelite_node_requests_total", "node", "n2"); v != 1 {
 		t.Errorf("n2 requests %v, want 1", v)
 	}
-	if v := value(`statelite_node_bytes_total{node="n1",dir="read"}`); v != 700 {
+	if v := value("statelite_node_bytes_total", "node", "n1", "dir", "read"); v != 700 {
 		t.Errorf("n1 bytes read %v, want 700", v)
 	}
-	if v := value(`statelite_node_bytes_total{node="n1",dir="write"}`); v != 1000 {
+	if v := value("statelite_node_bytes_total", "node", "n1", "dir", "write"); v != 1000 {
 		t.Errorf("n1 bytes written %v, want 1000", v)
 	}
-	if v := value(`statelite_nfs_errors_total{status="2"}`); v != 2 {
+	// Statuses by name.
+	if v := value("statelite_nfs_errors_total", "status", "NOENT"); v != 2 {
 		t.Errorf("NOENT errors %v, want 2", v)
 	}
-	if v := value(`statelite_nfs_errors_total{status="30"}`); v != 1 {
+	if v := value("statelite_nfs_errors_total", "status", "ROFS"); v != 1 {
 		t.Errorf("ROFS errors %v, want 1", v)
 	}
-	if v := value(`statelite_nfs_errors_total{status="10001"}`); v != 1 {
+	if v := value("statelite_nfs_errors_total", "status", "BADHANDLE"); v != 1 {
 		t.Errorf("BADHANDLE errors %v, want 1", v)
 	}
-	if v := value(`statelite_handle_commits_total`); v < 1 {
+	if v := value("statelite_nfs_errors_total", "status", "JUKEBOX"); v != 0 {
+		t.Errorf("JUKEBOX errors %v, want a series at 0", v)
+	}
+	if strings.Contains(out, `status="2"`) {
+		t.Error("an NFS status by number")
+	}
+	if v := value("statelite_handle_commits_total"); v < 1 {
 		t.Errorf("handle commits %v: the mount's and creates' records were committed", v)
 	}
-	if v := value(`statelite_intake_bytes`); v != 0 {
+	if v := value("statelite_handle_records_total"); v < 2 {
+		t.Errorf("handle records %v: the roots' and the created file's records were written", v)
+	}
+	if v := value("statelite_intake_bytes"); v != 0 {
 		t.Errorf("intake bytes %v with no call in flight, want 0", v)
 	}
-	if v := value(`statelite_rpc_errors_total{accept_stat="4"}`); v != 1 {
+	if v := value("statelite_rpc_errors_total", "accept_stat", "GARBAGE_ARGS"); v != 1 {
 		t.Errorf("GARBAGE_ARGS %v, want 1", v)
 	}
-	if v := value(`statelite_rpc_errors_total{accept_stat="3"}`); v != 1 {
+	if v := value("statelite_rpc_errors_total", "accept_stat", "PROC_UNAVAIL"); v != 1 {
 		t.Errorf("PROC_UNAVAIL %v, want 1", v)
 	}
 	c.rc.call(100099, 1, 7, c.cred, nil)       // PROG_UNAVAIL
 	c.rc.call(wire.ProgNFS, 4, 1, c.cred, nil) // PROG_MISMATCH
-	b.Reset()
-	srv.Metrics.WriteTo(&b)
-	out = b.String()
-	if value(`statelite_rpc_errors_total{accept_stat="1"}`) != 1 || value(`statelite_rpc_errors_total{accept_stat="2"}`) != 1 {
+	// A credential that does not decode: GARBAGE_ARGS before any procedure runs.
+	bad := callMsg(c.rc.xid+1, 2, wire.ProgNFS, 3, wire.ProcGetattr, authSys(0, 0), nil)
+	binary.BigEndian.PutUint32(bad[28:], 1000) // the credential's length, past the record
+	c.rc.xid++
+	if err := c.rc.writeFrags(bad); err != nil {
+		t.Fatal(err)
+	}
+	if rp := c.rc.recv(); rp.denied || rp.acceptStat != wire.AcceptGarbageArgs {
+		t.Fatalf("undecodable credential: %+v, want GARBAGE_ARGS", rp)
+	}
+	// Denied calls: an unknown auth flavor, and an RPC version mismatch.
+	if rp := c.rc.call(wire.ProgNFS, 3, wire.ProcNull, auth{flavor: 99}, nil); !rp.denied {
+		t.Fatalf("flavor 99 not denied: %+v", rp)
+	}
+	c.rc.xid++
+	if err := c.rc.writeFrags(callMsg(c.rc.xid, 3, wire.ProgNFS, 3, wire.ProcNull, authSys(0, 0), nil)); err != nil {
+		t.Fatal(err)
+	}
+	if rp := c.rc.recv(); !rp.denied || rp.rejectStat != wire.RejectRPCMismatch {
+		t.Fatalf("RPC version 3: %+v, want RPC_MISMATCH", rp)
+	}
+	out, mfs = scrape()
+	if value("statelite_rpc_errors_total", "accept_stat", "PROG_UNAVAIL") != 1 || value("statelite_rpc_errors_total", "accept_stat", "PROG_MISMATCH") != 1 {
 		t.Error("PROG_UNAVAIL / PROG_MISMATCH not counted")
 	}
-	if strings.Contains(out, "100099") || strings.Contains(out, "/99\"") {
-		t.Error("a series per unknown program/procedure")
+	if v := value("statelite_rpc_errors_total", "accept_stat", "GARBAGE_ARGS"); v != 2 {
+		t.Errorf("GARBAGE_ARGS %v, want 2 (the bad arguments and the bad credential)", v)
 	}
-	for _, typ := range []string{"statelite_rpc_duration_seconds histogram", "statelite_node_requests_total counter", "statelite_node_bytes_total counter", "statelite_nfs_errors_total counter"} {
-		if !strings.Contains(out, "# TYPE "+typ+"\n") {
-			t.Errorf("no TYPE line for %s", typ)
-		}
+	if value("statelite_rpc_denied_total", "reason", "AUTH_REJECTEDCRED") != 1 || value("statelite_rpc_denied_total", "reason", "RPC_MISMATCH") != 1 {
+		t.Error("denied calls not counted")
+	}
+	if strings.Contains(out, "100099") || strings.Contains(out, "/99\"") || strings.Contains(out, "nfs/1\"") {
+		t.Error("a series per unknown program/procedure")
 	}
 
 	// Served over HTTP too.

@@ -67,6 +67,9 @@ type rpcServer struct {
 	closed bool
 	// observe is called after each call (for metrics).
 	observe func(c *call, status uint32, dur time.Duration)
+	// deny, when set, is called for each call denied (RPC version, credentials), with
+	// the reason (metrics).
+	deny func(reason string)
 	// record, when set, is called after each call with its result body (record.go).
 	record func(c *call, status uint32, res []byte)
 
@@ -556,6 +559,7 @@ func (s *rpcServer) dispatchTo(ctx context.Context, rec []byte, remote net.Addr,
 	w.U32(c.xid)
 	w.U32(wire.MsgReply)
 	if rv := r.U32(); rv != 2 {
+		s.denied(deniedRPCMismatch)
 		w.U32(wire.ReplyDenied)
 		w.U32(wire.RejectRPCMismatch)
 		w.U32(2)
@@ -568,6 +572,9 @@ func (s *rpcServer) dispatchTo(ctx context.Context, rec []byte, remote net.Addr,
 	r.U32()               // verifier flavor
 	r.Opaque(maxAuthBody) // verifier body
 	if r.Err != nil {
+		if s.observe != nil {
+			s.observe(c, wire.AcceptGarbageArgs, time.Since(c.received))
+		}
 		return s.accepted(w, c, wire.AcceptGarbageArgs)
 	}
 	switch flavor {
@@ -587,12 +594,14 @@ func (s *rpcServer) dispatchTo(ctx context.Context, rec []byte, remote net.Addr,
 			c.cred.GIDs = append(c.cred.GIDs, ar.U32())
 		}
 		if ar.Err != nil {
+			s.denied(deniedBadCred)
 			w.U32(wire.ReplyDenied)
 			w.U32(wire.RejectAuthError)
 			w.U32(wire.AuthBadCred)
 			return w.B
 		}
 	default:
+		s.denied(deniedRejected)
 		w.U32(wire.ReplyDenied)
 		w.U32(wire.RejectAuthError)
 		w.U32(wire.AuthRejected)
@@ -654,6 +663,13 @@ func (s *rpcServer) dispatchTo(ctx context.Context, rec []byte, remote net.Addr,
 		s.record(c, status, w.B[head+16:])
 	}
 	return w.B
+}
+
+// denied counts a call denied for reason.
+func (s *rpcServer) denied(reason string) {
+	if s.deny != nil {
+		s.deny(reason)
+	}
 }
 
 // accepted writes an accepted reply header with a null verifier and stat.

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -18,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"statelite/fs"
 	"statelite/nfsd/wire"
@@ -141,7 +142,7 @@ func New(cfg Config) (*Server, error) {
 	// The write verifier changes at every start (RFC 1813 WRITE/COMMIT).
 	binary64(s.verf[:], uint64(time.Now().UnixNano()))
 	s.behind = make(chan struct{}, writeBehindMax)
-	s.rpc = &rpcServer{log: cfg.Log, observe: s.Metrics.observe,
+	s.rpc = &rpcServer{log: cfg.Log, observe: s.Metrics.observe, deny: s.Metrics.deny,
 		budget: newIntakeBudget(orDefault(cfg.IntakeMax, defaultIntakeMax), orDefault(cfg.IntakeAddrMax, defaultIntakeAddrMax)),
 		stall:  orDefault(cfg.RecordStall, defaultRecordStall),
 		big:    make(chan struct{}, bigWorkMax()),
@@ -152,7 +153,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Record != nil {
 		s.rpc.record = s.recordCall
 	}
-	s.Metrics.gauges = s.writeGauges
+	s.Metrics.more = s.serverMetrics()
 	return s, nil
 }
 
@@ -310,28 +311,38 @@ func orNone(s string) string {
 // Reset drops the volatile layer of a node (an explicit boot event).
 func (s *Server) Reset(node string) error { return s.cfg.FS.Reset(node) }
 
-// writeGauges writes the handle log's and the intake's counters for /metrics.
-func (s *Server) writeGauges(w io.Writer) {
-	fmt.Fprintln(w, "# HELP statelite_handle_commits_total Group commits of handle records (one fdatasync each, and the shared table's flush).")
-	fmt.Fprintln(w, "# TYPE statelite_handle_commits_total counter")
-	fmt.Fprintf(w, "statelite_handle_commits_total %d\n", s.paths.commits.Load())
-	fmt.Fprintln(w, "# HELP statelite_handle_commit_seconds_total Time spent in those commits.")
-	fmt.Fprintln(w, "# TYPE statelite_handle_commit_seconds_total counter")
-	fmt.Fprintf(w, "statelite_handle_commit_seconds_total %g\n", float64(s.paths.commitNanos.Load())/1e9)
-	total, _ := s.rpc.budget.usage(netip.Addr{})
-	fmt.Fprintln(w, "# HELP statelite_intake_bytes Memory held by call records being received or waiting to be served.")
-	fmt.Fprintln(w, "# TYPE statelite_intake_bytes gauge")
-	fmt.Fprintf(w, "statelite_intake_bytes %d\n", total)
+// serverMetrics are the server's own series beside the calls' (Metrics): the handle
+// log's commits and records, the intake's memory and, with leases, their waits and moves.
+func (s *Server) serverMetrics() []prometheus.Collector {
+	ms := []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "statelite_handle_commits_total",
+			Help: "Group commits of handle records (one fdatasync each, and the shared table's flush)."},
+			func() float64 { return float64(s.paths.commits.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "statelite_handle_commit_seconds_total",
+			Help: "Time spent in those commits."},
+			func() float64 { return float64(s.paths.commitNanos.Load()) / 1e9 }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "statelite_handle_records_total",
+			Help: "Handle records made durable in the handle log since the start."},
+			func() float64 {
+				s.paths.mu.RLock()
+				defer s.paths.mu.RUnlock()
+				return float64(s.paths.durable)
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "statelite_intake_bytes",
+			Help: "Memory held by call records being received or waiting to be served."},
+			func() float64 { total, _ := s.rpc.budget.usage(netip.Addr{}); return float64(total) }),
+	}
 	if s.cfg.Leases != nil {
-		fmt.Fprintln(w, "# HELP statelite_lease_waits_total Calls answered JUKEBOX because another server held the node's lease.")
-		fmt.Fprintln(w, "# TYPE statelite_lease_waits_total counter")
-		fmt.Fprintf(w, "statelite_lease_waits_total %d\n", s.leaseWaits.Load())
+		ms = append(ms, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "statelite_lease_waits_total",
+			Help: "Calls answered JUKEBOX because another server held the node's lease."},
+			func() float64 { return float64(s.leaseWaits.Load()) }))
 		if m, ok := s.cfg.Leases.(interface{ Moves() uint64 }); ok {
-			fmt.Fprintln(w, "# HELP statelite_lease_moves_total Node leases this server took over from another server.")
-			fmt.Fprintln(w, "# TYPE statelite_lease_moves_total counter")
-			fmt.Fprintf(w, "statelite_lease_moves_total %d\n", m.Moves())
+			ms = append(ms, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "statelite_lease_moves_total",
+				Help: "Node leases this server took over from another server."},
+				func() float64 { return float64(m.Moves()) }))
 		}
 	}
+	return ms
 }
 
 // orDefault is v, or def when v is zero.

@@ -104,7 +104,7 @@ func TestServerDHCPDiscovery(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`statelite_dhcp_packets_total{type="discover",outcome="offer"} 3`, `statelite_dhcp_packets_total{type="discover",outcome="unknown"} 1`} {
+	for _, want := range []string{`statelite_dhcp_packets_total{outcome="offer",type="discover"} 3`, `statelite_dhcp_packets_total{outcome="unknown",type="discover"} 1`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics has no %s:\n%s", want, body)
 		}

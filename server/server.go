@@ -1,8 +1,9 @@
 // Package server assembles statelite's service: the table store and its follower, the
 // table history and the status file, the state directory's lock, the filesystem of the
 // nodes' views (fs), the NFS and MOUNT server (nfsd), the boot servers (boot: TFTP and
-// HTTP), the portmapper, metrics and profiles. statelite serve parses its flags into a
-// Config and runs it; tests and benchmarks start servers the same way:
+// HTTP), the portmapper, metrics, health and readiness (health.go: /metrics, /healthz,
+// /readyz, systemd's notify protocol) and profiles. statelite serve parses its flags
+// into a Config and runs it; tests and benchmarks start servers the same way:
 //
 //	srv, err := server.New(ctx, server.Config{State: dir, Tables: tables, NFS: "127.0.0.1:0"})
 //	…
@@ -21,7 +22,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"statelite/boot"
 	"statelite/fs"
@@ -45,7 +49,8 @@ type Config struct {
 
 	// NFS is the TCP address for NFS and MOUNT (default ":2049").
 	NFS string
-	// Metrics is the HTTP address of /metrics and /debug/pprof/ ("": off).
+	// Metrics is the HTTP address of /metrics, /healthz, /readyz and /debug/pprof/
+	// ("": off).
 	Metrics string
 	// Portmap is an address answering portmapper GETPORT ("": off).
 	Portmap string
@@ -97,6 +102,10 @@ type Server struct {
 	tftpC                           net.PacketConn
 	boot                            *boot.Server
 	dhcp                            *boot.DHCP
+
+	reg    *prometheus.Registry // the server's metrics (health.go)
+	boots  atomic.Uint64        // node boots since the start (statelite_boots_total)
+	health health               // what /readyz says (health.go)
 
 	undo []func() // what New set up, released in reverse order
 }
@@ -195,7 +204,11 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 		log.Info("volatile layers in site.volatiledir: every server that shares it serves the nodes' volatile files and decides their boots once", "dir", vol)
 	}
 	s.live.volatile = vol
-	if s.fs, err = fs.New(fs.Config{State: filepath.Join(cfg.State, "fs"), Volatile: vol, OnReset: s.live.status.boot}, resolver.New(s.snap, rcfg)); err != nil {
+	onReset := func(node string, epoch uint64) {
+		s.boots.Add(1)
+		s.live.status.boot(node, epoch)
+	}
+	if s.fs, err = fs.New(fs.Config{State: filepath.Join(cfg.State, "fs"), Volatile: vol, OnReset: onReset}, resolver.New(s.snap, rcfg)); err != nil {
 		return s, err
 	}
 	s.onClose(s.fs.Close)
@@ -249,6 +262,7 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err = s.listenDHCP(); err != nil {
 		return s, err
 	}
+	s.reg = s.newRegistry()
 	return s, nil
 }
 
@@ -290,7 +304,7 @@ func (s *Server) HTTPAddr() net.Addr {
 	return s.httpL.Addr()
 }
 
-// MetricsAddr is the address of /metrics (nil when off).
+// MetricsAddr is the address of /metrics, /healthz and /readyz (nil when off).
 func (s *Server) MetricsAddr() net.Addr {
 	if s.metricsL == nil {
 		return nil
@@ -313,32 +327,39 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.rec != nil {
 		go s.rec.Run(ctx)
 	}
+	h := &s.health
 	if s.metricsL != nil {
 		mux := http.NewServeMux()
-		mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-			s.nfs.Metrics.ServeHTTP(w, r)
-			if s.dhcp != nil {
-				s.dhcp.WriteMetrics(w)
-			}
-		})
+		mux.Handle("/metrics", s.metricsHandler())
+		mux.HandleFunc("/healthz", s.healthz)
+		mux.HandleFunc("/readyz", s.readyz)
 		// Go's profiles, for finding where a busy server spends its time.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go hs.Serve(s.metricsL)
+		h.serving("metrics", s.metricsL.Addr().String())
+		go func() { h.ended("metrics", hs.Serve(s.metricsL)) }()
 		defer hs.Close()
 		log.Info("metrics", "addr", s.metricsL.Addr().String())
 	}
 	if s.portmapL != nil {
 		_, port, _ := net.SplitHostPort(s.nfsL.Addr().String())
-		go nfsd.ServePortmap(ctx, s.portmapL, port, log)
+		h.serving("portmap", s.portmapL.Addr().String())
+		go func() { h.ended("portmap", nfsd.ServePortmap(ctx, s.portmapL, port, log)) }()
 	}
 	s.serveBoot(ctx)
+	if s.tftpC != nil {
+		h.serving("tftp", s.tftpC.LocalAddr().String())
+	}
+	if s.httpL != nil {
+		h.serving("http", s.httpL.Addr().String())
+	}
 	if s.dhcp != nil {
 		s.dhcp.Serve(ctx)
 		for _, a := range s.dhcp.Addrs() {
 			log.Info("dhcp", "listen", a)
 		}
+		h.serving("dhcp", strings.Join(s.dhcp.Addrs(), ","))
 	}
 	// The live tables stop with the server: an edit being applied (switch, history,
 	// status) is finished before Run returns.
@@ -356,7 +377,24 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.fs.WatchResets(ctx, 100*time.Millisecond, log)
 	log.Info("serving", "nfs", s.nfsL.Addr().String(), "tables", StoreName(s.cfg.Tables), "name", s.cfg.Name, "state", s.cfg.State,
 		"nodes", len(s.snap.Nodes()), "startup", time.Since(s.started).Round(time.Millisecond).String())
+	// Ready: the tables are in force and every listener serves (NFS from the next line
+	// on; its socket has been listening since New). systemd (Type=notify) is told so,
+	// and that the server stops as soon as it begins to.
+	h.serving("nfs", s.nfsL.Addr().String())
+	h.setReady()
+	snap := s.fs.Resolver().Snap
+	notify(log, fmt.Sprintf("READY=1\nSTATUS=serving %d nodes (tables generation %d) on %s", len(snap.Nodes()), s.live.status.view(false).generation, s.nfsL.Addr()))
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		h.setStopping()
+		notify(log, "STOPPING=1\nSTATUS=stopping")
+	}()
 	err := s.nfs.Serve(ctx, s.nfsL)
+	h.ended("nfs", err)
+	cancel()
+	<-stopped
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}

@@ -62,6 +62,9 @@ type statusWriter struct {
 
 	// leases, when set, returns the nodes whose write leases the server holds.
 	leases func() map[string]time.Time
+
+	// rejectedN counts the edits rejected since the start (metrics).
+	rejectedN atomic.Uint64
 }
 
 // bootWriteDelay gathers the boots of a rack that starts at once into few writes of the
@@ -139,6 +142,7 @@ func (w *statusWriter) inForce(s *tables.Snapshot, he tables.HistoryEntry) {
 }
 
 func (w *statusWriter) rejected(r tables.Rejection) {
+	w.rejectedN.Add(1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.st.Rejections = append(w.st.Rejections, r)
