@@ -162,14 +162,17 @@ func fzMem(t *testing.T, in []byte, run func()) {
 	}
 }
 
-// FuzzImport imports fuzzed archive bytes (docker-save or OCI layout tar, gzipped or not)
-// with Import: no panic, no file outside the target directory, allocations bounded by
-// the input, a bounded time.
+// FuzzImport imports fuzzed archive bytes (docker-save or OCI layout tar, gzipped,
+// zstd-compressed or not, its layers too) with Import: no panic, no file outside the
+// target directory, allocations bounded by the input, a bounded time.
 func FuzzImport(f *testing.F) {
 	for _, l := range fzLayers() {
 		d, o := fzArchives(l)
 		f.Add(d)
 		f.Add(gz(o))
+		f.Add(zst(o))
+		_, oz := fzArchives(zst(l)) // an OCI layout with a zstd layer
+		f.Add(oz)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		needRoot(t)

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // ImportOptions say which image of an archive to import.
@@ -102,6 +104,8 @@ func Import(ctx context.Context, src, dest string, o ImportOptions) (*ImportResu
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return nil, err
 	}
+	dec := &decompressor{}
+	defer dec.close()
 	dir := src
 	if !fi.IsDir() {
 		tmp, err := os.MkdirTemp(filepath.Dir(dest), ".import-*")
@@ -110,7 +114,7 @@ func Import(ctx context.Context, src, dest string, o ImportOptions) (*ImportResu
 		}
 		defer os.RemoveAll(tmp)
 		fmt.Fprintf(log, "import: unpacking %s\n", src)
-		if err := unpackArchive(src, tmp); err != nil {
+		if err := unpackArchive(src, tmp, dec); err != nil {
 			return nil, fmt.Errorf("import %s: %w", src, err)
 		}
 		dir = tmp
@@ -151,8 +155,8 @@ func Import(ctx context.Context, src, dest string, o ImportOptions) (*ImportResu
 			return nil, err
 		}
 		fmt.Fprintf(log, "import: layer %d/%d %s\n", i+1, len(layers), l.name)
-		if err := applyLayerFile(partial, l, &res.Stats); err != nil {
-			return nil, fmt.Errorf("import %s: layer %d (%s): %w", src, i+1, l.name, err)
+		if err := applyLayerFile(partial, l, &res.Stats, dec); err != nil {
+			return nil, fmt.Errorf("import %s: layer %d (%s): %w", src, i+1, l.ident(), err)
 		}
 	}
 	os.Remove(dest) // an empty directory
@@ -172,6 +176,14 @@ type layerRef struct {
 	name   string // for messages
 	path   string
 	digest string // "sha256:…" to check, or ""
+}
+
+// ident names the layer in errors: its whole digest when it has one.
+func (l layerRef) ident() string {
+	if l.digest != "" {
+		return l.digest
+	}
+	return l.name
 }
 
 var digestRE = regexp.MustCompile(`^sha256:([0-9a-f]{64})$`)
@@ -386,7 +398,7 @@ func safeJoin(dir, name string) (string, error) {
 // cannot lead out of it when the image's files are read: a link's target may climb only
 // at its start (../../x, not x/../..), and no entry may lie below a link (docker save
 // writes its links as files, <id>/layer.tar).
-func unpackArchive(src, dir string) error {
+func unpackArchive(src, dir string, dec *decompressor) error {
 	f, err := os.Open(src)
 	if err != nil {
 		return err
@@ -398,7 +410,7 @@ func unpackArchive(src, dir string) error {
 	}
 	defer root.Close()
 	links := map[string]bool{}
-	r, err := decompress(bufio.NewReaderSize(f, 1<<20))
+	r, err := dec.open(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
 		return err
 	}
@@ -495,16 +507,105 @@ func isSparse(h *tar.Header) bool {
 	return false
 }
 
-// decompress returns a reader of r's content, gunzipped when it is gzip.
-func decompress(r *bufio.Reader) (io.Reader, error) {
+// Limits of the zstd decoder, for a hostile layer (a decompression bomb) as much as a
+// broken one. gzip bounds itself: DEFLATE keeps a 32 KiB window and cannot expand its
+// input more than 1032 times. zstd lets a frame declare a window of up to 3.75 TB,
+// allocated before the first byte comes out, and an RLE block of 4 bytes makes 128 KiB:
+// 30,000 times. So the zstd path is held to what the gzip path can do at worst:
+//   - a window of at most zstdMaxWindow (every producer of container layers stays below:
+//     containers/image, containerd and buildkit use klauspost/compress at 8 MiB at most,
+//     the zstd tool uses 8 MiB up to level 19; RFC 8878 asks decoders for 8 MiB), with
+//     one synchronous decoder per import whose buffers every layer reuses: frames of
+//     growing windows allocate twice the largest at most, which FuzzImport's bound of
+//     64 MiB holds;
+//   - no more output than gzipMaxRatio times the compressed bytes read, plus
+//     zstdSlack (a leading run of zeros, say an empty disk image, compresses far better
+//     than the rest of a layer).
+const (
+	zstdMaxWindow = 16 << 20
+	gzipMaxRatio  = 1032
+	zstdSlack     = 64 << 20
+)
+
+// decompressor opens the compressed streams of one import, one after the other.
+type decompressor struct {
+	zd *zstd.Decoder
+}
+
+var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// open returns a reader of r's content: gunzipped when it is gzip (magic 1f 8b),
+// zstd-decoded when it is zstd (magic 28 b5 2f fd: the layers of recent podman and
+// buildah, application/vnd.oci.image.layer.v1.tar+zstd), else r itself. The stream is
+// read until the next open or close.
+func (d *decompressor) open(r *bufio.Reader) (io.Reader, error) {
 	magic, _ := r.Peek(4)
 	switch {
 	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
 		return gzip.NewReader(r)
-	case bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return nil, errors.New("zstd-compressed layers are not supported (Go's standard library has no zstd): save the image with gzip layers (docker save, skopeo copy --dest-compress-format gzip)")
+	case bytes.Equal(magic, zstdMagic):
+		in := &countReader{r: r}
+		if d.zd == nil {
+			zd, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+				zstd.WithDecoderMaxWindow(zstdMaxWindow), zstd.WithDecoderMaxMemory(zstdMaxWindow))
+			if err != nil {
+				return nil, err
+			}
+			d.zd = zd
+		}
+		if err := d.zd.Reset(in); err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		return &zstdReader{zd: d.zd, in: in}, nil
 	}
 	return r, nil
+}
+
+// close releases the zstd decoder.
+func (d *decompressor) close() {
+	if d.zd != nil {
+		d.zd.Close()
+		d.zd = nil
+	}
+}
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+var errZstdBomb = fmt.Errorf("zstd: the data expands more than %d times its compressed size (gzip's most) plus %d MiB: refused as a decompression bomb; if the image is genuine, save it with gzip layers (skopeo copy --dest-compress-format gzip)", gzipMaxRatio, zstdSlack>>20)
+
+// zstdReader is a zstd stream held to the limits above, its errors saying zstd.
+type zstdReader struct {
+	zd  *zstd.Decoder
+	in  *countReader
+	out int64
+}
+
+func (z *zstdReader) Read(p []byte) (int, error) {
+	n, err := z.zd.Read(p)
+	z.out += int64(n)
+	if z.out > z.in.n*gzipMaxRatio+zstdSlack {
+		return n, errZstdBomb
+	}
+	switch {
+	case err == nil, err == io.EOF:
+	case errors.Is(err, zstd.ErrWindowSizeExceeded), errors.Is(err, zstd.ErrDecoderSizeExceeded):
+		err = fmt.Errorf("zstd: the data needs a window of more than %d MiB (refused: memory); recompress it with a smaller window (zstd without --long or --ultra) or save the image with gzip layers", zstdMaxWindow>>20)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		err = errors.New("zstd: the data is truncated")
+	default:
+		err = fmt.Errorf("zstd: corrupt data: %w", err)
+	}
+	return n, err
 }
 
 // hashReader checks a digest once everything is read.
@@ -528,7 +629,7 @@ func (h *hashReader) check() error {
 	return nil
 }
 
-func applyLayerFile(root string, l layerRef, st *LayerStats) error {
+func applyLayerFile(root string, l layerRef, st *LayerStats, dec *decompressor) error {
 	f, err := os.Open(l.path)
 	if err != nil {
 		return err
@@ -540,7 +641,7 @@ func applyLayerFile(root string, l layerRef, st *LayerStats) error {
 		hr = &hashReader{r: f, h: sha256.New(), want: l.digest}
 		r = hr
 	}
-	dr, err := decompress(bufio.NewReaderSize(r, 1<<20))
+	dr, err := dec.open(bufio.NewReaderSize(r, 1<<20))
 	if err != nil {
 		return err
 	}

@@ -2,21 +2,29 @@ package image
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	needtool "statelite/internal/need"
 )
 
 type tentry struct {
@@ -63,6 +71,32 @@ func gz(b []byte) []byte {
 	z.Write(b)
 	z.Close()
 	return out.Bytes()
+}
+
+// zst compresses b as podman and buildah do (klauspost/compress, its default level).
+func zst(b []byte) []byte {
+	var out bytes.Buffer
+	z, err := zstd.NewWriter(&out)
+	if err != nil {
+		panic(err)
+	}
+	z.Write(b)
+	z.Close()
+	return out.Bytes()
+}
+
+// gunzip undoes gz.
+func gunzip(t *testing.T, b []byte) []byte {
+	t.Helper()
+	z, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // testLayers: a base layer, then a layer with a whiteout, an opaque directory (whose
@@ -217,8 +251,11 @@ func writeOCI(t *testing.T, dir string, layers [][]byte) {
 	var ls []map[string]any
 	for _, l := range layers {
 		mt := "application/vnd.oci.image.layer.v1.tar"
-		if l[0] == 0x1f {
+		switch l[0] {
+		case 0x1f:
 			mt += "+gzip"
+		case 0x28:
+			mt += "+zstd"
 		}
 		ls = append(ls, map[string]any{"mediaType": mt, "digest": blob(l), "size": len(l)})
 	}
@@ -239,7 +276,7 @@ func writeOCI(t *testing.T, dir string, layers [][]byte) {
 
 func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("keeping owners needs root")
+		needtool.Skip(t, "keeping owners needs root")
 	}
 }
 
@@ -302,6 +339,144 @@ func TestImportOCILayout(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "img4", "rootimg.partial")); err == nil {
 		t.Error("a failed import left rootimg.partial")
+	}
+}
+
+// zstd layers (application/vnd.oci.image.layer.v1.tar+zstd, the default of recent podman
+// and buildah) import as gzip ones do, beside a gzip layer and in a zstd-compressed
+// docker-save archive; a corrupt one is an error naming the layer's digest, and a frame
+// asking for a huge window or expanding like a bomb is refused before it costs memory or
+// disk.
+func TestImportZstd(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	ls := testLayers(t)
+	base := gunzip(t, ls[0])
+	writeOCI(t, filepath.Join(dir, "oci"), [][]byte{zst(base), zst(ls[1])})
+	dest := filepath.Join(dir, "img", "rootimg")
+	res, err := Import(context.Background(), filepath.Join(dir, "oci"), dest, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Layers != 2 || res.Stats.Whiteouts != 2 || res.Stats.Opaque != 1 {
+		t.Errorf("result %+v", res)
+	}
+	compareTree(t, dest)
+	// Mixed: a gzip layer under a zstd one.
+	writeOCI(t, filepath.Join(dir, "oci-mixed"), [][]byte{ls[0], zst(ls[1])})
+	if _, err := Import(context.Background(), filepath.Join(dir, "oci-mixed"), filepath.Join(dir, "mixed", "rootimg"), ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	compareTree(t, filepath.Join(dir, "mixed", "rootimg"))
+
+	// A docker-save archive compressed with zstd (docker save | zstd).
+	var es []tentry
+	var paths []string
+	for i, l := range [][]byte{base, ls[1]} {
+		id := strings.Repeat(string(rune('a'+i)), 64)
+		es = append(es, tentry{name: id + "/", typ: tar.TypeDir}, tentry{name: id + "/layer.tar", body: string(l)})
+		paths = append(paths, id+"/layer.tar")
+	}
+	man, _ := json.Marshal([]map[string]any{{"Config": "c.json", "RepoTags": []string{"x:1"}, "Layers": paths}})
+	es = append(es, tentry{name: "c.json", body: `{"architecture":"amd64","os":"linux"}`}, tentry{name: "manifest.json", body: string(man)})
+	os.WriteFile(filepath.Join(dir, "save.tar.zst"), zst(mkTar(t, es)), 0o644)
+	if _, err := Import(context.Background(), filepath.Join(dir, "save.tar.zst"), filepath.Join(dir, "saved", "rootimg"), ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	compareTree(t, filepath.Join(dir, "saved", "rootimg"))
+
+	// A corrupt zstd layer whose digest matches (a broken compressor, not a tampered
+	// blob): an error naming the layer by its digest, and nothing left behind.
+	bad := zst(base)
+	for i := len(bad) / 3; i < len(bad)*2/3; i++ {
+		bad[i] ^= 0x5a
+	}
+	writeOCI(t, filepath.Join(dir, "oci-bad"), [][]byte{bad, zst(ls[1])})
+	_, err = Import(context.Background(), filepath.Join(dir, "oci-bad"), filepath.Join(dir, "bad", "rootimg"), ImportOptions{})
+	if err == nil || !strings.Contains(err.Error(), "layer 1 (sha256:"+sha(bad)+")") || !strings.Contains(err.Error(), "zstd") {
+		t.Errorf("corrupt zstd layer: %v", err)
+	} else {
+		t.Logf("corrupt zstd layer: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad", "rootimg.partial")); err == nil {
+		t.Error("a failed import left rootimg.partial")
+	}
+	// Truncated.
+	writeOCI(t, filepath.Join(dir, "oci-short"), [][]byte{zst(base)[:200]})
+	if _, err := Import(context.Background(), filepath.Join(dir, "oci-short"), filepath.Join(dir, "short", "rootimg"), ImportOptions{}); err == nil || !strings.Contains(err.Error(), "zstd") {
+		t.Errorf("truncated zstd layer: %v", err)
+	}
+}
+
+// The zstd path is held to the gzip path's worst case: a frame declaring a window
+// beyond zstdMaxWindow is refused before it is allocated, and a stream expanding more
+// than gzip could is cut off.
+func TestZstdBounds(t *testing.T) {
+	// Frame headers (no single segment, no checksum) with a window descriptor, then one
+	// empty raw last block: 0xf0 asks for 2^(10+30) bytes (1 TiB), 0x78 for 2^(10+15)
+	// (32 MiB), both refused before they cost memory; 0x70, 16 MiB, is fine.
+	frame := func(desc byte) []byte { return append(append([]byte{}, zstdMagic...), 0x00, desc, 0x01, 0x00, 0x00) }
+	dec := &decompressor{}
+	defer dec.close()
+	for _, desc := range []byte{0xf0, 0x78} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		r, err := dec.open(bufio.NewReader(bytes.NewReader(frame(desc))))
+		if err == nil {
+			_, err = io.ReadAll(r)
+		}
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), "needs a window of more than 16 MiB") {
+			t.Errorf("window descriptor %#x: %v", desc, err)
+		}
+		if d := after.TotalAlloc - before.TotalAlloc; d > 4<<20 {
+			t.Errorf("a refused window cost %d MiB", d>>20)
+		}
+	}
+	r, err := dec.open(bufio.NewReader(bytes.NewReader(frame(0x70))))
+	if err == nil {
+		_, err = io.ReadAll(r)
+	}
+	if err != nil {
+		t.Errorf("a 16 MiB window: %v", err)
+	}
+
+	// 1 GiB of zeros compresses to a few KiB: more than gzip's ratio allows.
+	var zb bytes.Buffer
+	zw, _ := zstd.NewWriter(&zb)
+	zero := make([]byte, 1<<20)
+	for range 1 << 10 {
+		zw.Write(zero)
+	}
+	zw.Close()
+	r, err = dec.open(bufio.NewReader(bytes.NewReader(zb.Bytes())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, r)
+	if !errors.Is(err, errZstdBomb) {
+		t.Errorf("1 GiB of zeros in %d bytes: %v after %d bytes", zb.Len(), err, n)
+	}
+	if n > int64(zb.Len())*gzipMaxRatio+zstdSlack+1<<20 {
+		t.Errorf("%d bytes out of %d before the cut", n, zb.Len())
+	}
+	// zstd:chunked: several frames, then a skippable frame (its table of contents).
+	chunked := append(zst([]byte("part one, ")), zst([]byte("part two"))...)
+	chunked = append(chunked, 0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 't', 'o', 'c', '!')
+	r, err = dec.open(bufio.NewReader(bytes.NewReader(chunked)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(r); err != nil || string(b) != "part one, part two" {
+		t.Errorf("frames and a skippable frame: %q, %v", b, err)
+	}
+	// The same decoder still reads a good stream after that.
+	r, err = dec.open(bufio.NewReader(bytes.NewReader(zst([]byte("hello")))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(r); err != nil || string(b) != "hello" {
+		t.Errorf("after a refused stream: %q, %v", b, err)
 	}
 }
 

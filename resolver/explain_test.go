@@ -92,6 +92,9 @@ func TestExplainGolden(t *testing.T) {
 		{"n1", "/art", "artefact-synthetic"},
 		{"n1", "/usr/bin/ls", "uncovered"},
 		{"n1", "/etc/mtab", "etc-mtab"},
+		{"n1", "/usr/bin/nosuch", "exists-nowhere"},
+		{"n1", "/home/u1/nosuch", "exists-nowhere-under-entry"},
+		{"n1", "/nowhere/x", "exists-nowhere-below-made-up-entry"},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -116,6 +119,51 @@ func TestExplainGolden(t *testing.T) {
 				t.Errorf("Explain(%s, %s) differs from %s:\n--- got\n%s--- want\n%s", c.node, c.path, golden, got, want)
 			}
 		})
+	}
+}
+
+// A source on another server is named in the table's words (srvB:/lt9/n1, its variables
+// substituted) beside where this host reads it; a directory on the way to entries that
+// no layer has is made up; a path no layer has is ENOENT.
+func TestExplainGoldenRemote(t *testing.T) {
+	tmp := t.TempDir()
+	mkTree(t, tmp+"/mnt/srvB/lt9/n1", "etc/motd=srvB motd\n")
+	mkTree(t, tmp+"/img/rootimg", "etc/hosts=r hosts\n")
+	s := mkSnap(t, baseTabs().with(tabs{
+		"linuximage": "#imagename,rootimgdir\n\"" + img + "\",\"" + tmp + "/img\"\n",
+		"litetree":   ltHdr + `"5","ALL","srvB:/lt9/$node",,,` + "\n",
+		"litefile":   "#image,file,options,comments,disable\n\"ALL\",\"/etc/motd\",\"ro\",,\n\"ALL\",\"/opt/x/y.conf\",\"tmpfs\",,\n",
+	}))
+	p := mkPlan(t, s, cfg(tmp), "n1")
+	for _, c := range []struct{ path, file string }{
+		{"/etc/motd", "remote-source"},
+		{"/opt/x", "made-up-directory"},
+		{"/etc/nosuch", "exists-nowhere-uncovered"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			var buf bytes.Buffer
+			p.Explain(&buf, resolver.OSProber{}, c.path)
+			checkExplainGolden(t, c.file, normalize(buf.String(), tmp))
+		})
+	}
+}
+
+// checkExplainGolden compares got with testdata/explain/name.txt, or rewrites it.
+func checkExplainGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", "explain", name+".txt")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("differs from %s:\n--- got\n%s--- want\n%s", golden, got, want)
 	}
 }
 

@@ -51,6 +51,15 @@ type Source struct {
 	Path     string // where the serving host reads it (docs/behaviour.md#locations)
 }
 
+// Location is the source in the table's own words, its variables substituted: server:dir,
+// or dir for a local directory (Display without the mount options).
+func (s Source) Location() string {
+	if s.Server == "" {
+		return s.Dir
+	}
+	return s.Server + ":" + s.Dir
+}
+
 // Plan is a node's compiled view plan. Plans are immutable and shared by readers.
 type Plan struct {
 	Gen      uint64

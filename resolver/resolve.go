@@ -64,6 +64,10 @@ type Layer struct {
 	Root string // the layer's root directory on the serving host; for "symlink", the link target
 	Rel  string // the path inside Root
 	Prio string // litetree priority, for Kind "litetree"
+	// Loc is the layer's root in the table's own words, for Kind "litetree": the
+	// litetree.directory value with its variables substituted (srvB:/lt9), where Root
+	// is where this host reads it (MNT/srvB/lt9).
+	Loc string
 }
 
 // Full returns Root joined with Rel.
@@ -72,6 +76,9 @@ func (l Layer) Full() string { return path.Join(l.Root, l.Rel) }
 func (l Layer) String() string {
 	switch l.Kind {
 	case "litetree":
+		if words := path.Join(l.Loc, l.Rel); l.Loc != "" && words != l.Full() {
+			return fmt.Sprintf("litetree priority %s: %s at %s", l.Prio, words, l.Full())
+		}
 		return fmt.Sprintf("litetree priority %s: %s", l.Prio, l.Full())
 	case "synthetic":
 		return "an empty file or directory made up by the server (found nowhere)"
@@ -147,7 +154,7 @@ func (p *Plan) defaultLayer(pr Prober, k string, cands *[]Candidate) Layer {
 func (p *Plan) search(pr Prober, e *Entry, all bool) (matches []Layer, cands []Candidate) {
 	k := e.Path
 	for _, s := range p.Sources {
-		l := Layer{Kind: "litetree", Root: s.Path, Rel: k, Prio: s.Priority}
+		l := Layer{Kind: "litetree", Root: s.Path, Rel: k, Prio: s.Priority, Loc: s.Location()}
 		if !all && len(matches) > 0 {
 			cands = append(cands, Candidate{l, "not consulted: an earlier source matched"})
 			continue
@@ -280,7 +287,9 @@ func (p *Plan) parentCopy(pr Prober, e *Entry, cands *[]Candidate) Layer {
 	matches, c := p.search(pr, par, false)
 	*cands = append(*cands, c...)
 	if len(matches) > 0 {
-		return Layer{Kind: "litetree", Root: matches[0].Root, Rel: e.Path, Prio: matches[0].Prio}
+		l := matches[0]
+		l.Rel = e.Path
+		return l
 	}
 	l := p.defaultLayer(pr, par.Path, cands)
 	if l.Kind != "synthetic" {

@@ -15,18 +15,55 @@ import (
 
 func demoCmd(e *env) *cobra.Command {
 	var dir, serveAddr string
+	var fresh bool
 	c := &cobra.Command{
-		Use:   "demo [--dir DIR]",
+		Use:   "demo [--dir DIR] [--fresh] [--serve ADDR]",
 		Short: "Build a demo cluster (tables, image, litetree, state) and show its nodes' views",
-		Args:  cobra.NoArgs,
+		Long: `demo builds a small cluster in DIR (tables, an image tree with its .default, two
+litetree sources, a persistent state directory, nodes n1 and n2), shows each node's
+plan and explain output for a few paths, and with --serve serves the views over NFS.
+
+A DIR that holds the demo's tables already (from an earlier run, perhaps edited since
+with chtab or tabedit) is reused as it is: your edits stay, and what is missing of the
+image or the litetree files is made again. --fresh removes the old demo and builds it
+anew (only a demo directory: one whose site.installdir is DIR/install).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := demo.Build(cmd.Context(), dir)
-			if err != nil {
-				return err
+			w := e.stdout
+			var cl *demo.Cluster
+			var err error
+			switch {
+			case demo.HasTables(dir) && !fresh:
+				var gen uint64
+				if cl, gen, err = demo.Reuse(cmd.Context(), dir); err != nil {
+					return err
+				}
+				edited := "as built"
+				if gen > 1 {
+					edited = fmt.Sprintf("edited since it was built: store generation %d", gen)
+				}
+				fmt.Fprintf(w, "Reusing the demo cluster in %s with its tables as they are (%s; nodes %s).\n", cl.Dir, edited, strings.Join(cl.Nodes, ","))
+				fmt.Fprintf(w, "To start over: statelite demo --dir %s --fresh (make run FRESH=1).\n\n", dir)
+			default:
+				again := demo.HasTables(dir)
+				if again {
+					if err := demo.Remove(cmd.Context(), dir); err != nil {
+						return err
+					}
+				}
+				if cl, err = demo.Build(cmd.Context(), dir); err != nil {
+					return err
+				}
+				how := "built in"
+				if again {
+					how = "built afresh in"
+				}
+				fmt.Fprintf(w, "Demo cluster %s %s (image %s, nodes %s).\n\n", how, cl.Dir, cl.Image, strings.Join(cl.Nodes, ","))
 			}
 			e.tablesDir = cl.Tables
-			w := e.stdout
-			fmt.Fprintf(w, "Demo cluster built in %s (image %s, nodes %s).\n\n", cl.Dir, cl.Image, strings.Join(cl.Nodes, ","))
+			if len(cl.Nodes) == 0 {
+				return fmt.Errorf("the demo's tables in %s hold no node: statelite demo --dir %s --fresh builds it anew", cl.Tables, dir)
+			}
 			if err := e.forNodes(cmd, strings.Join(cl.Nodes, ","), func(p *resolver.Plan) {
 				fmt.Fprintf(w, "== %s: image root %s, persistent root %s, %d litefile entries\n", p.Node, p.Root, p.PR, len(p.Entries()))
 				for _, s := range p.Sources {
@@ -42,6 +79,9 @@ func demoCmd(e *env) *cobra.Command {
 			}
 			r := resolver.New(snap, e.resolverConfig())
 			for _, q := range [][2]string{{"n1", "/etc/motd"}, {"n2", "/etc/ntp.conf"}, {"n1", "/opt/app/app.cfg"}, {"n1", "/root/.profile"}, {"n2", "/usr/bin/passwd"}} {
+				if !snap.IsNode(q[0]) {
+					continue // a reused demo whose node was removed
+				}
 				p, err := r.Plan(q[0])
 				if err != nil {
 					return err
@@ -73,7 +113,8 @@ func demoCmd(e *env) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&dir, "dir", "demo", "folder to build the demo cluster in")
+	c.Flags().StringVar(&dir, "dir", "demo", "folder to build the demo cluster in (one holding a demo already is reused, edits kept)")
+	c.Flags().BoolVar(&fresh, "fresh", false, "remove the demo already in --dir and build it anew")
 	c.Flags().StringVar(&serveAddr, "serve", "", "after building, serve the nodes' views over NFS on this address (e.g. 127.0.0.1:20490)")
 	return c
 }

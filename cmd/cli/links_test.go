@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,7 @@ func TestInstallLinks(t *testing.T) {
 	defer cancel()
 	tabs := writeTables(t, fixture())
 	links := filepath.Join(t.TempDir(), "bin")
-	for round := 1; round <= 2; round++ { // a second run replaces the links
+	for round := 1; round <= 2; round++ { // a second run finds the links right
 		out, err := exec.CommandContext(ctx, bin, "install-links", links).CombinedOutput()
 		if err != nil {
 			t.Fatalf("install-links (run %d): %v\n%s", round, err, out)
@@ -52,16 +53,79 @@ func TestInstallLinks(t *testing.T) {
 		t.Errorf("tabdump link with $STATELITE_TABLES: %v\n%s", err, out)
 	}
 
-	// A file that is not a link is never replaced.
+	for _, c := range []string{"nodeset", "genimage", "makedhcp", "nodediscoverls"} {
+		if dst, err := os.Readlink(filepath.Join(links, c)); err != nil || dst != bin {
+			t.Errorf("%s: %q, %v", c, dst, err)
+		}
+	}
+
+	// Files in the way: each is reported and left alone, every other link is made, and
+	// the command fails naming them; --force replaces all but a directory.
 	blocked := t.TempDir()
 	if err := os.WriteFile(filepath.Join(blocked, "chtab"), []byte("mine"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.CommandContext(ctx, bin, "install-links", blocked).CombinedOutput(); err == nil || !strings.Contains(string(out), "not a link") {
-		t.Errorf("install-links over a regular file: %v\n%s", err, out)
+	os.Symlink("/opt/xcat/bin/xcatclient", filepath.Join(blocked, "tabdump"))
+	os.Mkdir(filepath.Join(blocked, "nodels"), 0o755)
+	os.Symlink("/usr/local/bin/statelite", filepath.Join(blocked, "nodeset")) // an older install: updated
+	os.Symlink(bin, filepath.Join(blocked, "litefile"))                       // already right
+	out, err = exec.CommandContext(ctx, bin, "install-links", blocked).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "3 of 18 links not made") || !strings.Contains(string(out), "tabdump, chtab, nodels") ||
+		!strings.Contains(string(out), "nodels") || !strings.Contains(string(out), "--force") {
+		t.Errorf("install-links over files in the way: %v\n%s", err, out)
+	}
+	for _, l := range []string{"chtab: in the way: a regular file", "tabdump: in the way: a link to /opt/xcat/bin/xcatclient", "nodels: in the way: a directory"} {
+		if !strings.Contains(string(out), filepath.Join(blocked, l)) {
+			t.Errorf("output lacks %q:\n%s", l, out)
+		}
 	}
 	if got := readFile(t, filepath.Join(blocked, "chtab")); got != "mine" {
 		t.Errorf("regular file replaced: %q", got)
+	}
+	if dst, _ := os.Readlink(filepath.Join(blocked, "tabdump")); dst != "/opt/xcat/bin/xcatclient" {
+		t.Errorf("a foreign link replaced: %q", dst)
+	}
+	for _, c := range cli.LinkCommands {
+		if c == "chtab" || c == "tabdump" || c == "nodels" {
+			continue
+		}
+		if dst, err := os.Readlink(filepath.Join(blocked, c)); err != nil || dst != bin {
+			t.Errorf("%s not made beside the clashes: %q, %v", c, dst, err)
+		}
+	}
+	if !hasLine(string(out), filepath.Join(blocked, "nodeset")+" -> "+bin+" (replaced a link to /usr/local/bin/statelite)") {
+		t.Errorf("the older statelite link was not updated:\n%s", out)
+	}
+	out, err = exec.CommandContext(ctx, bin, "install-links", "--force", blocked).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "1 of 18 links not made") || !strings.Contains(string(out), ": nodels (--force") {
+		t.Errorf("install-links --force with a directory in the way: %v\n%s", err, out)
+	}
+	for _, c := range []string{"chtab", "tabdump"} {
+		if dst, err := os.Readlink(filepath.Join(blocked, c)); err != nil || dst != bin {
+			t.Errorf("--force: %s -> %q, %v", c, dst, err)
+		}
+	}
+	os.Remove(filepath.Join(blocked, "nodels"))
+	if out, err := exec.CommandContext(ctx, bin, "install-links", blocked).CombinedOutput(); err != nil || strings.Count(string(out), " -> "+bin+"\n") != 18 {
+		t.Errorf("install-links once nothing is in the way: %v\n%s", err, out)
+	}
+	if ents, _ := os.ReadDir(blocked); len(ents) != 18 {
+		t.Errorf("%d entries in the link directory, want 18 (no temporary left)", len(ents))
+	}
+}
+
+// Every link name is a command of the CLI (and a link named after it runs it).
+func TestLinkCommandsExist(t *testing.T) {
+	root := cli.NewRoot(strings.NewReader(""), io.Discard, io.Discard)
+	for _, c := range cli.LinkCommands {
+		cmd, _, err := root.Find([]string{c})
+		if err != nil || cmd.Name() != c {
+			t.Errorf("link name %s is no command of the CLI (%v)", c, err)
+		}
+	}
+	dir := writeTables(t, fixture())
+	if r := cliRunAs(t, "/usr/local/bin/nodeset", dir, "", "n1", "stat"); r.code != 0 || !strings.HasPrefix(r.stdout, "n1: ") {
+		t.Errorf("nodeset through a link: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 
@@ -98,7 +162,17 @@ func TestNodels(t *testing.T) {
 		{args: []string{"nodels", "compute", "nodepos.room"}, want: "n1: tokyo\nn2: osaka\n"},
 		{args: []string{"nodels", "n1", "nodetype.os", "nodepos.room"}, want: "n1: nodetype.os: rhels8.6\nn1: nodepos.room: tokyo\n"},
 		{args: []string{"nodels", "zz"}, code: 1, wantErr: "Error: Invalid nodes in noderange:zz"},
-		{args: []string{"nodels", "n1", "nodetype"}, code: 1, wantErr: "nodetype"},
+		// A whole table, as xCAT's nodels: every column in the table's order, the key
+		// column naming the node, values inherited from groups, empty ones empty.
+		{args: []string{"nodels", "n1", "nodetype"}, want: "n1: nodetype.node: n1\nn1: nodetype.os: rhels8.6\nn1: nodetype.arch: x86_64\n" +
+			"n1: nodetype.profile: compute\nn1: nodetype.provmethod: \nn1: nodetype.supportedarchs: \nn1: nodetype.nodetype: \n" +
+			"n1: nodetype.comments: \nn1: nodetype.disable: \n"},
+		{args: []string{"nodels", "n1,n2", "nodepos", "nodetype.os"}, want: "n1: nodepos.node: n1\nn1: nodepos.rack: r07\nn1: nodepos.u: \nn1: nodepos.chassis: \n" +
+			"n1: nodepos.slot: \nn1: nodepos.room: tokyo\nn1: nodepos.height: \nn1: nodepos.comments: \nn1: nodepos.disable: \nn1: nodetype.os: rhels8.6\n" +
+			"n2: nodepos.node: n2\nn2: nodepos.rack: r01\nn2: nodepos.u: \nn2: nodepos.chassis: \nn2: nodepos.slot: \nn2: nodepos.room: osaka\n" +
+			"n2: nodepos.height: \nn2: nodepos.comments: \nn2: nodepos.disable: \nn2: nodetype.os: rhels8.6\n"},
+		{args: []string{"nodels", "n1", "site"}, code: 1, wantErr: "not keyed by node"},
+		{args: []string{"nodels", "n1", "bogus"}, code: 1, wantErr: "bogus"},
 		{args: []string{"nodels", "n1", "nodetype.bogus"}, code: 1, wantErr: "nodetype.bogus"},
 	}
 	for _, tc := range tests {
@@ -197,13 +271,14 @@ func TestExplain(t *testing.T) {
 
 func TestDemo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
-	for round := 1; round <= 2; round++ { // building again over an existing demo works
+	for round := 1; round <= 2; round++ { // a second run reuses the demo (TestDemoReuse)
 		r := cliRun(t, "", "", "demo", "--dir", dir, "--mnt", "/mnt/sl")
 		if r.code != 0 {
 			t.Fatalf("demo (run %d): exit %d\n%s\n%s", round, r.code, r.stdout, r.stderr)
 		}
+		first := map[int]string{1: "Demo cluster built in " + dir, 2: "Reusing the demo cluster in " + dir}[round]
 		for _, w := range []string{
-			"Demo cluster built in " + dir,
+			first,
 			"nodes n1,n2",
 			"== n1: ", "== n2: ",
 			"$ statelite explain n1 /etc/motd",

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"os"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -62,8 +64,8 @@ func (e *env) forNodes(cmd *cobra.Command, expr string, fn func(p *resolver.Plan
 
 func nodelsCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "nodels [NODERANGE [table.column…]]",
-		Short: "List the nodes of a noderange, optionally with attributes",
+		Use:   "nodels [NODERANGE [table.column… | TABLE…]]",
+		Short: "List the nodes of a noderange, optionally with attributes or every column of a table",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			snap, err := e.load(cmd.Context())
 			if err != nil {
@@ -75,31 +77,91 @@ func nodelsCmd(e *env) *cobra.Command {
 					return err
 				}
 			}
+			// As xCAT's nodels: one table.column prints "node: value"; several, or a
+			// whole TABLE (each of its columns, in the table's order), print
+			// "node: table.column: value" lines.
 			var attrs [][2]string
+			labels := false
 			for _, a := range args[min(1, len(args)):] {
 				t, c, ok := strings.Cut(a, ".")
 				sc, err := tables.LookupSchema(t)
+				if !ok && err == nil {
+					if !sc.NodeKeyed {
+						return fmt.Errorf("table %s is not keyed by node or group (use tabdump %s)", t, t)
+					}
+					for _, c := range sc.Columns {
+						attrs = append(attrs, [2]string{t, c})
+					}
+					labels = true
+					continue
+				}
 				if !ok || err != nil || sc.Col(c) < 0 {
-					return fmt.Errorf("%q is not a table.column of a known table", a)
+					return fmt.Errorf("%q is not a table.column or a table of a known table", a)
 				}
 				attrs = append(attrs, [2]string{t, c})
 			}
+			labels = labels || len(attrs) > 1
 			for _, n := range nodes {
 				if len(attrs) == 0 {
 					fmt.Fprintln(e.stdout, n)
 				}
 				for _, a := range attrs {
 					v, _, _ := snap.NodeAttr(n, a[0], a[1])
-					if len(attrs) == 1 {
-						fmt.Fprintf(e.stdout, "%s: %s\n", n, v)
-					} else {
+					if sc, _ := tables.LookupSchema(a[0]); sc != nil && len(sc.Keys) == 1 && sc.Keys[0] == a[1] {
+						v = n // the key column: the node, whichever of its groups' rows gave the rest
+					}
+					if labels {
 						fmt.Fprintf(e.stdout, "%s: %s.%s: %s\n", n, a[0], a[1], v)
+					} else {
+						fmt.Fprintf(e.stdout, "%s: %s\n", n, v)
 					}
 				}
 			}
 			return nil
 		},
 	}
+}
+
+// knownImages returns the images that exist as xCAT sees them: the keys of osimage rows
+// and the names litefile rows give (not ALL or blank), sorted.
+func knownImages(snap *tables.Snapshot) []string {
+	seen := map[string]bool{}
+	add := func(t *tables.Table, col string) {
+		if t == nil {
+			return
+		}
+		for i := range t.Rows {
+			if v := t.Get(i, col); t.Enabled(i) && v != "" && v != "ALL" {
+				seen[v] = true
+			}
+		}
+	}
+	add(snap.Table("osimage"), "imagename")
+	add(snap.Table("litefile"), "image")
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkImage fails unless image exists: an osimage row, or litefile rows naming it
+// (xCAT's ilitefile and liteimg find an image the same ways). The error lists up to
+// ten known images.
+func checkImage(snap *tables.Snapshot, image string) error {
+	known := knownImages(snap)
+	if slices.Contains(known, image) {
+		return nil
+	}
+	if len(known) == 0 {
+		return fmt.Errorf("unknown image %q: no osimage row and no litefile row names it (no image is defined)", image)
+	}
+	list := strings.Join(known[:min(10, len(known))], ", ")
+	if len(known) > 10 {
+		list += fmt.Sprintf(", … (%d in all)", len(known))
+	}
+	return fmt.Errorf("unknown image %q: no osimage row and no litefile row names it (known images: %s)", image, list)
 }
 
 func litefileCmd(e *env) *cobra.Command {
@@ -135,6 +197,9 @@ func ilitefileCmd(e *env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			snap, err := e.load(cmd.Context())
 			if err != nil {
+				return err
+			}
+			if err := checkImage(snap, args[0]); err != nil {
 				return err
 			}
 			for _, en := range snap.LitefileFor(args[0]) {
@@ -251,6 +316,9 @@ func liteimgCmd(e *env) *cobra.Command {
 			}
 			snap, err := e.load(cmd.Context())
 			if err != nil {
+				return err
+			}
+			if err := checkImage(snap, args[0]); err != nil {
 				return err
 			}
 			bad := false

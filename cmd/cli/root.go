@@ -16,9 +16,6 @@ import (
 	"statelite/tables"
 )
 
-// LinkCommands are the commands the binary answers to when invoked through a link of that name.
-var LinkCommands = []string{"tabdump", "tabrestore", "tabedit", "chtab", "nodels", "litefile", "ilitefile", "litetree", "lslite", "liteimg"}
-
 // env holds what every command shares: flags and the standard streams.
 type env struct {
 	tablesDir string
@@ -133,6 +130,7 @@ else its default. statelite config shows what is in force and why.`,
 	)
 	root.AddCommand(serveCmd(e), resetCmd(e), tabmigrateCmd(e))
 	root.AddCommand(nodesetCmd(e), makedhcpCmd(e))
+	root.AddCommand(bootcfgCmd(e))
 	root.AddCommand(statusCmd(e), historyCmd(e), rollbackCmd(e), planCmd(e))
 	root.AddCommand(genimageCmd(e), imageCmd(e))
 	root.AddCommand(discoverCmds(e)...)
@@ -179,38 +177,4 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "Error: %v\n", err)
 	return 1
-}
-
-func installLinksCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "install-links DIR",
-		Short: "Make links named tabdump, chtab, litefile… in DIR that run this binary as that command",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			self, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			if self, err = filepath.Abs(self); err != nil {
-				return err
-			}
-			if err := os.MkdirAll(args[0], 0o755); err != nil {
-				return err
-			}
-			for _, c := range LinkCommands {
-				l := filepath.Join(args[0], c)
-				if fi, err := os.Lstat(l); err == nil {
-					if fi.Mode()&os.ModeSymlink == 0 {
-						return fmt.Errorf("%s exists and is not a link; not replacing it", l)
-					}
-					os.Remove(l)
-				}
-				if err := os.Symlink(self, l); err != nil {
-					return err
-				}
-				fmt.Fprintf(e.stdout, "%s -> %s\n", l, self)
-			}
-			return nil
-		},
-	}
 }

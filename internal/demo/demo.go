@@ -33,11 +33,11 @@ var RedHatLitefile = image.LitefilePaths(image.RedHat)
 
 func q(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// Build creates the demo cluster in dir (made if missing; existing demo tables are replaced).
-func Build(ctx context.Context, dir string) (*Cluster, error) {
+// layout returns the cluster of dir (absolute) before anything is made.
+func layout(dir string) (*Cluster, string, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	c := &Cluster{
 		Dir: dir, Tables: filepath.Join(dir, "tables"), Image: "demo-x86_64-statelite-compute",
@@ -45,24 +45,124 @@ func Build(ctx context.Context, dir string) (*Cluster, error) {
 	}
 	imgdir := filepath.Join(dir, "install", "netboot", "demo", "x86_64", "compute")
 	c.Root = filepath.Join(imgdir, "rootimg")
-	if err := c.buildImage(); err != nil {
-		return nil, err
-	}
-	files := map[string]string{
+	return c, imgdir, nil
+}
+
+// treeFiles are the demo's litetree files and their content.
+func (c *Cluster) treeFiles() map[string]string {
+	return map[string]string{
 		filepath.Join(c.Tree, "common", "etc", "motd"):           "Site notice from the common litetree.\n",
 		filepath.Join(c.Tree, "n1", "etc", "motd"):               "n1's own notice.\n",
 		filepath.Join(c.Tree, "n1", "etc", "ntp.conf"):           "server 10.0.0.1 iburst # n1 only\n",
 		filepath.Join(c.Tree, "common", "opt", "app", "app.cfg"): "threads=4\n",
 	}
-	for p, body := range files {
+}
+
+// writeTree writes the litetree files; keep leaves the ones that exist as they are.
+func (c *Cluster) writeTree(keep bool) error {
+	for p, body := range c.treeFiles() {
+		if _, err := os.Lstat(p); keep && err == nil {
+			continue
+		}
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, err
+			return err
 		}
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := os.MkdirAll(c.State, 0o755); err != nil {
+	return os.MkdirAll(c.State, 0o755)
+}
+
+// HasTables reports whether dir holds a demo's table store with tables in it
+// (<dir>/tables/<table>.csv): a demo built before, perhaps edited since.
+func HasTables(dir string) bool {
+	ents, err := os.ReadDir(filepath.Join(dir, "tables"))
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if t, ok := strings.CutSuffix(e.Name(), ".csv"); ok && e.Type().IsRegular() {
+			if _, err := tables.LookupSchema(t); err == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Reuse returns the demo cluster in dir with its tables as they are (edits kept):
+// nothing that is there is changed; what is missing of the image root, the litetree
+// files and the state directory is made again. Nodes are the tables' nodes; Gen is the
+// store generation (1 for a demo as built, more once it was edited).
+func Reuse(ctx context.Context, dir string) (*Cluster, uint64, error) {
+	c, _, err := layout(dir)
+	if err != nil {
+		return nil, 0, err
+	}
+	if _, err := os.Stat(c.Root); err != nil {
+		if err := c.buildImage(); err != nil {
+			return nil, 0, err
+		}
+	} else if _, err := os.Stat(filepath.Join(c.Root, "bin", "busybox")); err == nil {
+		c.Busybox = true
+	}
+	if err := c.writeTree(true); err != nil {
+		return nil, 0, err
+	}
+	st, err := tables.OpenDir(c.Tables)
+	if err != nil {
+		return nil, 0, err
+	}
+	snap, err := st.Load(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("the demo's tables in %s: %w", c.Tables, err)
+	}
+	c.Nodes = snap.Nodes()
+	return c, snap.Gen, nil
+}
+
+// madePaths are what Build makes in a demo directory (Remove deletes them).
+var madePaths = []string{"tables", "install", "litetree", "state", "server-state", "tftpboot"}
+
+// Remove deletes what Build made in dir, so that Build starts over. It refuses when
+// dir's tables are not a demo's (site.installdir is not <dir>/install): only a demo
+// directory is emptied.
+func Remove(ctx context.Context, dir string) error {
+	c, _, err := layout(dir)
+	if err != nil {
+		return err
+	}
+	st, err := tables.OpenDir(c.Tables)
+	if err != nil {
+		return err
+	}
+	snap, err := st.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("the tables in %s: %w", c.Tables, err)
+	}
+	if v, _ := snap.Site("installdir"); filepath.Clean(v) != filepath.Join(c.Dir, "install") {
+		return fmt.Errorf("%s does not hold a statelite demo (its site.installdir is %q, not %s): nothing removed", c.Dir, v, filepath.Join(c.Dir, "install"))
+	}
+	for _, p := range madePaths {
+		if err := os.RemoveAll(filepath.Join(c.Dir, p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Build creates the demo cluster in dir (made if missing; existing demo tables are replaced).
+func Build(ctx context.Context, dir string) (*Cluster, error) {
+	c, imgdir, err := layout(dir)
+	if err != nil {
+		return nil, err
+	}
+	dir = c.Dir
+	if err := c.buildImage(); err != nil {
+		return nil, err
+	}
+	if err := c.writeTree(false); err != nil {
 		return nil, err
 	}
 
