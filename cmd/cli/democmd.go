@@ -108,7 +108,7 @@ anew (only a demo directory: one whose site.installdir is DIR/install).`,
 				fmt.Fprintf(w, "  echo hi > /tmp/hi && nfs-cp /tmp/hi \"nfs://127.0.0.1/nodes/n1/tmp/hi%s\"\n", u)
 				fmt.Fprintf(w, "  nfs-cat \"nfs://127.0.0.1/nodes/n2/tmp/hi%s\"      # n2 does not see n1's file\n", u)
 				fmt.Fprintf(w, "  %s --tables %s reset n1 --state %s           # a boot: n1's volatile files are gone\n", self, cl.Tables, o.state)
-				fmt.Fprintf(w, "  sudo %s --tables %s mount n1 /mnt/n1             # the same view over FUSE\n", self, cl.Tables)
+				fmt.Fprintf(w, "  sudo %s --tables %s mount n1 /mnt/n1 --state %s   # the same view over FUSE\n", self, cl.Tables, o.state)
 				fmt.Fprintf(w, "  sudo mount -t nfs -o vers=3,proto=tcp,port=%s,mountport=%s,mountproto=tcp,nolock,noacl 127.0.0.1:/nodes/n1 /mnt/n1   # with a kernel NFS client\n", port, port)
 			})
 		},
