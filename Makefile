@@ -8,8 +8,9 @@ DEMO    ?= demo
 build:
 	$(GO) build -o $(BIN) ./cmd/statelite
 
+# A demo already in $(DEMO) is reused with its edits (the demo says so); FRESH=1 builds it anew.
 run: build
-	./$(BIN) demo --dir $(DEMO) --serve 127.0.0.1:20490
+	./$(BIN) demo --dir $(DEMO) $(if $(FRESH),--fresh) --serve 127.0.0.1:20490
 
 # gofmt, go vet and staticcheck (honnef.co/go/tools, a tool of go.mod), for every
 # architecture we build for: linux/amd64, arm64 and ppc64le.
@@ -84,4 +85,14 @@ bench-all:
 	bash bench/run.sh
 
 clean:
-	rm -rf bin $(DEMO)
+	rm -rf bin dist $(DEMO)
+
+# Packages (issue 18, docs/packaging.md): a .deb and an .rpm for each of $(ARCHES) in
+# $(DIST)/, built by packaging/main.go (cross-compiled, static; nfpm as a library: no tool
+# to install). PACKAGE_VERSION=1.2.0 sets the version (default: from git describe --tags).
+DIST    ?= dist
+PACKAGE_VERSION ?=
+
+.PHONY: package
+package:
+	$(GO) run ./packaging -out $(DIST) -arch "$(ARCHES)" $(if $(PACKAGE_VERSION),-version $(PACKAGE_VERSION))
