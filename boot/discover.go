@@ -657,7 +657,7 @@ func WriteDiscoverySeq(dir, text string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return discWriteAtomic(DiscoverySeqFile(dir), []byte(strings.TrimSpace(text)+"\n"))
+	return tables.WriteFileAtomic(DiscoverySeqFile(dir), []byte(strings.TrimSpace(text)+"\n"), 0o644)
 }
 
 // RemoveDiscoverySeq stops sequential discovery; ok is false when none was running.
@@ -762,39 +762,7 @@ func writeDiscovery(path string, recs []Discovered) error {
 	if err != nil {
 		return err
 	}
-	return discWriteAtomic(path, append(b, '\n'))
-}
-
-// discWriteAtomic writes path through a fsynced temporary file renamed into place, so a
-// reader (the CLI, a restarted server) sees the old or the new content, never a mix.
-func discWriteAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if dir, err := os.Open(filepath.Dir(path)); err == nil {
-		dir.Sync()
-		dir.Close()
-	}
-	return nil
+	return tables.WriteFileAtomic(path, append(b, '\n'), 0o644)
 }
 
 // ReadDiscovered returns the records of Dir/discovery.json sorted by First (none when

@@ -151,21 +151,5 @@ func write(t testing.TB, p string, b []byte) {
 // checkGolden compares got with testdata/name.golden, or rewrites it with -update.
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	p := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test ./boot -run %s -update to create it, then inspect it)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s\n--- got ---\n%s--- want ---\n%s", p, got, want)
-	}
+	checkGoldenFile(t, name+".golden", got)
 }

@@ -31,7 +31,7 @@ import (
 // tool must also refuse the same file with one line broken, or its "OK" would prove
 // nothing.
 func TestMakeDHCPRealTools(t *testing.T) {
-	s := loadTables(t, "testdata/makedhcp/tables")
+	s := boot.LoadTableDir(t, "testdata/makedhcp/tables")
 	render := func(t *testing.T, format string) string {
 		c, err := boot.MakeDHCP(s, boot.NodesWithMAC(s), boot.MakeDHCPOptions{Format: format, HTTPPort: 80, AllNetworks: true})
 		if err != nil {
@@ -144,34 +144,6 @@ func writeTemp(t *testing.T, name, text string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// loadTables parses every <table>.csv of dir into a validated snapshot.
-func loadTables(t *testing.T, dir string) *tables.Snapshot {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.csv"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no tables in %s (%v)", dir, err)
-	}
-	tabs := map[string]*tables.Table{}
-	for _, f := range files {
-		r, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := strings.TrimSuffix(filepath.Base(f), ".csv")
-		tb, err := tables.Parse(name, r)
-		r.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		tabs[name] = tb
-	}
-	s := tables.NewSnapshot(1, tabs)
-	if probs := tables.Validate(s); tables.HasErrors(probs) {
-		t.Fatalf("tables of %s invalid: %v", dir, probs)
-	}
-	return s
 }
 
 // checkAnswers runs a DHCP server (the command serverArgs returns for a network

@@ -209,9 +209,19 @@ func (d *DirStore) Edits(after, upto uint64) (edits []StoreEdit, complete bool) 
 // Snapshot returns the tables as the edit left them, numbered with its store
 // generation.
 func (e StoreEdit) Snapshot() (*Snapshot, error) {
+	tabs, err := readTableDir(e.dir)
+	if err != nil {
+		return nil, fmt.Errorf("edit journal, generation %d: %w", e.Gen, err)
+	}
+	return NewSnapshot(e.Gen, tabs), nil
+}
+
+// readTableDir parses the <table>.csv files of dir (the tables a history generation or
+// a journaled edit kept); a table without its file is left out.
+func readTableDir(dir string) (map[string]*Table, error) {
 	tabs := map[string]*Table{}
 	for _, name := range TableNames() {
-		f, err := os.Open(filepath.Join(e.dir, name+".csv"))
+		f, err := os.Open(filepath.Join(dir, name+".csv"))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -221,11 +231,11 @@ func (e StoreEdit) Snapshot() (*Snapshot, error) {
 		t, err := Parse(name, f)
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("edit journal, generation %d: %w", e.Gen, err)
+			return nil, err
 		}
 		tabs[name] = t
 	}
-	return NewSnapshot(e.Gen, tabs), nil
+	return tabs, nil
 }
 
 // EditedBy returns who made store generation gen through the CLI (the last note for it),
@@ -355,21 +365,9 @@ func (h *History) Snapshot(gen uint64) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	tabs := map[string]*Table{}
-	for _, name := range TableNames() {
-		f, err := os.Open(filepath.Join(h.genDir(gen), name+".csv"))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		t, err := Parse(name, f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("history generation %d: %w", gen, err)
-		}
-		tabs[name] = t
+	tabs, err := readTableDir(h.genDir(gen))
+	if err != nil {
+		return nil, fmt.Errorf("history generation %d: %w", gen, err)
 	}
 	return NewSnapshot(he.Gen, tabs), nil
 }

@@ -260,8 +260,13 @@ func (d *DirStore) Edit(ctx context.Context, fn func(cur *Snapshot) (map[string]
 	return next, nil
 }
 
-// writeTemp writes a fsynced temporary file beside path and returns its name.
+// writeTemp writes a fsynced temporary file (mode 0644) beside path and returns its name.
 func writeTemp(path string, write func(*os.File) error) (string, error) {
+	return writeTempMode(path, 0o644, write)
+}
+
+// writeTempMode is writeTemp with the file's mode.
+func writeTempMode(path string, perm os.FileMode, write func(*os.File) error) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return "", err
@@ -269,7 +274,7 @@ func writeTemp(path string, write func(*os.File) error) (string, error) {
 	tmp := f.Name()
 	err = write(f)
 	if err == nil {
-		err = f.Chmod(0o644)
+		err = f.Chmod(perm)
 	}
 	if err == nil {
 		err = f.Sync()
@@ -284,10 +289,25 @@ func writeTemp(path string, write func(*os.File) error) (string, error) {
 	return tmp, nil
 }
 
+// WriteFileAtomic replaces path with data, mode perm: a fsynced temporary file in the
+// same directory renamed into place, the directory fsynced. A reader (a restarted
+// server, dhcpd, the CLI) sees the old content or the new, never a mix, and a crash
+// leaves one of them.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeAtomicMode(path, perm, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
 // writeAtomic writes path through a fsynced temporary file in the same directory,
 // renames it into place and fsyncs the directory.
 func writeAtomic(path string, write func(*os.File) error) error {
-	tmp, err := writeTemp(path, write)
+	return writeAtomicMode(path, 0o644, write)
+}
+
+func writeAtomicMode(path string, perm os.FileMode, write func(*os.File) error) error {
+	tmp, err := writeTempMode(path, perm, write)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,4 @@
+package boot
+
+// LoadTableDir is loadTableDir for the external tests (package boot_test).
+var LoadTableDir = loadTableDir
