@@ -5,8 +5,12 @@ DEMO    ?= demo
 
 .PHONY: build run deps test test-fresh-debian vet bench bench-nfs e2e-debian bench-all clean
 
+# statelite version names the commit and its date (the build may have no VCS stamping).
+LDFLAGS := -X statelite/internal/version.Commit=$(shell git rev-parse --short=12 HEAD 2>/dev/null) \
+	-X statelite/internal/version.Date=$(shell git log -1 --format=%cI 2>/dev/null)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/statelite
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/statelite
 
 # A demo already in $(DEMO) is reused with its edits (the demo says so); FRESH=1 builds it anew.
 run: build
