@@ -38,6 +38,7 @@ var notSettings = map[string]bool{
 	"from": true, "to": true, "image": true, // plan --from, tabmigrate, lslite -i
 	"osver": true, "os": true, "arch": true, "profile": true, "kernel": true, "ref": true, // one image's identity
 	"mode": true, "interface": true, "rootimgdir": true, "overwrite": true,
+	"message": true, "keep": true, // image commit/update -m, image gc --keep
 }
 
 // scopedSettings are settings of one command whose name other commands use for what

@@ -2,10 +2,14 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +18,7 @@ import (
 
 	"statelite/image"
 	"statelite/resolver"
+	"statelite/server"
 	"statelite/tables"
 )
 
@@ -130,9 +135,10 @@ func (e *env) genimage(ctx context.Context, o image.Options) error {
 func imageCmd(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "image",
-		Short: "Statelite images: import container images, list, remove, make boot files, write the shipped defaults",
+		Short: "Statelite images: import container images, list, remove, make boot files, write the shipped defaults; generations",
 	}
-	c.AddCommand(imageImportCmd(e), imageLsCmd(e), imageRmCmd(e), imageMkbootCmd(e), imageDefaultsCmd(e))
+	c.AddCommand(imageImportCmd(e), imageLsCmd(e), imageRmCmd(e), imageMkbootCmd(e), imageDefaultsCmd(e),
+		imageCommitCmd(e), imageCheckoutCmd(e), imageUpdateCmd(e), imagePinCmd(e), imageDiffCmd(e), imageGCCmd(e))
 	return c
 }
 
@@ -239,10 +245,13 @@ func refNote(r string) string {
 func imageLsCmd(e *env) *cobra.Command {
 	var noSize bool
 	c := &cobra.Command{
-		Use:   "ls",
-		Short: "List the osimage rows: image directory, size of the root, boot files, nodes using each",
-		Args:  cobra.NoArgs,
+		Use:   "ls [IMAGE]",
+		Short: "List the osimage rows: image directory, size of the root, boot files, nodes using each; with IMAGE, its generations",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				return e.imageGenerations(cmd, args[0])
+			}
 			snap, err := e.load(cmd.Context())
 			if err != nil {
 				return err
@@ -306,8 +315,8 @@ func imageRmCmd(e *env) *cobra.Command {
 		Use:   "rm IMAGE…",
 		Short: "Remove images (rows and files); refused while nodes use them",
 		Long: `rm removes the osimage and linuximage rows of each IMAGE and, unless --keep-files,
-its rootimg, kernel and initrd-statelite.gz (and the image directory when that empties
-it). It refuses, naming them, while nodes use the image: their nodetype.provmethod, or
+its rootimg, kernel, initrd-statelite.gz and generations/ (and the image directory when
+that empties it). It refuses, naming them, while nodes use the image: their nodetype.provmethod, or
 their os/arch/profile when provmethod is statelite/netboot/install/empty (the image the
 server resolves for them). Files shared with another osimage are kept.`,
 		Args: cobra.MinimumNArgs(1),
@@ -318,7 +327,14 @@ server resolves for them). Files shared with another osimage are kept.`,
 			}
 			failed := false
 			for _, name := range args {
+				dir := ""
+				if snap, lerr := e.load(cmd.Context()); lerr == nil {
+					dir, _ = resolver.ImageDir(snap, name, "")
+				}
 				err := image.Remove(cmd.Context(), st, name, keep, e.stdout)
+				if err == nil && !keep && dir != "" {
+					err = e.removeGenerations(cmd.Context(), name, dir)
+				}
 				var iu *image.InUseError
 				switch {
 				case errors.As(err, &iu):
@@ -387,4 +403,321 @@ the Cookbook's RedHat and SLES litefile samples and a Debian one, ready for
 	}
 	c.Flags().BoolVar(&overwrite, "overwrite", false, "replace files that exist")
 	return c
+}
+
+// imageDirOf returns the image directory (<rootimgdir>) of the osimage name, as the
+// resolver finds it.
+func (e *env) imageDirOf(ctx context.Context, name string) (string, error) {
+	snap, err := e.load(ctx)
+	if err != nil {
+		return "", err
+	}
+	return resolver.ImageDir(snap, name, "")
+}
+
+// removeGenerations removes dir/generations of image name once image.Remove has removed
+// its rows and working copy, unless another osimage still names dir.
+func (e *env) removeGenerations(ctx context.Context, name, dir string) error {
+	if !filepath.IsAbs(dir) || filepath.Clean(dir) == "/" {
+		return nil // image.Remove has said so
+	}
+	snap, err := e.load(ctx)
+	if err != nil {
+		return err
+	}
+	for _, im := range image.List(snap) {
+		if im.Dir != "" && filepath.Clean(im.Dir) == filepath.Clean(dir) {
+			return nil // shared: image.Remove kept the files and said so
+		}
+	}
+	gd := image.GenerationsDir(dir)
+	if _, err := os.Lstat(gd); err != nil {
+		return nil
+	}
+	if err := image.RemoveGenerations(dir); err != nil {
+		return fmt.Errorf("image %s: %w", name, err)
+	}
+	fmt.Fprintf(e.stdout, "image %s: removed %s\n", name, gd)
+	if err := os.Remove(dir); err == nil {
+		fmt.Fprintf(e.stdout, "image %s: removed %s\n", name, dir)
+	}
+	return nil
+}
+
+const notPinnedYet = "nodes are not yet served a pinned generation: they read the working copy live until that lands (issue 19)"
+
+func (e *env) imageGenerations(cmd *cobra.Command, name string) error {
+	dir, err := e.imageDirOf(cmd.Context(), name)
+	if err != nil {
+		return err
+	}
+	gens, err := image.Generations(dir)
+	if err != nil {
+		return err
+	}
+	cur, err := image.Current(dir)
+	if err != nil {
+		return err
+	}
+	wc := filepath.Join(dir, "rootimg")
+	if _, err := os.Stat(wc); err != nil {
+		wc += " (missing: statelite image checkout " + name + ")"
+	}
+	fmt.Fprintf(e.stdout, "image %s: directory %s; working copy %s\n", name, dir, wc)
+	if len(gens) == 0 {
+		fmt.Fprintf(e.stdout, "no generations (statelite image commit %s makes the first from the working copy)\n", name)
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GEN\tCURRENT\tCREATED\tHOW\tPARENT\tFILES\tCHANGED\tNEW BYTES\tWHO\tMESSAGE")
+	for _, g := range gens {
+		mark := ""
+		if g.Number == cur {
+			mark = "*"
+		}
+		who, _, _ := strings.Cut(g.Who, ": ")
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", g.Number, mark, g.Created.Local().Format(timeFmt), g.How,
+			dash(parentStr(g.Parent)), g.Files, g.FilesNew+g.FilesChanged, humanBytes(g.BytesNew), dash(who), dash(g.Message))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "note: %s\n", notPinnedYet)
+	return nil
+}
+
+func parentStr(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+func (e *env) printGen(name string, g *image.GenInfo) {
+	parent := "no parent"
+	if g.Parent > 0 {
+		parent = fmt.Sprintf("parent %d", g.Parent)
+	}
+	fmt.Fprintf(e.stdout, "image %s: generation %d (%s, %s) is current: %d files, %d changed and %d new (%s), %d unchanged (hard links to the parent's)\n",
+		name, g.Number, g.How, parent, g.Files, g.FilesChanged, g.FilesNew, humanBytes(g.BytesNew), g.FilesLinked)
+	if g.Unshared > 0 {
+		fmt.Fprintf(e.stdout, "image %s: %d file(s) of the working copy were hard links of a generation's and are now copies of their own\n", name, g.Unshared)
+	}
+}
+
+func imageCommitCmd(e *env) *cobra.Command {
+	var msg string
+	c := &cobra.Command{
+		Use:   "commit IMAGE [-m MESSAGE]",
+		Short: "Make the working copy <rootimgdir>/rootimg (and the boot files) a new generation, which becomes current",
+		Long: `commit turns the working copy of IMAGE (<rootimgdir>/rootimg, kernel and
+initrd-statelite.gz) into a new immutable generation <rootimgdir>/generations/<N>, and makes
+it current. A file equal (content, mode, owner, mtime, xattrs) to the current generation's
+is a hard link to it; any other is a copy (a reflink where the filesystem can). The
+working copy never shares a file with a generation: edit it freely, then commit again.
+` + notPinnedYet + `.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := e.imageDirOf(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			g, err := image.Commit(dir, image.CommitOptions{Message: msg, How: image.HowCommit, Who: e.author()})
+			if err != nil {
+				return err
+			}
+			e.printGen(args[0], g)
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&msg, "message", "m", "", "why (shown by image ls IMAGE)")
+	return c
+}
+
+func imageCheckoutCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "checkout IMAGE",
+		Short: "Make a missing working copy <rootimgdir>/rootimg from the current generation (a full copy)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := e.imageDirOf(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if err := image.Checkout(dir); err != nil {
+				return err
+			}
+			cur, _ := image.Current(dir)
+			fmt.Fprintf(e.stdout, "image %s: working copy %s made from generation %d\n", args[0], filepath.Join(dir, "rootimg"), cur)
+			return nil
+		},
+	}
+}
+
+func imageUpdateCmd(e *env) *cobra.Command {
+	var msg string
+	c := &cobra.Command{
+		Use:   "update IMAGE [-m MESSAGE] -- CMD [ARG…]",
+		Short: "Run CMD on a copy of the current generation ({} is its root) and commit it as a new generation",
+		Long: `update copies the current generation of IMAGE to a temporary root
+(<rootimgdir>/generations/.work-*/rootimg; a full copy, never hard links), runs CMD with
+every argument {} replaced by that root (also in $IMAGE_ROOT), showing its output, and
+when CMD succeeds commits the copy as a new generation (how: update), which becomes
+current. When CMD fails no generation is made and the exit status is reported. The
+temporary copy is removed in every case; the working copy <rootimgdir>/rootimg is left
+alone. Example:
+
+  statelite image update compute -- dnf --installroot {} -y update
+  statelite image update debian12-x86_64-statelite-compute -- chroot {} apt-get -y upgrade
+
+` + notPinnedYet + `.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dash := cmd.ArgsLenAtDash()
+			if dash != 1 || len(args) < 2 {
+				return errors.New("image update: usage: statelite image update IMAGE [-m MESSAGE] -- CMD [ARG…]")
+			}
+			name, argv := args[0], args[1:]
+			dir, err := e.imageDirOf(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			g, err := image.Update(cmd.Context(), dir, argv, image.UpdateOptions{
+				Message: msg, Who: e.author(), Stdout: e.stdout, Stderr: e.stderr, Env: []string{"IMAGE_NAME=" + name},
+			})
+			if err != nil {
+				return fmt.Errorf("image %s: %w", name, err)
+			}
+			e.printGen(name, g)
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&msg, "message", "m", "", "why (default: the command)")
+	return c
+}
+
+func imagePinCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "pin IMAGE GEN",
+		Short: "Make generation GEN of IMAGE the current one (a rollback when older)",
+		Long: `pin makes generation GEN current (<rootimgdir>/generations/current, replaced
+atomically); it refuses a generation that does not exist. The next commit or update
+starts from it. ` + notPinnedYet + `.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := e.imageDirOf(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			_, n, err := image.GenSpec(dir, args[1])
+			if err != nil || n == 0 {
+				if err == nil {
+					err = fmt.Errorf("%q: pin takes a generation number", args[1])
+				}
+				return fmt.Errorf("image %s: pin: %w", args[0], err)
+			}
+			old, _ := image.Current(dir)
+			if err := image.Pin(dir, n); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "image %s: generation %d is current (was %d)\n", args[0], n, old)
+			return nil
+		},
+	}
+}
+
+func imageDiffCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "diff IMAGE A B",
+		Short: "Files and packages that differ between two generations (numbers, current, or working)",
+		Long: `diff lists the files added (+), removed (-) and changed (M, with what: content,
+mode, owner, link target, type, xattrs; times alone are not a change) from A to B, sorted by
+path, then the packages added, removed and changed (~) when the image has a dpkg database
+(read in Go) or an rpm database (read with this host's rpm). A and B are generation
+numbers, current, or working (the working copy <rootimgdir>/rootimg).`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := e.imageDirOf(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			d, err := image.Diff(dir, args[1], args[2])
+			if err != nil {
+				return fmt.Errorf("image %s: diff: %w", args[0], err)
+			}
+			return d.Write(e.stdout)
+		},
+	}
+}
+
+func imageGCCmd(e *env) *cobra.Command {
+	var keep int
+	var state string
+	c := &cobra.Command{
+		Use:   "gc IMAGE [--keep K] [--state DIR]",
+		Short: "Remove the generations of IMAGE that are not current, not among the newest K and not in use",
+		Long: `gc removes the generations of IMAGE other than the current one, the newest K
+(--keep, default 3) and those running nodes use. Which generations nodes use is read from
+the server's status file (<state>/status.json, the boots' "image" and "image_generation");
+` + notPinnedYet + `, so no boot records a generation yet and none counts as in use.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			dir, err := e.imageDirOf(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			res, err := image.GC(dir, keep, func() (map[int]bool, error) { return generationsInUse(state, name) })
+			if res != nil {
+				for _, n := range res.Removed {
+					fmt.Fprintf(e.stdout, "image %s: removed generation %d\n", name, n)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("image %s: %w", name, err)
+			}
+			kept := make([]int, 0, len(res.Kept))
+			for n := range res.Kept {
+				kept = append(kept, n)
+			}
+			sort.Ints(kept)
+			for _, n := range kept {
+				fmt.Fprintf(e.stdout, "image %s: kept generation %d (%s)\n", name, n, res.Kept[n])
+			}
+			return nil
+		},
+	}
+	c.Flags().IntVar(&keep, "keep", 3, "how many of the newest generations to keep")
+	c.Flags().StringVar(&state, "state", defaultState, "state directory of the server (its status.json says which generations nodes use)")
+	return c
+}
+
+// generationsInUse reads the generations of image name that the server's status file
+// says nodes booted: boots.<node>.image and .image_generation. No server records them
+// yet (issue 19): until then the set is empty. A missing status file (no server) is an
+// empty set; an unreadable one an error (gc then removes nothing).
+func generationsInUse(state, name string) (map[int]bool, error) {
+	b, err := os.ReadFile(server.StatusFile(state))
+	if errors.Is(err, os.ErrNotExist) {
+		return map[int]bool{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st struct {
+		Boots map[string]struct {
+			Image      string `json:"image"`
+			Generation int    `json:"image_generation"`
+		} `json:"boots"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w", server.StatusFile(state), err)
+	}
+	used := map[int]bool{}
+	for _, bt := range st.Boots {
+		if bt.Image == name && bt.Generation > 0 {
+			used[bt.Generation] = true
+		}
+	}
+	return used, nil
 }
