@@ -190,6 +190,14 @@ func (d *DHCP) Serve(ctx context.Context) {
 	}()
 }
 
+// Wait returns once every socket's loop has ended (Close, or the context of Serve):
+// they end on nothing else, a read error is retried.
+func (d *DHCP) Wait() error {
+	<-d.ctx.Done()
+	d.wg.Wait()
+	return errors.New("dhcp sockets closed")
+}
+
 // Close closes the sockets and waits for their loops.
 func (d *DHCP) Close() error {
 	d.cancel()

@@ -49,15 +49,19 @@ func (s *Server) listenBoot() error {
 	return err
 }
 
-// serveBoot serves TFTP and HTTP boot requests until ctx is done.
+// serveBoot serves TFTP and HTTP boot requests until ctx is done; a loop that ends
+// before makes /readyz say so.
 func (s *Server) serveBoot(ctx context.Context) {
+	h := &s.health
 	if s.tftpC != nil {
-		go s.boot.ServeTFTP(ctx, s.tftpC, nil)
+		h.serving("tftp", s.tftpC.LocalAddr().String())
+		go func() { h.ended("tftp", s.boot.ServeTFTP(ctx, s.tftpC, nil)) }()
 		s.log.Info("tftp", "addr", s.tftpC.LocalAddr().String(), "root", s.boot.TFTPRoot())
 	}
 	if s.httpL != nil {
 		hs := &http.Server{Handler: s.boot, ReadHeaderTimeout: 10 * time.Second}
-		go hs.Serve(s.httpL)
+		h.serving("http", s.httpL.Addr().String())
+		go func() { h.ended("http", hs.Serve(s.httpL)) }()
 		go func() { <-ctx.Done(); hs.Close() }()
 		s.log.Info("http boot", "addr", s.httpL.Addr().String(), "root", s.boot.TFTPRoot())
 	}

@@ -412,3 +412,46 @@ func TestSystemdNotify(t *testing.T) {
 		t.Errorf("notification at the stop %q, want STOPPING=1", msg)
 	}
 }
+
+// TestReadyzBootListeners: the HTTP boot loop ending while the server runs (its listener
+// gone) makes the server unready, naming it. (pin/tftp's loop does not end when its
+// socket fails, it retries; TFTP is reported if its Serve returns.)
+func TestReadyzBootListeners(t *testing.T) {
+	cl := testenv.Demo(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := New(ctx, Config{State: filepath.Join(t.TempDir(), "state"), Tables: cl.Tables, Mnt: filepath.Join(cl.Dir, "mnt"),
+		NFS: "127.0.0.1:0", TFTP: "127.0.0.1:0", HTTP: "127.0.0.1:0", TFTPRoot: t.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(rctx) }()
+	defer func() { stop(); <-done }()
+	wait := func(want bool, what string) []check {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ready, checks := srv.readiness(ctx)
+			if ready == want {
+				return checks
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: ready %v, want %v: %+v", what, ready, want, checks)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	wait(true, "after start")
+	srv.httpL.Close()
+	checks := wait(false, "HTTP listener closed")
+	var msg string
+	for _, c := range checks {
+		if c.err != nil {
+			msg += c.name + ": " + c.err.Error() + "\n"
+		}
+	}
+	if !strings.Contains(msg, "http 127.0.0.1:") {
+		t.Errorf("not ready, but the HTTP loop is not named:\n%s", msg)
+	}
+}

@@ -348,18 +348,13 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { h.ended("portmap", nfsd.ServePortmap(ctx, s.portmapL, port, log)) }()
 	}
 	s.serveBoot(ctx)
-	if s.tftpC != nil {
-		h.serving("tftp", s.tftpC.LocalAddr().String())
-	}
-	if s.httpL != nil {
-		h.serving("http", s.httpL.Addr().String())
-	}
 	if s.dhcp != nil {
 		s.dhcp.Serve(ctx)
 		for _, a := range s.dhcp.Addrs() {
 			log.Info("dhcp", "listen", a)
 		}
 		h.serving("dhcp", strings.Join(s.dhcp.Addrs(), ","))
+		go func() { h.ended("dhcp", s.dhcp.Wait()) }()
 	}
 	// The live tables stop with the server: an edit being applied (switch, history,
 	// status) is finished before Run returns.
