@@ -2,10 +2,7 @@ package server
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -30,9 +27,7 @@ func TestServerDHCPDiscovery(t *testing.T) {
 	need.Root(t, "DHCP binds UDP port 67 on an interface")
 	cl := testenv.Demo(t)
 	state := filepath.Join(t.TempDir(), "state")
-	var logb syncBuf
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := context.Background()
 	// nodediscoverstart n1,n2 (the server checks the file at most once a second).
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		t.Fatal(err)
@@ -40,14 +35,7 @@ func TestServerDHCPDiscovery(t *testing.T) {
 	if err := boot.WriteDiscoverySeq(state, "n1,n2"); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(ctx, Config{State: state, Tables: cl.Tables, Mnt: filepath.Join(cl.Dir, "mnt"),
-		NFS: "127.0.0.1:0", Metrics: "127.0.0.1:0", DHCP: []string{"lo"}, Log: slog.New(slog.NewTextHandler(&logb, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(rctx) }()
+	srv := runServer(t, Config{State: state, Tables: cl.Tables, Mnt: filepath.Join(cl.Dir, "mnt"), DHCP: []string{"lo"}})
 	in, err := boot.IfaceInfo("lo")
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +60,7 @@ func TestServerDHCPDiscovery(t *testing.T) {
 	for i, mac := range []string{"52:54:00:dd:00:01", "52:54:00:dd:00:02"} {
 		r := discover(mac)
 		if r == nil {
-			t.Fatalf("%s: no answer while sequential discovery runs; log:\n%s", mac, logb.String())
+			t.Fatalf("%s: no answer while sequential discovery runs; log:\n%s", mac, srv.log.String())
 		}
 		if want := []string{"127.0.0.11", "127.0.0.12"}[i]; r.YourIPAddr.String() != want {
 			t.Errorf("%s: offered %s, want %s (n%d's hosts.ip)", mac, r.YourIPAddr, want, i+1)
@@ -98,21 +86,13 @@ func TestServerDHCPDiscovery(t *testing.T) {
 	if r := discover("52:54:00:dd:00:01"); r == nil || !strings.HasPrefix(r.YourIPAddr.String(), "127.0.0.1") {
 		t.Errorf("after the reload: %v", r)
 	}
-	resp, err := http.Get("http://" + srv.MetricsAddr().String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, body := srv.get(t, "/metrics")
 	for _, want := range []string{`statelite_dhcp_packets_total{outcome="offer",type="discover"} 3`, `statelite_dhcp_packets_total{outcome="unknown",type="discover"} 1`} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("/metrics has no %s:\n%s", want, body)
 		}
 	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	srv.stop()
 	recs, err := boot.ReadDiscovered(state)
 	if err != nil || len(recs) != 3 {
 		t.Fatalf("discovery records %+v, %v; want 3", recs, err)

@@ -418,17 +418,8 @@ func TestSystemdNotify(t *testing.T) {
 // socket fails, it retries; TFTP is reported if its Serve returns.)
 func TestReadyzBootListeners(t *testing.T) {
 	cl := testenv.Demo(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv, err := New(ctx, Config{State: filepath.Join(t.TempDir(), "state"), Tables: cl.Tables, Mnt: filepath.Join(cl.Dir, "mnt"),
-		NFS: "127.0.0.1:0", TFTP: "127.0.0.1:0", HTTP: "127.0.0.1:0", TFTPRoot: t.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(rctx) }()
-	defer func() { stop(); <-done }()
+	ctx := context.Background()
+	srv := runServer(t, Config{Tables: cl.Tables, Mnt: filepath.Join(cl.Dir, "mnt"), TFTP: "127.0.0.1:0", HTTP: "127.0.0.1:0", TFTPRoot: t.TempDir()})
 	wait := func(want bool, what string) []check {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
