@@ -139,8 +139,12 @@ func Mask(p netip.Prefix) string {
 }
 
 // Networks returns the enabled rows of the networks table that parse (Validate reports
-// the others), in table order.
-func (s *Snapshot) Networks() []Network {
+// the others), in table order. They are parsed once, with the snapshot's other indexes
+// (the DHCP server asks for them at every packet); callers must not modify them.
+func (s *Snapshot) Networks() []Network { return s.networks }
+
+// parseNetworks is Networks' index, built at construction.
+func (s *Snapshot) parseNetworks() []Network {
 	t := s.tables["networks"]
 	if t == nil {
 		return nil

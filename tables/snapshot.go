@@ -20,6 +20,7 @@ type Snapshot struct {
 	members   map[string][]string // group -> member nodes (static), sorted
 	groupDefs map[string]int      // nodegroup groupname -> row
 	site      map[string]string
+	networks  []Network // the networks rows that parse (Networks)
 }
 
 // NewSnapshot builds a snapshot from tables (missing ones are empty) with generation gen.
@@ -55,6 +56,7 @@ func (s *Snapshot) Table(name string) *Table { return s.tables[name] }
 func (s *Snapshot) Tables() map[string]*Table { return s.tables }
 
 func (s *Snapshot) index() {
+	s.networks = s.parseNetworks()
 	s.keyRows = make(map[string]map[string][]int)
 	for name, t := range s.tables {
 		if len(t.Schema.Keys) != 1 {
