@@ -710,3 +710,16 @@ func (r *rateLimit) allow(now time.Time) (int, bool) {
 	r.suppressed = 0
 	return s, true
 }
+
+// drain returns the events suppressed so far and forgets them, once the period they
+// fall in is over (at once with force); allow would report them with the next event.
+func (r *rateLimit) drain(now time.Time, force bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.suppressed == 0 || !force && now.Sub(r.start) < r.every {
+		return 0
+	}
+	n := r.suppressed
+	r.suppressed = 0
+	return n
+}

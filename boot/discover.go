@@ -160,11 +160,8 @@ type Discovery struct {
 	dirty bool
 	full  bool // the "records full" line was logged
 
-	// The rate limit of the "unknown MAC" lines: winCount lines logged in the window
-	// that started at winStart, suppressed more not logged.
-	winStart   time.Time
-	winCount   int
-	suppressed int
+	// The rate limit of the "unknown MAC" lines (discLogsPerWindow a discLogWindow).
+	logLimit rateLimit
 
 	// Sequential discovery: the file's last stat and text ("" off), when it was last
 	// checked, whether the range was reported used up, and the nodes handed out.
@@ -205,6 +202,7 @@ func OpenDiscovery(cfg DiscoveryConfig) (*Discovery, error) {
 		path: DiscoveryFile(cfg.Dir), seq: DiscoverySeqFile(cfg.Dir),
 		recs: map[string]*discRecord{}, handed: map[string]*discHand{}, handedTo: map[string]string{},
 		stop: make(chan struct{}), done: make(chan struct{}),
+		logLimit: rateLimit{every: discLogWindow, burst: discLogsPerWindow},
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -356,39 +354,29 @@ func (d *Discovery) Seen(ctx context.Context, s *tables.Snapshot, r Discovered) 
 	return d.sequential(ctx, s, mac, now)
 }
 
-// noteNewLocked returns the log lines for a new MAC under the rate limit; the caller
-// holds d.mu and emits them after unlocking.
+// noteNewLocked returns the log lines for a new MAC under the rate limit (and the count
+// of those not logged, once their window is over); the caller holds d.mu and emits them
+// after unlocking.
 func (d *Discovery) noteNewLocked(now time.Time, r Discovered) []func() {
 	var logs []func()
-	if now.Sub(d.winStart) >= discLogWindow || now.Before(d.winStart) {
-		if n := d.suppressed; n > 0 {
-			logs = append(logs, func() { d.log.Info(fmt.Sprintf("%d more unknown MACs not logged", n)) })
-		}
-		d.winStart, d.winCount, d.suppressed = now, 0, 0
+	n, ok := d.logLimit.allow(now)
+	if n > 0 {
+		logs = append(logs, func() { d.log.Info(fmt.Sprintf("%d more unknown MACs not logged", n)) })
 	}
-	if d.winCount >= discLogsPerWindow {
-		d.suppressed++
-		return logs
+	if ok {
+		logs = append(logs, func() {
+			d.log.Info("unknown MAC", "mac", FormatMAC(r.MAC), "iface", r.Iface, "arch", r.Arch, "vendor", r.Vendor)
+		})
 	}
-	d.winCount++
-	return append(logs, func() {
-		d.log.Info("unknown MAC", "mac", FormatMAC(r.MAC), "iface", r.Iface, "arch", r.Arch, "vendor", r.Vendor)
-	})
+	return logs
 }
 
 // summary logs the count of the new MACs not logged, once their window is over (or at
 // once with force).
 func (d *Discovery) summary(force bool) {
-	now := d.now()
-	d.mu.Lock()
-	n := d.suppressed
-	if n == 0 || !force && now.Sub(d.winStart) < discLogWindow {
-		d.mu.Unlock()
-		return
+	if n := d.logLimit.drain(d.now(), force); n > 0 {
+		d.log.Info(fmt.Sprintf("%d more unknown MACs not logged", n))
 	}
-	d.suppressed = 0
-	d.mu.Unlock()
-	d.log.Info(fmt.Sprintf("%d more unknown MACs not logged", n))
 }
 
 // refreshSeq returns the sequential discovery noderange ("" when off), checking the
