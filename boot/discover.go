@@ -768,24 +768,6 @@ func ReadDiscovered(dir string) ([]Discovered, error) {
 	return recs, nil
 }
 
-// MACOwners maps every MAC of the mac table (normalized) to the nodes it belongs to.
-func MACOwners(s *tables.Snapshot) map[string][]string {
-	m := map[string][]string{}
-	for _, n := range s.Nodes() {
-		v, _, ok := s.NodeAttr(n, "mac", "mac")
-		if !ok {
-			continue
-		}
-		_, all := resolver.MACs(v, n)
-		for _, mac := range all {
-			if !slices.Contains(m[mac], n) {
-				m[mac] = append(m[mac], n)
-			}
-		}
-	}
-	return m
-}
-
 // SetNodeMAC makes mac node's MAC: it writes mac.mac of node (as aa:bb:cc:dd:ee:ff; the
 // interface column is left as it is) through st.Edit, so the edit is validated, written
 // atomically and recorded like chtab's. Under the store's lock it checks that node is
@@ -802,7 +784,7 @@ func SetNodeMAC(ctx context.Context, st tables.Store, node, mac string, replace 
 		if !cur.IsNode(node) {
 			return nil, fmt.Errorf("node %q is not defined (no nodelist row): define it first", node)
 		}
-		for _, n := range MACOwners(cur)[m] {
+		for _, n := range resolver.MACOwners(cur)[m] {
 			if n != node {
 				return nil, fmt.Errorf("MAC %s already belongs to node %s", FormatMAC(m), n)
 			}

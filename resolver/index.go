@@ -78,14 +78,7 @@ func buildIndex(r *Resolver) *Index {
 		} else {
 			ix.dnsNodes[n] = true
 		}
-		if v, _, ok := s.NodeAttr(n, "mac", "mac"); ok {
-			_, all := MACs(v, n)
-			for i, m := range all {
-				if !containsBefore(all, i, m) {
-					ix.byMAC[m] = append(ix.byMAC[m], n)
-				}
-			}
-		}
+		addMACs(ix.byMAC, s, n)
 		if image, os_, arch, profile, err := ImageOf(s, n); err == nil {
 			ix.roots[r.imageRoot(n, image, os_, arch, profile)] = true
 			if _, done := ix.dirs[image]; !done {
@@ -115,6 +108,29 @@ func buildIndex(r *Resolver) *Index {
 		ix.names.want(want)
 	}
 	return ix
+}
+
+// MACOwners returns every MAC of the mac table (normalized) with the nodes that have it,
+// as the cluster index holds it (Index.NodesByMAC); for a snapshot without a resolver
+// (a table edit checking that a MAC is free).
+func MACOwners(s *tables.Snapshot) map[string][]string {
+	m := map[string][]string{}
+	for _, n := range s.Nodes() {
+		addMACs(m, s, n)
+	}
+	return m
+}
+
+// addMACs adds node's MACs (its mac row's, each once) to m.
+func addMACs(m map[string][]string, s *tables.Snapshot, node string) {
+	if v, _, ok := s.NodeAttr(node, "mac", "mac"); ok {
+		_, all := MACs(v, node)
+		for i, mac := range all {
+			if !containsBefore(all, i, mac) {
+				m[mac] = append(m[mac], node)
+			}
+		}
+	}
 }
 
 func containsBefore(l []string, i int, v string) bool {

@@ -41,7 +41,7 @@ type discoveredRow struct {
 
 // classify gives each record its node and method by the current mac table.
 func classify(recs []boot.Discovered, s *tables.Snapshot) []discoveredRow {
-	owners := boot.MACOwners(s)
+	owners := resolver.MACOwners(s)
 	rows := make([]discoveredRow, 0, len(recs))
 	for _, r := range recs {
 		row := discoveredRow{Discovered: r, node: "undef", method: methodUndef}
