@@ -511,8 +511,13 @@ func (d *DHCP) dynamic(s *tables.Snapshot, in DHCPIface, req *dhcpv4.DHCPv4, mt 
 	if n.DHCPServer != "" && !d.isMe(in, n.DHCPServer) {
 		return nil, netip.AddrPort{}, false
 	}
+	l, err := NetworkLease(s, n, true)
+	if err != nil {
+		d.warn("dhcp: no dynamic answer", "mac", FormatMAC(mac), "net", n.Prefix.String(), "err", err)
+		return nil, netip.AddrPort{}, false
+	}
 	now := d.cfg.Now()
-	ttl := 12 * time.Hour
+	ttl := l.LeaseTime // site.dhcplease
 	if mt == dhcpv4.MessageTypeDiscover {
 		ttl = time.Minute // an offer holds the address briefly
 	}
@@ -557,20 +562,6 @@ func (d *DHCP) dynamic(s *tables.Snapshot, in DHCPIface, req *dhcpv4.DHCPv4, mt 
 			return nak, replyDst(req, true), true
 		}
 	}
-	l := Lease{IP: cur.ip, Net: n, HasNet: true, LeaseTime: 12 * time.Hour}
-	if n.Gateway == tables.XCATMaster {
-		l.RouterSelf = true
-	} else if n.Gateway != "" {
-		l.Router = netip.MustParseAddr(n.Gateway)
-	}
-	for _, v := range n.Nameservers {
-		if v == tables.XCATMaster {
-			l.DNSSelf = true
-		} else {
-			l.DNS = append(l.DNS, netip.MustParseAddr(v))
-		}
-	}
-	l.Domain, l.MTU = n.Domain, n.MTU
 	l = l.Resolve(in.Addr)
 	rep, err := dhcpv4.NewReplyFromRequest(req, append([]dhcpv4.Modifier{
 		dhcpv4.WithMessageType(rt), dhcpv4.WithYourIP(cur.ip.AsSlice()),

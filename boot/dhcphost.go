@@ -77,57 +77,31 @@ func MACLeases(s *tables.Snapshot, node string) ([]Lease, []error) {
 // NodeLease returns the lease of node for one of its MACs, handed out under host (node
 // itself, or another name of a "mac!host" entry: its address is host's hosts.ip).
 func NodeLease(s *tables.Snapshot, node, host, mac string) (Lease, error) {
-	l := Lease{Node: node, Host: host, MAC: mac, Netboot: "pxe", ProxyDHCP: true, LeaseTime: 12 * time.Hour}
 	ipv, _, ok := s.NodeAttr(host, "hosts", "ip")
 	if !ok || strings.TrimSpace(ipv) == "" {
 		if host != node {
-			return l, fmt.Errorf("node %s: mac %s is for host %s, which has no hosts.ip", node, FormatMAC(mac), host)
+			return Lease{}, fmt.Errorf("node %s: mac %s is for host %s, which has no hosts.ip", node, FormatMAC(mac), host)
 		}
 		if a, err := netip.ParseAddr(node); err == nil && a.Is4() {
-			ipv, ok = node, true // a node named by its address
+			ipv = node // a node named by its address
 		} else {
-			return l, fmt.Errorf("node %s: no hosts.ip (DHCP hands out fixed addresses only)", node)
+			return Lease{}, fmt.Errorf("node %s: no hosts.ip (DHCP hands out fixed addresses only)", node)
 		}
 	}
 	ip, err := netip.ParseAddr(strings.TrimSpace(ipv))
 	if err != nil || !ip.Unmap().Is4() {
-		return l, fmt.Errorf("node %s: hosts.ip %q is not an IPv4 address", host, ipv)
+		return Lease{}, fmt.Errorf("node %s: hosts.ip %q is not an IPv4 address", host, ipv)
 	}
-	l.IP = ip.Unmap()
-	l.Net, l.HasNet = tables.NetworkOf(s.Networks(), l.IP)
-	if l.HasNet {
-		switch {
-		case l.Net.Gateway == tables.XCATMaster:
-			l.RouterSelf = true
-		case l.Net.Gateway != "":
-			l.Router = netip.MustParseAddr(l.Net.Gateway)
-		}
-		l.Domain = l.Net.Domain
-		l.MTU = l.Net.MTU
-		for _, a := range l.Net.NTPServers {
-			if a != tables.XCATMaster {
-				l.NTP = append(l.NTP, netip.MustParseAddr(a))
-			}
-		}
+	n, hasNet := tables.NetworkOf(s.Networks(), ip.Unmap())
+	l, err := NetworkLease(s, n, hasNet)
+	if err != nil {
+		return l, fmt.Errorf("node %s: %w", node, err)
 	}
-	// Name servers: noderes.nameservers, else the network's, else site.nameservers.
-	ns, _, _ := s.NodeAttr(node, "noderes", "nameservers")
-	if strings.TrimSpace(ns) == "" && l.HasNet {
-		ns = strings.Join(l.Net.Nameservers, ",")
-	}
-	if strings.TrimSpace(ns) == "" {
-		ns, _ = s.Site("nameservers")
-	}
-	for _, v := range strings.Split(ns, ",") {
-		v = strings.TrimSpace(v)
-		if v == tables.XCATMaster {
-			l.DNSSelf = true
-		} else if a, err := netip.ParseAddr(v); err == nil && a.Is4() {
-			l.DNS = append(l.DNS, a)
-		}
-	}
-	if l.Domain == "" {
-		l.Domain, _ = s.Site("domain")
+	l.Node, l.Host, l.MAC, l.IP = node, host, mac, ip.Unmap()
+	// The node's rows over the network's: noderes.nameservers, netboot, proxydhcp and
+	// tftpserver.
+	if ns, _, _ := s.NodeAttr(node, "noderes", "nameservers"); strings.TrimSpace(ns) != "" {
+		l.DNS, l.DNSSelf = parseNameservers(ns)
 	}
 	if nb, _, _ := s.NodeAttr(node, "noderes", "netboot"); strings.TrimSpace(nb) != "" {
 		l.Netboot = strings.TrimSpace(nb)
@@ -135,24 +109,84 @@ func NodeLease(s *tables.Snapshot, node, host, mac string) (Lease, error) {
 	if p, _, _ := s.NodeAttr(node, "noderes", "proxydhcp"); p == "no" || p == "0" {
 		l.ProxyDHCP = false
 	}
+	if ts, _, _ := s.NodeAttr(node, "noderes", "tftpserver"); strings.TrimSpace(ts) != "" {
+		if l.NextServer, err = nextServer(s, "tftpserver", ts); err != nil {
+			return l, fmt.Errorf("node %s: %w", node, err)
+		}
+	}
+	return l, nil
+}
+
+// NetworkLease returns what DHCP hands any address of network n (hasNet false: of no
+// networks row) before a node's rows change it: the row's router, domain, MTU, NTP
+// servers and name servers (else site.nameservers and site.domain), site.dhcplease,
+// next-server networks.tftpserver (else the answering server). makedhcp writes it as a
+// subnet's options; the DHCP server hands it to the addresses of networks.dynamicrange.
+func NetworkLease(s *tables.Snapshot, n tables.Network, hasNet bool) (Lease, error) {
+	l := Lease{Netboot: "pxe", ProxyDHCP: true, LeaseTime: 12 * time.Hour}
+	ns, _ := s.Site("nameservers")
+	if hasNet {
+		l.Net, l.HasNet = n, true
+		switch {
+		case n.Gateway == tables.XCATMaster:
+			l.RouterSelf = true
+		case n.Gateway != "":
+			l.Router = netip.MustParseAddr(n.Gateway)
+		}
+		l.Domain, l.MTU = n.Domain, n.MTU
+		for _, a := range n.NTPServers {
+			if a != tables.XCATMaster {
+				l.NTP = append(l.NTP, netip.MustParseAddr(a))
+			}
+		}
+		if len(n.Nameservers) > 0 {
+			ns = strings.Join(n.Nameservers, ",")
+		}
+	}
+	l.DNS, l.DNSSelf = parseNameservers(ns)
+	if l.Domain == "" {
+		l.Domain, _ = s.Site("domain")
+	}
 	if v, ok := s.Site("dhcplease"); ok {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
 			l.LeaseTime = time.Duration(n) * time.Second
 		}
 	}
-	// next-server: noderes.tftpserver, else networks.tftpserver, else the answering server.
-	ts, _, _ := s.NodeAttr(node, "noderes", "tftpserver")
-	if strings.TrimSpace(ts) == "" && l.HasNet {
-		ts = l.Net.TFTPServer
-	}
-	if ts = strings.TrimSpace(ts); ts != "" && ts != tables.XCATMaster && ts != "!myipfn!" {
-		a, err := hostAddr(s, ts)
-		if err != nil {
-			return l, fmt.Errorf("node %s: tftpserver %s: %v", node, ts, err)
+	if hasNet && n.TFTPServer != "" {
+		var err error
+		if l.NextServer, err = nextServer(s, "networks.tftpserver", n.TFTPServer); err != nil {
+			return l, err
 		}
-		l.NextServer = a
 	}
 	return l, nil
+}
+
+// parseNameservers reads a comma list of name servers: the addresses, and whether
+// "<xcatmaster>" (the answering server) is among them.
+func parseNameservers(v string) (addrs []netip.Addr, self bool) {
+	for _, x := range strings.Split(v, ",") {
+		x = strings.TrimSpace(x)
+		if x == tables.XCATMaster {
+			self = true
+		} else if a, err := netip.ParseAddr(x); err == nil && a.Is4() {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs, self
+}
+
+// nextServer reads a tftpserver value (column col): an address or a name with a hosts.ip;
+// "<xcatmaster>" and "!myipfn!" are the answering server (an invalid address).
+func nextServer(s *tables.Snapshot, col, v string) (netip.Addr, error) {
+	v = strings.TrimSpace(v)
+	if v == tables.XCATMaster || v == "!myipfn!" {
+		return netip.Addr{}, nil
+	}
+	a, err := hostAddr(s, v)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%s %s: %v", col, v, err)
+	}
+	return a, nil
 }
 
 // hostAddr returns the IPv4 address of a server named in the tables: an address, or a

@@ -241,20 +241,12 @@ type netLevel struct {
 	tag   string
 }
 
-// networkLease returns what DHCP hands an address of network n that no node row
-// changes: NodeLease's own rules (name servers, domain, next-server, lease time from
-// the networks row, else site) applied to the network's address as a node named by its
-// address, over a networks table holding n alone (so that a narrower network inside n
-// does not take the address).
+// networkLease is NetworkLease of n, its errors naming the network.
 func networkLease(s *tables.Snapshot, n tables.Network) (Lease, error) {
-	t := s.Table("networks").Clone()
-	t.Rows = t.Rows[n.Row : n.Row+1]
-	probe := n.Prefix.Addr().String()
-	l, err := NodeLease(s.With(s.Gen, map[string]*tables.Table{"networks": t}), probe, probe, "")
+	l, err := NetworkLease(s, n, true)
 	if err != nil {
-		return l, fmt.Errorf("network %s (%s): %s", netName(n), n.Prefix, strings.TrimPrefix(err.Error(), "node "+probe+": "))
+		return l, fmt.Errorf("network %s (%s): %w", netName(n), n.Prefix, err)
 	}
-	l.Node, l.Host, l.IP, l.Net = "", "", netip.Addr{}, n
 	return l, nil
 }
 
