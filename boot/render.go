@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	sfs "statelite/fs"
 	"statelite/resolver"
 	"statelite/tables"
 )
@@ -77,11 +78,14 @@ type Params struct {
 	State     string // "statelite" or "boot"
 	Image     string // osimage (State statelite)
 	ImageDir  string // <rootimgdir> on this server, where kernel and initrd are read
-	Kernel    string // path relative to the TFTP root: xcat/osimage/<image>/kernel
-	Initrd    string // xcat/osimage/<image>/initrd-statelite.gz
-	Kcmdline  string // the kernel command line, xCAT's anaconda.pm order adapted (package doc of kcmdline)
-	ServerIP  string // the server address used for TFTP/HTTP in grub2 configs
-	GrubProto string // "tftp" or "http" (noderes.netboot grub2-http)
+	// Generation is the image generation the boot serves (0: the working copy), named by
+	// the boot token.
+	Generation int
+	Kernel     string // path relative to the TFTP root: xcat/osimage/<image>[@<N>]/kernel
+	Initrd     string // xcat/osimage/<image>/initrd-statelite.gz
+	Kcmdline   string // the kernel command line, xCAT's anaconda.pm order adapted (package doc of kcmdline)
+	ServerIP   string // the server address used for TFTP/HTTP in grub2 configs
+	GrubProto  string // "tftp" or "http" (noderes.netboot grub2-http)
 
 	// src are the table values rendered into the configuration's directives, with the
 	// column each came from, for Render's checks of the loader's syntax.
@@ -300,6 +304,13 @@ func NodeParams(r *resolver.Resolver, node string, set Settings) (*Params, error
 		return nil, fmt.Errorf("node %s: %v", node, err)
 	}
 	p.Kernel, p.Initrd = ImageFile(p.Image, KernelName), ImageFile(p.Image, InitrdName)
+	if g, ok := sfs.TokenGeneration(set.Token); ok {
+		// The boot's image generation (docs/images.md#generations): its own kernel and
+		// initrd, xcat/osimage/<image>@<N>/….
+		p.Generation = g
+		at := p.Image + "@" + strconv.Itoa(g)
+		p.Kernel, p.Initrd = ImageFile(at, KernelName), ImageFile(at, InitrdName)
+	}
 	var rootOpts string
 	for _, i := range s.RowsByKey("osimage", p.Image) {
 		if v := s.Table("osimage").Get(i, "nfsrootopts"); v != "" {

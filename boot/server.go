@@ -10,9 +10,12 @@ import (
 	"net/netip"
 	"os"
 	"path"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	sfs "statelite/fs"
 	"statelite/resolver"
 )
 
@@ -129,7 +132,22 @@ func (s *Server) open(name string, remote, local netip.Addr) (*content, error) {
 			return c, err
 		}
 	case reqImage:
-		if dir, ok := r.Index().ImageDir(req.image); ok {
+		name, at, pinned := strings.Cut(req.image, "@")
+		if dir, ok := r.Index().ImageDir(name); ok {
+			if pinned {
+				// A boot's image generation (Params.Generation): its own copy, else (a
+				// generation made before the image had the file) the working copy's.
+				if g, err := strconv.Atoi(at); err == nil && g > 0 {
+					c, err := openIn(resolver.GenerationDir(dir, g), req.file)
+					if err == nil {
+						return c, nil
+					}
+					if !errors.Is(err, errNotFound) {
+						return nil, err
+					}
+					s.log.Warn("boot file missing in the image generation: the working copy's is served", "image", name, "generation", g, "file", req.file)
+				}
+			}
 			c, err := openIn(dir, req.file)
 			if err == nil {
 				return c, nil
@@ -202,7 +220,7 @@ func (s *Server) config(r *resolver.Resolver, clean string, req request, remote,
 	b := s.boots[node]
 	fresh := b == nil || now.Sub(b.last) >= s.cfg.BootWindow || now.Before(b.last)
 	if fresh {
-		set.Token = Token(now)
+		set.Token = sfs.BootToken(Token(now), currentGeneration(r, node))
 	} else {
 		set.Token = b.token
 	}
@@ -238,4 +256,15 @@ func (s *Server) config(r *resolver.Resolver, clean string, req request, remote,
 	}
 	s.log.Info("boot config served", "name", clean, "node", node, "loader", req.loader.String(), "state", p.CurrState, "remote", remote.String())
 	return &content{ReadSeeker: bytes.NewReader(text), name: clean, size: int64(len(text)), node: node}, true, nil
+}
+
+// currentGeneration is the current generation of node's image (0: none, or not known):
+// the one a boot starting now serves (docs/images.md#generations).
+func currentGeneration(r *resolver.Resolver, node string) int {
+	p, err := r.Plan(node)
+	if err != nil || p.ImageDir() == "" {
+		return 0
+	}
+	g, _ := resolver.CurrentGeneration(p.ImageDir())
+	return g
 }

@@ -306,7 +306,7 @@ func (v *Pinned) copyTree(o *object, dst string) error {
 		if err != nil {
 			continue
 		}
-		l := resolver.Layer{Kind: o.lower.Kind, Root: o.root, Rel: path.Join(o.rel, de.Name())}
+		l := resolver.Layer{Kind: o.lower.Kind, Root: o.root, Rel: path.Join(o.rel, de.Name()), ID: o.lower.ID}
 		c := &object{path: path.Join(o.path, de.Name()), kind: kLayer, root: o.root, rel: l.Rel, fi: fi, lower: &l}
 		c.attr = statAttr(fi)
 		c.attr.FileID = layerID(l, fi)

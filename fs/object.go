@@ -260,7 +260,17 @@ func (v *View) ownID(tag, full string, fi fs.FileInfo) uint64 {
 	return hashID(tag, v.node, inoString(fi))
 }
 
+// layerID is the file id of a read-only layer's object: its inode under the layer's
+// name. A generation's image layers are named after the working copy (Layer.ID), and their
+// directories, which every generation makes anew, by path: a node rebooting into a new
+// generation keeps the ids of what the generations share (docs/images.md#generations).
 func layerID(l resolver.Layer, fi fs.FileInfo) uint64 {
+	if l.ID != "" {
+		if fi.IsDir() {
+			return hashID("L", l.ID, "dir", l.Rel)
+		}
+		return hashID("L", l.ID, inoString(fi))
+	}
 	return hashID("L", l.Root, inoString(fi))
 }
 

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"statelite/internal/sys"
-	"statelite/resolver"
 )
 
 // Cred is the caller of an operation: new objects are owned by it.
@@ -164,7 +163,7 @@ func (v *Pinned) readDir(p string) ([]DirEntry, error) {
 			si := &statInfo{name: n}
 			if err := fstatat(dfd, n, &si.st, raw); err == nil {
 				a := statAttr(si)
-				a.FileID = layerID(resolver.Layer{Kind: "image", Root: o.root, Rel: c}, si)
+				a.FileID = layerID(pl.ImageLayer(c), si)
 				if a.IsDir() && v.pc.changed.After(a.Ctime) {
 					a.Ctime = v.pc.changed // as lookup does
 				}

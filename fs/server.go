@@ -34,8 +34,8 @@ type Config struct {
 	// serve a node's volatile files and decide its boots once for all.
 	Volatile string
 	// OnReset, when set, is told of every reset of a node's volatile layer (a boot) with
-	// the new epoch; it runs after the reset, under the view's lock.
-	OnReset func(node string, epoch uint64)
+	// the new layer's record; it runs after the reset, under the view's lock.
+	OnReset func(node string, b BootRecord)
 }
 
 // Server serves the views of every node from the current tables. It is safe for
@@ -215,6 +215,7 @@ type View struct {
 
 type planCache struct {
 	res  *resolver.Resolver
+	up   *upperLayer // the layer whose boot fixed the image generation
 	plan *resolver.Plan
 	err  error
 	// synth is the time synthetic objects report (the image root's mtime).
@@ -301,6 +302,33 @@ func (v *View) Statfs() (syscall.Statfs_t, error) { return v.Pin().Statfs() }
 type upperLayer struct {
 	dir   string
 	epoch uint64
+	// pins holds the image generation (int) the layer's boot serves, by image directory
+	// (string): the boot's own from its record, any other fixed at its first use (the
+	// node's image changed in the tables since, or a node that mounted without a boot).
+	pins sync.Map
+}
+
+// imageGeneration returns the generation of image directory d the layer serves, fixing
+// it to d's current one at the first call when the boot did not (docs/images.md#generations).
+func (u *upperLayer) imageGeneration(d string) int {
+	if g, ok := u.pins.Load(d); ok {
+		return g.(int)
+	}
+	g, err := resolver.CurrentGeneration(d)
+	if err != nil {
+		slog.Error("image generation unreadable: the working copy is served", "image", d, "err", err)
+	}
+	got, _ := u.pins.LoadOrStore(d, g)
+	return got.(int)
+}
+
+// newUpper is the layer of epoch in dir, with the image generation its boot recorded.
+func (v *View) newUpper(dir string, epoch uint64) *upperLayer {
+	u := &upperLayer{dir: dir, epoch: epoch}
+	if rec, ok := readBootRecord(v.voldir); ok && rec.Epoch == epoch && rec.ImageDir != "" {
+		u.pins.Store(rec.ImageDir, rec.ImageGen)
+	}
+	return u
 }
 
 // Node returns the view's node name.
@@ -317,12 +345,18 @@ func (v *View) Plan() (*resolver.Plan, error) {
 
 func (v *View) current() (*planCache, error) {
 	r := v.srv.res.Load()
+	up := v.upper.Load()
 	prev := v.plan.Load()
-	if prev != nil && prev.res == r {
+	if prev != nil && prev.res == r && prev.up == up {
 		return prev, prev.err
 	}
 	p, err := r.Plan(v.node)
-	pc := &planCache{res: r, plan: p, err: err}
+	if err == nil {
+		if d := p.ImageDir(); d != "" {
+			p = p.AtGeneration(up.imageGeneration(d))
+		}
+	}
+	pc := &planCache{res: r, up: up, plan: p, err: err}
 	if err == nil {
 		if fi, serr := os.Stat(p.Root); serr == nil {
 			pc.synth = fi.ModTime()
@@ -341,7 +375,7 @@ func (v *View) current() (*planCache, error) {
 	// every request after the switch sees the same plan object. A request that lost to
 	// a later switch uses its plan once, without storing it.
 	if !v.plan.CompareAndSwap(prev, pc) {
-		if cur := v.plan.Load(); cur != nil && cur.res == r {
+		if cur := v.plan.Load(); cur != nil && cur.res == r && cur.up == up {
 			return cur, cur.err
 		}
 	}
@@ -385,14 +419,19 @@ func (v *View) openVolatile() error {
 			}
 		}
 	}
-	v.upper.Store(&upperLayer{dir: dir, epoch: epoch})
+	v.upper.Store(v.newUpper(dir, epoch))
 	return nil
 }
 
 // Reset drops the node's volatile layer atomically: a new empty epoch becomes current,
 // then the old one is deleted.
+// It counts as a boot of the same token (a remount of that boot drops nothing more),
+// and serves the image's current generation.
 func (v *View) Reset() error {
-	return v.shared(v.resetLocked)
+	return v.shared(func() error {
+		rec, _ := readBootRecord(v.voldir)
+		return v.bootNow(rec.Token, false)
+	})
 }
 
 // Refresh re-reads which volatile layer is node's current one: a server that takes a
@@ -408,17 +447,91 @@ func (s *Server) Refresh(node string) error {
 	return v.shared(func() error { return nil })
 }
 
-// bootFile holds a node's last boot in its volatile directory: the boot token and the
-// epoch of the layer that boot started.
+// bootFile holds a node's last boot in its volatile directory (BootRecord).
 const bootFile = "boot"
 
+// BootRecord is a node's last boot as its volatile directory keeps it (one line: token,
+// epoch, image generation, tables generation, image directory), read by every server that
+// shares the directory: a failover serves the same image generation.
+type BootRecord struct {
+	Token string
+	// Epoch is the volatile layer the boot started.
+	Epoch uint64
+	// ImageDir is the node's image directory at the boot and ImageGen the generation of it
+	// the boot serves (0: the working copy, live); TablesGen the tables' generation then.
+	ImageDir  string
+	ImageGen  int
+	TablesGen uint64
+}
+
+func (r BootRecord) String() string {
+	return fmt.Sprintf("%s %d %d %d %s\n", r.Token, r.Epoch, r.ImageGen, r.TablesGen, r.ImageDir)
+}
+
+// readBootRecord reads the record of dir (a node's volatile directory); a record of an
+// earlier version has a token and an epoch only.
+func readBootRecord(dir string) (BootRecord, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, bootFile))
+	if err != nil {
+		return BootRecord{}, false
+	}
+	f := strings.SplitN(strings.TrimRight(string(b), "\n"), " ", 5)
+	if len(f) == 0 || f[0] == "" {
+		return BootRecord{}, false
+	}
+	r := BootRecord{Token: f[0]}
+	if len(f) > 1 {
+		r.Epoch, _ = strconv.ParseUint(f[1], 10, 64)
+	}
+	if len(f) == 5 {
+		r.ImageGen, _ = strconv.Atoi(f[2])
+		r.TablesGen, _ = strconv.ParseUint(f[3], 10, 64)
+		r.ImageDir = f[4]
+	}
+	return r, true
+}
+
+// LastBoot returns node's last boot as the volatile layers record it (false: none), for
+// a server or a command that reads the layers without serving them.
+func LastBoot(volatile, node string) (BootRecord, bool) {
+	if tables.CheckName("node name", node) != nil {
+		return BootRecord{}, false
+	}
+	return readBootRecord(filepath.Join(volatile, node))
+}
+
+// BootToken returns the boot token of a boot that serves image generation gen: base,
+// followed by "-g<gen>" when gen > 0. The boot configuration carries it into the node's
+// root path (/nodes/<node>/@<token>), so whichever server sees the boot first, by the
+// configuration fetch or by the MNT, pins the same generation.
+func BootToken(base string, gen int) string {
+	if gen <= 0 {
+		return base
+	}
+	return base + "-g" + strconv.Itoa(gen)
+}
+
+// TokenGeneration is the image generation a boot token names (BootToken).
+func TokenGeneration(token string) (int, bool) {
+	i := strings.LastIndex(token, "-g")
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(token[i+2:])
+	if err != nil || n < 1 {
+		return 0, false
+	}
+	return n, true
+}
+
 // Boot makes token the node's current boot. The first time the node's directory sees a
-// token its volatile layer is dropped (Reset); a token seen before — a remount, the boot
-// file fetch then the mount of one boot, another server of the cluster that decided the
-// boot already — changes nothing. legacy, when not empty, is the node's last token as a
-// server recorded it before boots were kept with the layer: it stands for the layer's
-// boot when the layer has none yet (an upgrade resets no running node). It reports
-// whether the layer was dropped.
+// token its volatile layer is dropped (Reset) and the boot pins the image generation the
+// token names (BootToken), else the node's image's current one; a token seen before — a
+// remount, the boot file fetch then the mount of one boot, another server of the cluster
+// that decided the boot already — changes nothing. legacy, when not empty, is the node's
+// last token as a server recorded it before boots were kept with the layer: it stands
+// for the layer's boot when the layer has none yet (an upgrade resets no running node).
+// It reports whether the layer was dropped.
 func (s *Server) Boot(node, token, legacy string) (bool, error) {
 	v, err := s.View(node)
 	if err != nil {
@@ -436,22 +549,40 @@ func (s *Server) Boot(node, token, legacy string) (bool, error) {
 // bootLocked is Boot under the view's locks.
 func (v *View) bootLocked(token, legacy string) (bool, error) {
 	last := legacy
-	if b, err := os.ReadFile(filepath.Join(v.voldir, bootFile)); err == nil {
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			last = f[0]
-		}
+	if rec, ok := readBootRecord(v.voldir); ok {
+		last = rec.Token
 	}
 	if last == token {
 		return false, nil
 	}
-	if err := v.resetLocked(); err != nil {
-		return false, err
+	return true, v.bootNow(token, true)
+}
+
+// bootNow drops the layer for a boot with token and records it; the caller holds the
+// view's locks (shared). The boot pins the image generation the token names (when
+// byToken), else the image's current one.
+func (v *View) bootNow(token string, byToken bool) error {
+	r := v.srv.res.Load()
+	rec := BootRecord{Token: token, TablesGen: r.Snap.Gen}
+	if p, err := r.Plan(v.node); err == nil {
+		rec.ImageDir = p.ImageDir()
 	}
-	rec := token + " " + strconv.FormatUint(v.upper.Load().epoch, 10) + "\n"
-	if err := writeFileAtomic(filepath.Join(v.voldir, bootFile), []byte(rec)); err != nil {
-		return true, fmt.Errorf("boot of %s: the layer was dropped but the boot not recorded: %w", v.node, err)
+	if rec.ImageDir != "" {
+		if g, ok := TokenGeneration(token); ok && byToken {
+			rec.ImageGen = g
+		} else if g, err := resolver.CurrentGeneration(rec.ImageDir); err == nil {
+			rec.ImageGen = g
+		} else {
+			slog.Error("image generation unreadable: the boot serves the working copy", "node", v.node, "image", rec.ImageDir, "err", err)
+		}
 	}
-	return true, nil
+	if err := v.resetLocked(&rec); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(v.voldir, bootFile), []byte(rec.String())); err != nil {
+		return fmt.Errorf("boot of %s: the layer was dropped but the boot not recorded: %w", v.node, err)
+	}
+	return nil
 }
 
 // shared runs fn holding the view's lock and the lock of the node's volatile directory
@@ -493,13 +624,14 @@ func (v *View) refresh() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	v.upper.Store(&upperLayer{dir: dir, epoch: e})
+	v.upper.Store(v.newUpper(dir, e))
 	v.srv.layers.forget(old.dir)
 	return nil
 }
 
-// resetLocked drops the layer; the caller holds the view's locks (shared).
-func (v *View) resetLocked() error {
+// resetLocked drops the layer for the boot rec, setting its epoch; the new layer serves
+// the boot's image generation. The caller holds the view's locks (shared).
+func (v *View) resetLocked(rec *BootRecord) error {
 	old := v.upper.Load()
 	epoch := old.epoch + 1
 	dir := filepath.Join(v.voldir, strconv.FormatUint(epoch, 10))
@@ -509,7 +641,12 @@ func (v *View) resetLocked() error {
 	if err := writeFileAtomic(filepath.Join(v.voldir, "current"), []byte(strconv.FormatUint(epoch, 10)+"\n")); err != nil {
 		return err
 	}
-	v.upper.Store(&upperLayer{dir: dir, epoch: epoch})
+	u := &upperLayer{dir: dir, epoch: epoch}
+	rec.Epoch = epoch
+	if rec.ImageDir != "" {
+		u.pins.Store(rec.ImageDir, rec.ImageGen)
+	}
+	v.upper.Store(u)
 	v.srv.layers.forget(old.dir)
 	// The old layer is out of every view from now on: removing it (it may be large)
 	// need not hold up the boot; what a stop cuts short, the next start removes.
@@ -519,7 +656,7 @@ func (v *View) resetLocked() error {
 		os.RemoveAll(old.dir)
 	}()
 	if v.srv.cfg.OnReset != nil {
-		v.srv.cfg.OnReset(v.node, epoch)
+		v.srv.cfg.OnReset(v.node, *rec)
 	}
 	return nil
 }

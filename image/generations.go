@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"statelite/resolver"
 	"statelite/tables"
 )
 
@@ -34,7 +35,7 @@ import (
 // reach a committed generation.
 
 // GenerationsDirName is the directory of an image directory that holds its generations.
-const GenerationsDirName = "generations"
+const GenerationsDirName = resolver.GenerationsDirName
 
 // How a generation was made (GenInfo.How).
 const (
@@ -71,35 +72,20 @@ type CommitOptions struct {
 }
 
 // GenerationsDir is dir/generations.
-func GenerationsDir(dir string) string { return filepath.Join(dir, GenerationsDirName) }
+func GenerationsDir(dir string) string { return resolver.GenerationsDir(dir) }
 
 // GenerationDir is the directory of generation n of image directory dir.
-func GenerationDir(dir string, n int) string {
-	return filepath.Join(dir, GenerationsDirName, strconv.Itoa(n))
-}
+func GenerationDir(dir string, n int) string { return resolver.GenerationDir(dir, n) }
 
 // GenerationRoot is the root directory (rootimg) of generation n of image directory dir:
 // what a node pinned to generation n is served.
-func GenerationRoot(dir string, n int) string { return filepath.Join(GenerationDir(dir, n), "rootimg") }
+func GenerationRoot(dir string, n int) string { return resolver.GenerationRoot(dir, n) }
 
-func currentFile(dir string) string { return filepath.Join(dir, GenerationsDirName, "current") }
+func currentFile(dir string) string { return resolver.CurrentGenerationFile(dir) }
 
 // Current returns the number of the current generation of image directory dir, 0 when
 // it has none.
-func Current(dir string) (int, error) {
-	b, err := os.ReadFile(currentFile(dir))
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%s: not a generation number: %q", currentFile(dir), strings.TrimSpace(string(b)))
-	}
-	return n, nil
-}
+func Current(dir string) (int, error) { return resolver.CurrentGeneration(dir) }
 
 // ReadGeneration returns the info.json of generation n.
 func ReadGeneration(dir string, n int) (*GenInfo, error) {

@@ -62,16 +62,20 @@ func (s Source) Location() string {
 
 // Plan is a node's compiled view plan. Plans are immutable and shared by readers.
 type Plan struct {
-	Gen      uint64
-	Node     string
-	Image    string
-	Root     string // image root R
-	Default  string // R/.default
-	Sources  []Source
-	Statemnt string // substituted statemnt as lslite shows it ("" without a statelite row)
-	PR       string // persistent root PR(node) on the serving host ("" when none)
-	Warnings []string
-	Errors   []string // per-node errors (unset variables: rows left out of the view)
+	Gen   uint64
+	Node  string
+	Image string
+	Root  string // image root R (a generation's root when Generation > 0)
+	// Generation is the image generation the plan serves (0: the working copy, live);
+	// Working is then the working copy's root the generation stands for.
+	Generation int
+	Working    string
+	Default    string // R/.default
+	Sources    []Source
+	Statemnt   string // substituted statemnt as lslite shows it ("" without a statelite row)
+	PR         string // persistent root PR(node) on the serving host ("" when none)
+	Warnings   []string
+	Errors     []string // per-node errors (unset variables: rows left out of the view)
 
 	img      *imagePlan
 	litefile *tables.Table

@@ -68,6 +68,9 @@ type Layer struct {
 	// litetree.directory value with its variables substituted (srvB:/lt9), where Root
 	// is where this host reads it (MNT/srvB/lt9).
 	Loc string
+	// ID, when set, is the name the layer's file ids are made from instead of Root: a
+	// generation's image layers carry the working copy's root (Plan.AtGeneration).
+	ID string
 }
 
 // Full returns Root joined with Rel.
@@ -129,13 +132,13 @@ func isArtefact(pr Prober, root, rel string) bool {
 // defaultLayer returns the default source of key k (docs/behaviour.md#the-default-tree): D/k, else R/k unless
 // it is a liteimg artefact, else a synthetic empty object.
 func (p *Plan) defaultLayer(pr Prober, k string, cands *[]Candidate) Layer {
-	d := Layer{Kind: "default", Root: p.Default, Rel: k}
+	d := p.defaultTreeLayer(k)
 	if _, err := pr.Lstat(d.Root, k); err == nil {
 		*cands = append(*cands, Candidate{d, "match"})
 		return d
 	}
 	*cands = append(*cands, Candidate{d, "missing"})
-	im := Layer{Kind: "image", Root: p.Root, Rel: k}
+	im := p.ImageLayer(k)
 	if _, err := pr.Lstat(im.Root, k); err == nil {
 		if isArtefact(pr, im.Root, k) {
 			*cands = append(*cands, Candidate{im, "skipped: a liteimg symlink into .statelite/tmpfs"})
@@ -201,7 +204,7 @@ func (p *Plan) Resolve(pr Prober, pth string) *Resolution {
 		return res
 	}
 	if e == nil {
-		res.Base = []Layer{{Kind: "image", Root: p.Root, Rel: pth}}
+		res.Base = []Layer{p.ImageLayer(pth)}
 		res.Notes = append(res.Notes, "not covered by any litefile entry: the image, live and read-only")
 		return res
 	}

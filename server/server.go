@@ -204,9 +204,9 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 		log.Info("volatile layers in site.volatiledir: every server that shares it serves the nodes' volatile files and decides their boots once", "dir", vol)
 	}
 	s.live.volatile = vol
-	onReset := func(node string, epoch uint64) {
+	onReset := func(node string, b fs.BootRecord) {
 		s.boots.Add(1)
-		s.live.status.boot(node, epoch)
+		s.live.status.boot(node, b)
 	}
 	if s.fs, err = fs.New(fs.Config{State: filepath.Join(cfg.State, "fs"), Volatile: vol, OnReset: onReset}, resolver.New(s.snap, rcfg)); err != nil {
 		return s, err

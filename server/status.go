@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"statelite/fs"
 	"statelite/tables"
 )
 
@@ -22,6 +23,11 @@ const keptRejections = 20
 type BootRecord struct {
 	Time  time.Time `json:"time"`
 	Epoch uint64    `json:"epoch"`
+	// ImageDir is the node's image directory at the boot and ImageGen the generation of
+	// it the boot serves (0: the working copy, live); TablesGen the tables in force.
+	ImageDir  string `json:"image_dir,omitempty"`
+	ImageGen  int    `json:"image_generation,omitempty"`
+	TablesGen uint64 `json:"tables_generation,omitempty"`
 }
 
 // Status is what a running server says about itself in <state>/status.json.
@@ -182,13 +188,13 @@ func (w *statusWriter) settled() {
 	w.write()
 }
 
-func (w *statusWriter) boot(node string, epoch uint64) {
+func (w *statusWriter) boot(node string, b fs.BootRecord) {
 	w.bmu.Lock()
 	defer w.bmu.Unlock()
 	if w.pending == nil {
 		w.pending = map[string]BootRecord{}
 	}
-	w.pending[node] = BootRecord{Time: time.Now(), Epoch: epoch}
+	w.pending[node] = BootRecord{Time: time.Now(), Epoch: b.Epoch, ImageDir: b.ImageDir, ImageGen: b.ImageGen, TablesGen: b.TablesGen}
 	if w.later == nil {
 		w.later = time.AfterFunc(w.bootDelay(), func() {
 			w.bmu.Lock()

@@ -205,7 +205,7 @@ func TestServeStatusHistoryRollback(t *testing.T) {
 	}
 	ls.waitStatus(t, "reset", func(m map[string]any) bool { b, _ := m["boots"].(map[string]any); return b["n1"] != nil })
 	st = ls.run(t, "", "status").stdout
-	if !regexp.MustCompile(`(?m)^  n1 +\d{4}-\d\d-\d\d [0-9:]+ \(volatile epoch 2\)$`).MatchString(st) || !regexp.MustCompile(`(?m)^  n2 +none recorded$`).MatchString(st) {
+	if !regexp.MustCompile(`(?m)^  n1 +\d{4}-\d\d-\d\d [0-9:]+ \(volatile epoch 2, image /\S+ working copy\)$`).MatchString(st) || !regexp.MustCompile(`(?m)^  n2 +none recorded$`).MatchString(st) {
 		t.Errorf("status boots:\n%s", st)
 	}
 

@@ -97,7 +97,14 @@ func printStatus(e *env, st *server.Status) {
 	fmt.Fprintf(w, "last boots:\n")
 	for _, n := range nodes {
 		if b, ok := st.Boots[n]; ok {
-			fmt.Fprintf(w, "  %-12s %s (volatile epoch %d)\n", n, b.Time.Local().Format(timeFmt), b.Epoch)
+			img := ""
+			switch {
+			case b.ImageGen > 0:
+				img = fmt.Sprintf(", image %s generation %d", b.ImageDir, b.ImageGen)
+			case b.ImageDir != "":
+				img = fmt.Sprintf(", image %s working copy", b.ImageDir)
+			}
+			fmt.Fprintf(w, "  %-12s %s (volatile epoch %d%s)\n", n, b.Time.Local().Format(timeFmt), b.Epoch, img)
 		} else {
 			fmt.Fprintf(w, "  %-12s none recorded\n", n)
 		}
