@@ -500,6 +500,27 @@ func LastBoot(volatile, node string) (BootRecord, bool) {
 	return readBootRecord(filepath.Join(volatile, node))
 }
 
+// Boots returns the last boot of every node with a volatile directory in volatile.
+func Boots(volatile string) (map[string]BootRecord, error) {
+	ents, err := os.ReadDir(volatile)
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]BootRecord{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]BootRecord, len(ents))
+	for _, e := range ents {
+		if !e.IsDir() || tables.CheckName("node name", e.Name()) != nil {
+			continue
+		}
+		if r, ok := readBootRecord(filepath.Join(volatile, e.Name())); ok {
+			out[e.Name()] = r
+		}
+	}
+	return out, nil
+}
+
 // BootToken returns the boot token of a boot that serves image generation gen: base,
 // followed by "-g<gen>" when gen > 0. The boot configuration carries it into the node's
 // root path (/nodes/<node>/@<token>), so whichever server sees the boot first, by the
@@ -562,6 +583,9 @@ func (v *View) bootLocked(token, legacy string) (bool, error) {
 // view's locks (shared). The boot pins the image generation the token names (when
 // byToken), else the image's current one.
 func (v *View) bootNow(token string, byToken bool) error {
+	if token == "" {
+		token = "-" // a reset of a node never booted by token
+	}
 	r := v.srv.res.Load()
 	rec := BootRecord{Token: token, TablesGen: r.Snap.Gen}
 	if p, err := r.Plan(v.node); err == nil {

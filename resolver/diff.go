@@ -100,6 +100,12 @@ func orNone(s string) string {
 	return s
 }
 
+// NodeViewChanges lists how node's view changes from the tables of old to those of
+// new, as DiffViews words it.
+func NodeViewChanges(old, new *Resolver, pr Prober, node string) []string {
+	return nodeChanges(old, new, pr, node)
+}
+
 // nodeChanges lists how node's view changes, in a fixed order.
 func nodeChanges(old, new *Resolver, pr Prober, node string) []string {
 	po, eo := planOf(old, node)

@@ -434,6 +434,16 @@ func VolatileDir(snap *tables.Snapshot) (string, error) {
 	return filepath.Clean(v), nil
 }
 
+// VolatileLayers is where the nodes' volatile layers (and their boot records) of a
+// server on state live: site.volatiledir, else <state>/fs/volatile.
+func VolatileLayers(state string, snap *tables.Snapshot) (string, error) {
+	v, err := VolatileDir(snap)
+	if v == "" && err == nil {
+		v = filepath.Join(state, "fs", "volatile")
+	}
+	return v, err
+}
+
 // openStore opens the table store at loc: a postgres:// URL or a directory.
 func openStore(ctx context.Context, loc, author string) (tables.Store, error) {
 	if tables.IsPostgresURL(loc) {

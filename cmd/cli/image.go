@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	sfs "statelite/fs"
 	"statelite/image"
 	"statelite/resolver"
 	"statelite/server"
@@ -444,7 +444,7 @@ func (e *env) removeGenerations(ctx context.Context, name, dir string) error {
 	return nil
 }
 
-const notPinnedYet = "nodes are not yet served a pinned generation: they read the working copy live until that lands (issue 19)"
+const pinnedPerBoot = "running nodes keep the generation of their boot; nodes booting from now on get the current one (statelite drift NODERANGE says what a reboot would change)"
 
 func (e *env) imageGenerations(cmd *cobra.Command, name string) error {
 	dir, err := e.imageDirOf(cmd.Context(), name)
@@ -482,7 +482,7 @@ func (e *env) imageGenerations(cmd *cobra.Command, name string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "note: %s\n", notPinnedYet)
+	fmt.Fprintf(e.stdout, "note: %s\n", pinnedPerBoot)
 	return nil
 }
 
@@ -515,7 +515,7 @@ initrd-statelite.gz) into a new immutable generation <rootimgdir>/generations/<N
 it current. A file equal (content, mode, owner, mtime, xattrs) to the current generation's
 is a hard link to it; any other is a copy (a reflink where the filesystem can). The
 working copy never shares a file with a generation: edit it freely, then commit again.
-` + notPinnedYet + `.`,
+` + pinnedPerBoot + `.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := e.imageDirOf(cmd.Context(), args[0])
@@ -570,7 +570,7 @@ alone. Example:
   statelite image update compute -- dnf --installroot {} -y update
   statelite image update debian12-x86_64-statelite-compute -- chroot {} apt-get -y upgrade
 
-` + notPinnedYet + `.`,
+` + pinnedPerBoot + `.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
@@ -602,7 +602,7 @@ func imagePinCmd(e *env) *cobra.Command {
 		Short: "Make generation GEN of IMAGE the current one (a rollback when older)",
 		Long: `pin makes generation GEN current (<rootimgdir>/generations/current, replaced
 atomically); it refuses a generation that does not exist. The next commit or update
-starts from it. ` + notPinnedYet + `.`,
+starts from it. ` + pinnedPerBoot + `.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := e.imageDirOf(cmd.Context(), args[0])
@@ -657,9 +657,10 @@ func imageGCCmd(e *env) *cobra.Command {
 		Use:   "gc IMAGE [--keep K] [--state DIR]",
 		Short: "Remove the generations of IMAGE that are not current, not among the newest K and not in use",
 		Long: `gc removes the generations of IMAGE other than the current one, the newest K
-(--keep, default 3) and those running nodes use. Which generations nodes use is read from
-the server's status file (<state>/status.json, the boots' "image" and "image_generation");
-` + notPinnedYet + `, so no boot records a generation yet and none counts as in use.`,
+(--keep, default 3) and those nodes use: the generation each node's last boot serves, as
+its boot record says (in the volatile layers of the server on --state, or
+site.volatiledir). A node powered off since its boot still counts; a node no longer in
+nodelist does not.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -667,7 +668,7 @@ the server's status file (<state>/status.json, the boots' "image" and "image_gen
 			if err != nil {
 				return err
 			}
-			res, err := image.GC(dir, keep, func() (map[int]bool, error) { return generationsInUse(state, name) })
+			res, err := image.GC(dir, keep, func() (map[int]bool, error) { return e.generationsInUse(cmd.Context(), state, dir) })
 			if res != nil {
 				for _, n := range res.Removed {
 					fmt.Fprintf(e.stdout, "image %s: removed generation %d\n", name, n)
@@ -688,35 +689,32 @@ the server's status file (<state>/status.json, the boots' "image" and "image_gen
 		},
 	}
 	c.Flags().IntVar(&keep, "keep", 3, "how many of the newest generations to keep")
-	c.Flags().StringVar(&state, "state", defaultState, "state directory of the server (its status.json says which generations nodes use)")
+	c.Flags().StringVar(&state, "state", defaultState, "state directory of the server (its volatile layers record which generations nodes boot)")
 	return c
 }
 
-// generationsInUse reads the generations of image name that the server's status file
-// says nodes booted: boots.<node>.image and .image_generation. No server records them
-// yet (issue 19): until then the set is empty. A missing status file (no server) is an
-// empty set; an unreadable one an error (gc then removes nothing).
-func generationsInUse(state, name string) (map[int]bool, error) {
-	b, err := os.ReadFile(server.StatusFile(state))
-	if errors.Is(err, os.ErrNotExist) {
-		return map[int]bool{}, nil
-	}
+// generationsInUse returns the generations of image directory dir that nodes' last boots
+// serve: the boot records in the volatile layers of the server on state (every server
+// sharing site.volatiledir writes them there). A node out of nodelist serves nothing; a
+// node powered off since its boot still counts (nothing says it will not come back
+// before its next boot).
+func (e *env) generationsInUse(ctx context.Context, state, dir string) (map[int]bool, error) {
+	snap, err := e.load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var st struct {
-		Boots map[string]struct {
-			Image      string `json:"image"`
-			Generation int    `json:"image_generation"`
-		} `json:"boots"`
+	vol, err := server.VolatileLayers(state, snap)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%s: %w", server.StatusFile(state), err)
+	boots, err := sfs.Boots(vol)
+	if err != nil {
+		return nil, err
 	}
 	used := map[int]bool{}
-	for _, bt := range st.Boots {
-		if bt.Image == name && bt.Generation > 0 {
-			used[bt.Generation] = true
+	for n, b := range boots {
+		if b.ImageGen > 0 && snap.IsNode(n) && filepath.Clean(b.ImageDir) == filepath.Clean(dir) {
+			used[b.ImageGen] = true
 		}
 	}
 	return used, nil

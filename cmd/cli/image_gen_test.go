@@ -21,7 +21,7 @@ func cliRunDash(t *testing.T, dir string, args ...string) result {
 }
 
 // TestImageGenerations: commit, update (success and failure), ls IMAGE, diff, pin, gc
-// with a status file naming a generation in use, checkout, and rm removing generations/.
+// with unreadable boot records and none, checkout, and rm removing generations/.
 func TestImageGenerations(t *testing.T) {
 	dir, inst := imageCluster(t)
 	d := filepath.Join(inst, "netboot/img-free")
@@ -68,7 +68,7 @@ func TestImageGenerations(t *testing.T) {
 	if g1[0] != "1" || g1[3] != "commit" || !strings.HasSuffix(lines[2], "first") || g2[0] != "2" || g2[1] != "*" || g2[4] != "update" || !strings.HasSuffix(lines[3], "new motd") {
 		t.Errorf("ls img-free:\n%s", out)
 	}
-	if !strings.Contains(out, "nodes are not yet served a pinned generation") {
+	if !strings.Contains(out, "running nodes keep the generation of their boot") {
 		t.Errorf("ls img-free lacks the note:\n%s", out)
 	}
 
@@ -90,22 +90,19 @@ func TestImageGenerations(t *testing.T) {
 	}
 	mustRun(t, dir, "image", "commit", "img-free", "-m", "third")
 
-	// Generation 2 in use by n1 according to the server's status file.
-	status := `{"running": true, "boots": {"n1": {"time": "2026-01-01T00:00:00Z", "epoch": 1, "image": "img-free", "image_generation": 2},
-		"n2": {"time": "2026-01-01T00:00:00Z", "epoch": 1, "image": "other", "image_generation": 1}}}`
-	if err := os.WriteFile(filepath.Join(state, "status.json"), []byte(status), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out = mustRun(t, dir, "image", "gc", "img-free", "--keep", "0", "--state", state)
-	want := "image img-free: removed generation 1\nimage img-free: kept generation 2 (in use)\nimage img-free: kept generation 3 (current)\n"
-	if out != want {
-		t.Errorf("gc --keep 0:\n%s\nwant:\n%s", out, want)
-	}
-	if err := os.WriteFile(filepath.Join(state, "status.json"), []byte("{not json"), 0o644); err != nil {
+	// No node booted it (boot records: TestDriftAndGCInUse); unreadable boot records
+	// remove nothing.
+	if err := os.WriteFile(filepath.Join(state, "fs"), []byte("not a directory"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if r := cliRun(t, dir, "", "image", "gc", "img-free", "--keep", "0", "--state", state); r.code != 1 || !strings.Contains(r.stderr, "nothing removed") {
-		t.Errorf("gc with a broken status file: %d %s %s", r.code, r.stdout, r.stderr)
+		t.Errorf("gc with unreadable boot records: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	os.Remove(filepath.Join(state, "fs"))
+	out = mustRun(t, dir, "image", "gc", "img-free", "--keep", "0", "--state", state)
+	want := "image img-free: removed generation 1\nimage img-free: removed generation 2\nimage img-free: kept generation 3 (current)\n"
+	if out != want {
+		t.Errorf("gc --keep 0:\n%s\nwant:\n%s", out, want)
 	}
 
 	// checkout: a missing working copy comes back from the current generation.

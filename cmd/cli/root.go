@@ -132,7 +132,7 @@ else its default. statelite config shows what is in force and why.`,
 	root.AddCommand(nodesetCmd(e), makedhcpCmd(e))
 	root.AddCommand(bootcfgCmd(e))
 	root.AddCommand(statusCmd(e), historyCmd(e), rollbackCmd(e), planCmd(e))
-	root.AddCommand(genimageCmd(e), imageCmd(e))
+	root.AddCommand(genimageCmd(e), imageCmd(e), driftCmd(e))
 	root.AddCommand(discoverCmds(e)...)
 	root.AddCommand(configCmd(e), initCmd(e), versionCmd(e))
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
