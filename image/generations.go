@@ -465,6 +465,66 @@ func Update(ctx context.Context, dir string, argv []string, o UpdateOptions) (*G
 	return commitFrom(dir, work, cur, CommitOptions{Message: o.Message, How: HowUpdate, Who: o.Who})
 }
 
+// Replace makes a new generation of image directory dir from a tree that build makes in
+// an empty directory work (work/rootimg, and work/kernel and work/initrd-statelite.gz
+// when it makes boot files): an image import over an existing image. When dir has no
+// generation yet, its working copy is first committed as one (How o.How, "before …"), so
+// that the image before the replacement stays one to roll back to. The new generation
+// becomes current, and the built tree becomes the working copy (the old one is removed):
+// nodes booted on a generation never see the swap. The store stays locked meanwhile.
+func Replace(dir string, build func(work string) error, o CommitOptions) (*GenInfo, error) {
+	unlock, err := lockGenerations(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	cur, err := Current(dir)
+	if err != nil {
+		return nil, err
+	}
+	if cur == 0 {
+		if _, err := os.Stat(filepath.Join(dir, "rootimg")); err == nil {
+			g, err := commitFrom(dir, dir, 0, CommitOptions{Message: "before " + o.How + ": " + o.Message, How: o.How, Who: o.Who})
+			if err != nil {
+				return nil, err
+			}
+			cur = g.Number
+		}
+	}
+	if err := os.MkdirAll(GenerationsDir(dir), 0o755); err != nil {
+		return nil, err
+	}
+	work := filepath.Join(GenerationsDir(dir), ".work-"+randomSuffix())
+	if err := os.Mkdir(work, 0o700); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	if err := build(work); err != nil {
+		return nil, err
+	}
+	g, err := commitFrom(dir, work, cur, o)
+	if err != nil {
+		return nil, err
+	}
+	// The new tree becomes the working copy: the old one moves into work (removed with it).
+	for _, f := range []string{"rootimg", KernelName, InitrdName} {
+		np := filepath.Join(work, f)
+		if _, err := os.Lstat(np); err != nil {
+			continue
+		}
+		op := filepath.Join(dir, f)
+		if _, err := os.Lstat(op); err == nil {
+			if err := os.Rename(op, filepath.Join(work, "old-"+f)); err != nil {
+				return g, fmt.Errorf("generation %d made, but the working copy not replaced: %w", g.Number, err)
+			}
+		}
+		if err := os.Rename(np, op); err != nil {
+			return g, fmt.Errorf("generation %d made, but the working copy not replaced: %w", g.Number, err)
+		}
+	}
+	return g, nil
+}
+
 // GCResult says what GC did.
 type GCResult struct {
 	Removed []int
@@ -897,4 +957,12 @@ func copyXattrs(sp, dp string, symlink, root bool) error {
 		}
 	}
 	return nil
+}
+
+// CopyFileIf copies file src to dst when src exists.
+func CopyFileIf(src, dst string) error {
+	if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return copyAtomic(src, dst)
 }

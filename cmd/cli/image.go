@@ -26,6 +26,7 @@ import (
 func genimageCmd(e *env) *cobra.Command {
 	var o image.Options
 	var mode, nic string
+	var commit bool
 	c := &cobra.Command{
 		Use:   "genimage -o OS [-a ARCH] -p PROFILE [-k KERNELVER] [--postinstall FILE,…]",
 		Short: "Build a statelite image root with the distribution's packages, its kernel and an NFS-root initrd",
@@ -50,7 +51,11 @@ output. An existing root is updated (the lists are installed into it).
 Then the image's kernel is copied to <rootimgdir>/kernel and <rootimgdir>/initrd-statelite.gz
 is built: statelite's busybox initrd with the kernel's NFS and network modules (it mounts
 root=nfs:SERVER:PATH:OPTIONS as the boot configurations render it), or the image's
-dracut with its nfs module (--initrd dracut; auto picks it when the image has it).`,
+dracut with its nfs module (--initrd dracut; auto picks it when the image has it).
+
+When the image has generations (docs/images.md#generations), the result is committed as a
+new one (how: genimage) and made current; --commit makes the first. Running nodes keep the
+generation of their boot.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if mode != "" && mode != "statelite" {
@@ -59,7 +64,7 @@ dracut with its nfs module (--initrd dracut; auto picks it when the image has it
 			if nic != "" {
 				fmt.Fprintf(e.stderr, "genimage: -i %s: ignored (the initrd uses the interface with BOOTIF's MAC, else the first one)\n", nic)
 			}
-			return e.genimage(cmd.Context(), o)
+			return e.genimage(cmd.Context(), o, commit)
 		},
 	}
 	f := c.Flags()
@@ -75,6 +80,7 @@ dracut with its nfs module (--initrd dracut; auto picks it when the image has it
 	f.StringVar(&o.Initrd, "initrd", "auto", "initrd: busybox (statelite's), dracut (the image's, with its nfs module), or auto")
 	f.StringVar(&o.RootImgDir, "rootimgdir", "", "image directory (default linuximage.rootimgdir, else <installdir>/netboot/<os>/<arch>/<profile>)")
 	f.BoolVar(&o.NoBoot, "no-boot", false, "do not make the kernel and initrd")
+	f.BoolVar(&commit, "commit", false, "commit the result as a generation even when the image has none yet (it does so anyway when it has)")
 	f.StringVarP(&mode, "mode", "m", "", "xCAT's provisioning mode: statelite is the only one")
 	f.StringVarP(&nic, "interface", "i", "", "xCAT's boot interface (ignored: see the initrd)")
 	c.MarkFlagRequired("osver")
@@ -82,7 +88,7 @@ dracut with its nfs module (--initrd dracut; auto picks it when the image has it
 	return c
 }
 
-func (e *env) genimage(ctx context.Context, o image.Options) error {
+func (e *env) genimage(ctx context.Context, o image.Options, commit bool) error {
 	// They become <installdir>/netboot/<os>/<arch>/<profile> and the image name.
 	for _, p := range [][2]string{{"os", o.OS}, {"arch", o.Arch}, {"profile", o.Profile}} {
 		if err := tables.CheckName(p[0], p[1]); err != nil {
@@ -127,7 +133,18 @@ func (e *env) genimage(ctx context.Context, o image.Options) error {
 	if res.Boot != nil {
 		fmt.Fprintf(e.stdout, ", initrd %.1f s", res.Boot.InitrdTime.Seconds())
 	}
-	fmt.Fprintf(e.stdout, ")\ngenimage: next: statelite tabrestore <litefile.csv> (statelite image defaults DIR writes the shipped samples), then statelite nodeset NODES osimage=%s\n", res.Name)
+	fmt.Fprintf(e.stdout, ")\n")
+	if cur, err := image.Current(res.RootImgDir); err != nil {
+		return err
+	} else if cur > 0 || commit {
+		g, err := image.Commit(res.RootImgDir, image.CommitOptions{Message: "genimage " + res.Name, How: image.HowGenimage, Who: e.author()})
+		if err != nil {
+			return fmt.Errorf("genimage: the image is built, but not committed as a generation: %w", err)
+		}
+		e.printGen(res.Name, g)
+		fmt.Fprintf(e.stdout, "note: %s\n", pinnedPerBoot)
+	}
+	fmt.Fprintf(e.stdout, "genimage: next: statelite tabrestore <litefile.csv> (statelite image defaults DIR writes the shipped samples), then statelite nodeset NODES osimage=%s\n", res.Name)
 	return nil
 }
 
@@ -159,7 +176,13 @@ layout. The osimage's osvers, osarch and profile come from IMAGE when it is name
 <os>-<arch>-statelite-<profile>, else from the image (/etc/os-release: ID and
 VERSION_ID; the config's architecture) and "compute"; --os, --arch and --profile override.
 When the image holds a kernel (/boot/vmlinuz-*), its kernel and initrd are made as by
-genimage; otherwise install one in the image and run "statelite image mkboot IMAGE".`,
+genimage; otherwise install one in the image and run "statelite image mkboot IMAGE".
+
+Over an existing IMAGE, import makes a new generation of it (docs/images.md#generations):
+the container image is applied to an empty root, committed (how: import) and made
+current, and becomes the working copy; the image's rows stay as they are. When the image
+had no generation yet, its old working copy is committed first, to roll back to. Running
+nodes keep the generation of their boot.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
@@ -174,7 +197,7 @@ genimage; otherwise install one in the image and run "statelite image mkboot IMA
 				return err
 			}
 			if len(snap.RowsByKey("osimage", name)) > 0 {
-				return fmt.Errorf("image import: osimage %s exists (statelite image rm %s first)", name, name)
+				return e.importGeneration(ctx, snap, args[0], name, ref, arch, initrd, noBoot)
 			}
 			dir := filepath.Join(snap.SiteOr("installdir", "/install"), "netboot", name)
 			root := filepath.Join(dir, "rootimg")
@@ -226,6 +249,41 @@ genimage; otherwise install one in the image and run "statelite image mkboot IMA
 	c.Flags().StringVar(&initrd, "initrd", "auto", "initrd kind when the image has a kernel: busybox, dracut or auto")
 	c.Flags().BoolVar(&noBoot, "no-boot", false, "do not make the kernel and initrd")
 	return c
+}
+
+// importGeneration imports a container image over the existing image name as a new
+// generation (image.Replace).
+func (e *env) importGeneration(ctx context.Context, snap *tables.Snapshot, file, name, ref, arch, initrd string, noBoot bool) error {
+	dir, err := resolver.ImageDir(snap, name, "")
+	if err != nil {
+		return fmt.Errorf("image import: %v", err)
+	}
+	g, err := image.Replace(dir, func(work string) error {
+		root := filepath.Join(work, "rootimg")
+		if _, err := image.Import(ctx, file, root, image.ImportOptions{Ref: ref, Arch: arch, Log: e.stdout}); err != nil {
+			return err
+		}
+		if noBoot {
+			return nil
+		}
+		if _, kerr := image.FindKernel(root, ""); kerr != nil {
+			fmt.Fprintf(e.stdout, "image import: no kernel in the image (%v): the generation keeps the kernel and initrd of the one before\n", kerr)
+			for _, f := range []string{image.KernelName, image.InitrdName} {
+				if err := image.CopyFileIf(filepath.Join(dir, f), filepath.Join(work, f)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		_, err := image.MakeBootFiles(ctx, root, work, image.BootOptions{Initrd: initrd, Log: e.stdout})
+		return err
+	}, image.CommitOptions{Message: "imported from " + filepath.Base(file), How: image.HowImport, Who: e.author()})
+	if err != nil {
+		return fmt.Errorf("image import: %s: %w", name, err)
+	}
+	e.printGen(name, g)
+	fmt.Fprintf(e.stdout, "note: %s\n", pinnedPerBoot)
+	return nil
 }
 
 func or(a, b string) string {

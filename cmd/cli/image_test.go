@@ -172,13 +172,42 @@ func TestImageImportDockerSave(t *testing.T) {
 		t.Errorf("linuximage row:\n%s", li)
 	}
 	// The node can be pointed at it; then it cannot be removed; a second import of the
-	// same name is refused.
+	// same name makes a new generation.
 	mustRun(t, dir, "chtab", "node=n4", "nodetype.os=debian12", "nodetype.arch=x86_64", "nodetype.profile=compute", "nodetype.provmethod=site-node")
 	if r := cliRun(t, dir, "", "image", "rm", "site-node"); r.code != 1 || !strings.Contains(r.stderr, "n4") {
 		t.Errorf("rm site-node in use by n4: %d %s", r.code, r.stderr)
 	}
-	if r := cliRun(t, dir, "", "image", "import", src, "--name", "site-node"); r.code == 0 || !strings.Contains(r.stderr, "exists") {
-		t.Errorf("second import: %d %s", r.code, r.stderr)
+	// A second import over the name: the old root becomes generation 1 (to roll back
+	// to), the new one generation 2, current, and the working copy.
+	l3 := tarOf(t, map[string]string{"etc/new": "newer\n"}, []string{"etc/", "etc/new"})
+	man2, _ := json.Marshal([]map[string]any{{"Config": "c.json", "RepoTags": []string{"site/node:2"}, "Layers": []string{"l1/layer.tar", "l3/layer.tar"}}})
+	archive2 := tarOf(t, map[string]string{
+		"c.json": `{"architecture":"amd64","os":"linux"}`, "manifest.json": string(man2),
+		"l1/layer.tar": string(l1), "l3/layer.tar": string(l3),
+	}, []string{"c.json", "l1/", "l1/layer.tar", "l3/", "l3/layer.tar", "manifest.json"})
+	src2 := filepath.Join(t.TempDir(), "node2.tar")
+	os.WriteFile(src2, archive2, 0o644)
+	out = mustRun(t, dir, "image", "import", src2, "--name", "site-node")
+	if !strings.Contains(out, "image site-node: generation 2 (import, parent 1) is current") {
+		t.Errorf("second import:\n%s", out)
+	}
+	d := filepath.Join(inst, "netboot/site-node")
+	for f, want := range map[string]string{"generations/1/rootimg/etc/new": "new\n", "generations/2/rootimg/etc/new": "newer\n", "rootimg/etc/new": "newer\n", "generations/2/rootimg/etc/old": "old\n"} {
+		if b, err := os.ReadFile(filepath.Join(d, f)); string(b) != want {
+			t.Errorf("%s = %q (%v), want %q", f, b, err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(d, "generations/1/rootimg/etc/old")); !os.IsNotExist(err) {
+		t.Errorf("generation 1 (the first import) has etc/old: %v", err)
+	}
+	if ls := mustRun(t, dir, "image", "ls", "site-node"); !strings.Contains(ls, "before import: imported from node2.tar") {
+		t.Errorf("image ls site-node:\n%s", ls)
+	}
+	ents, _ := os.ReadDir(filepath.Join(d, "generations"))
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") && e.Name() != ".lock" {
+			t.Errorf("left behind: %s", e.Name())
+		}
 	}
 }
 
