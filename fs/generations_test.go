@@ -134,3 +134,45 @@ func TestGenerationOtherImage(t *testing.T) {
 	e.boot("n1", "T2")
 	wantContent(t, v, "/etc/release", "B2\n")
 }
+
+// Two servers sharing the nodes' volatile layers (site.volatiledir, the failover set-up)
+// serve a node the generation of its boot, whichever of them saw the boot.
+func TestGenerationSharedVolatile(t *testing.T) {
+	e := newEnv(t)
+	put(t, e.R, "etc/release=1\n")
+	e.commitImage("1")
+	vol := filepath.Join(e.Dir, "shared-volatile")
+	a, err := fs.New(fs.Config{State: filepath.Join(e.Dir, "a"), Volatile: vol}, e.resolver())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Boot("n1", "T1", ""); err != nil {
+		t.Fatal(err)
+	}
+	put(t, e.R, "etc/release=2\n")
+	e.commitImage("2")
+	b, err := fs.New(fs.Config{State: filepath.Join(e.Dir, "b"), Volatile: vol}, e.resolver())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	vb, err := b.View("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantContent(t, vb, "/etc/release", "1\n")
+	// The next boot, seen by b, reaches a's view of the node too.
+	if _, err := b.Boot("n1", "T2", ""); err != nil {
+		t.Fatal(err)
+	}
+	wantContent(t, vb, "/etc/release", "2\n")
+	if err := a.Refresh("n1"); err != nil {
+		t.Fatal(err)
+	}
+	va, err := a.View("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantContent(t, va, "/etc/release", "2\n")
+}
