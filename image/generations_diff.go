@@ -322,8 +322,14 @@ func RPMPackages(root string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The image's own database, not the host's default (/root/.rpmdb on Debian's rpm):
+	// usr/lib/sysimage/rpm on newer distributions, var/lib/rpm on older ones.
+	dbpath := "/var/lib/rpm"
+	if ents, err := os.ReadDir(filepath.Join(abs, "usr/lib/sysimage/rpm")); err == nil && len(ents) > 0 {
+		dbpath = "/usr/lib/sysimage/rpm"
+	}
 	var stderr bytes.Buffer
-	cmd := exec.Command("rpm", "--root", abs, "-qa", "--qf", "%{NAME} %{EVR}\\n")
+	cmd := exec.Command("rpm", "--root", abs, "--dbpath", dbpath, "-qa", "--qf", "%{NAME} %{EVR}\\n")
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
