@@ -26,7 +26,7 @@ util-linux      cmd:nsenter               network namespaces (unshare, nsenter),
 dnsmasq-base    cmd:dnsmasq               e2e.TestQemuDHCP (proxyDHCP beside dnsmasq), makedhcp: dnsmasq --test
 isc-dhcp-server cmd:dhcpd                 makedhcp: dhcpd -t accepts the ISC output
 systemd         cmd:systemd-analyze       packaging: systemd-analyze verify accepts the unit
-rpm             cmd:rpm                   packaging: rpm -qp reads the .rpm, rpm --root installs it
+rpm             cmd:rpm                   packaging: rpm -qp reads the .rpm, rpm --root installs it; image diff of rpm images
 '
 
 have() {
