@@ -30,6 +30,11 @@ type layers struct {
 	// volatile epochs, "<state>/volatile/"): nobody else replaces them, so they are not
 	// re-checked every second (a node's reset forgets its old one).
 	owned string
+	// ownedDir is owned's open directory, through which lstat looks up the volatile
+	// layers' files (ownedFD): one descriptor for every node's layer.
+	ownedOnce  sync.Once
+	ownedDir   *os.File
+	ownedLocal bool
 
 	// Directories inside read-only layers (image roots, litetree sources), opened with
 	// O_PATH through openat2 and kept for up to a second, so that describing a file there
@@ -262,8 +267,72 @@ func (s *statInfo) ModTime() time.Time  { return time.Unix(s.st.Mtim.Sec, s.st.M
 func (s *statInfo) IsDir() bool         { return s.st.Mode&syscall.S_IFMT == syscall.S_IFDIR }
 func (s *statInfo) Sys() any            { return &s.st }
 
+// ownedFD returns the open directory of the volatile layers' parent (c.owned), opened
+// at the first call; ok is false when there is none.
+func (c *layers) ownedFD() (fd int, local, ok bool) {
+	c.ownedOnce.Do(func() {
+		if c.owned == "" {
+			return
+		}
+		if f, err := os.Open(c.owned); err == nil {
+			c.ownedDir, c.ownedLocal = f, rawOK(int(f.Fd()))
+		}
+	})
+	if c.ownedDir == nil {
+		return -1, false, false
+	}
+	return int(c.ownedDir.Fd()), c.ownedLocal, true
+}
+
+// lstatOwned is lstat for a root inside the volatile layers' parent (a node's epoch,
+// <owned><node>/<epoch>): looked up from the parent's one open directory, so a cluster
+// of 10,000 booting nodes needs no descriptor per node's layer (the layer-directory
+// cache would turn over). No symlink is followed on the way (a node's link must not lead
+// into another node's layer, which is beneath the same parent): one gives ENOTDIR, as
+// the view walks the layer (walkUpper) and as lstatNoLinks does. ok is false when this
+// cannot be done (no openat2, the parent not open): the caller uses lstat's usual way.
+func (c *layers) lstatOwned(root, rel string) (fi iofs.FileInfo, ok bool, err error) {
+	if c.noOA2 || c.owned == "" || !strings.HasPrefix(root, c.owned) {
+		return nil, false, nil
+	}
+	dfd, raw, ok := c.ownedFD()
+	if !ok {
+		return nil, false, nil
+	}
+	rn := relName(rel)
+	if rn == ".." || strings.HasPrefix(rn, "../") || strings.Contains(rn, "/../") || strings.HasSuffix(rn, "/..") {
+		// View paths are clean; beneath the parent, ".." would cross into another node's
+		// layer.
+		return nil, true, &iofs.PathError{Op: "lstat", Path: path.Join(root, rel), Err: syscall.ENOENT}
+	}
+	name := root[len(c.owned):] + "/" + rn
+	p, perr := syscall.BytePtrFromString(name)
+	if perr != nil {
+		return nil, true, &iofs.PathError{Op: "lstat", Path: path.Join(root, rel), Err: perr}
+	}
+	fd, e := sys.Openat2(dfd, p, oPath|syscall.O_NOFOLLOW, resolveBeneath|resolveNoMagic|resolveNoSymlinks, raw)
+	if e == syscall.ENOSYS {
+		return nil, false, nil
+	}
+	if e == syscall.ELOOP {
+		e = syscall.ENOTDIR
+	}
+	if e != 0 {
+		return nil, true, &iofs.PathError{Op: "open", Path: path.Join(root, rel), Err: e}
+	}
+	defer sys.Close(fd, raw)
+	si := &statInfo{name: path.Base(name)}
+	if e := sys.Fstat(fd, &si.st, raw); e != 0 {
+		return nil, true, &iofs.PathError{Op: "lstat", Path: path.Join(root, rel), Err: e}
+	}
+	return si, true, nil
+}
+
 // lstat describes rel inside root (not following a final symlink).
 func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
+	if fi, ok, err := c.lstatOwned(root, rel); ok {
+		return fi, err
+	}
 	name := relName(rel)
 	if c.noOA2 {
 		r, err := os.OpenRoot(root)

@@ -153,6 +153,7 @@ func (s *Server) Reset(node string) error {
 
 // Close releases what the server holds beyond memory (the inotify instance of its
 // listing cache). Views keep working (listings are then kept for a second at most).
+// The volatile layers' parent directory stays open (one descriptor, layers.ownedFD).
 func (s *Server) Close() { s.lists.close() }
 
 // Wait waits until the volatile layers dropped by resets are removed (a process that
