@@ -81,6 +81,29 @@ func GenerationDir(dir string, n int) string { return resolver.GenerationDir(dir
 // what a node pinned to generation n is served.
 func GenerationRoot(dir string, n int) string { return resolver.GenerationRoot(dir, n) }
 
+// lockedCurrent takes the store's lock of dir and reads its current generation; the
+// caller calls unlock.
+func lockedCurrent(dir string) (cur int, unlock func(), err error) {
+	if unlock, err = lockGenerations(dir); err != nil {
+		return 0, nil, err
+	}
+	if cur, err = Current(dir); err != nil {
+		unlock()
+		return 0, nil, err
+	}
+	return cur, unlock, nil
+}
+
+// newWork makes an empty work directory dir/generations/.work-<random> (the caller
+// removes it).
+func newWork(dir string) (string, error) {
+	if err := os.MkdirAll(GenerationsDir(dir), 0o755); err != nil {
+		return "", err
+	}
+	work := filepath.Join(GenerationsDir(dir), ".work-"+randomSuffix())
+	return work, os.Mkdir(work, 0o700)
+}
+
 func currentFile(dir string) string { return resolver.CurrentGenerationFile(dir) }
 
 // Current returns the number of the current generation of image directory dir, 0 when
@@ -191,15 +214,11 @@ func Commit(dir string, o CommitOptions) (*GenInfo, error) {
 	if fi, err := os.Stat(filepath.Join(dir, "rootimg")); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("commit: no working copy %s (statelite image checkout makes one from the current generation)", filepath.Join(dir, "rootimg"))
 	}
-	unlock, err := lockGenerations(dir)
+	parent, unlock, err := lockedCurrent(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	parent, err := Current(dir)
-	if err != nil {
-		return nil, err
-	}
 	return commitFrom(dir, dir, parent, o)
 }
 
@@ -414,20 +433,16 @@ func Update(ctx context.Context, dir string, argv []string, o UpdateOptions) (*G
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
 	}
-	unlock, err := lockGenerations(dir)
+	cur, unlock, err := lockedCurrent(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	cur, err := Current(dir)
-	if err != nil {
-		return nil, err
-	}
 	if cur == 0 {
 		return nil, fmt.Errorf("update: %s has no generation yet (statelite image commit makes the first from the working copy)", dir)
 	}
-	work := filepath.Join(GenerationsDir(dir), ".work-"+randomSuffix())
-	if err := os.Mkdir(work, 0o700); err != nil {
+	work, err := newWork(dir)
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(work)
@@ -473,15 +488,11 @@ func Update(ctx context.Context, dir string, argv []string, o UpdateOptions) (*G
 // becomes current, and the built tree becomes the working copy (the old one is removed):
 // nodes booted on a generation never see the swap. The store stays locked meanwhile.
 func Replace(dir string, build func(work string) error, o CommitOptions) (*GenInfo, error) {
-	unlock, err := lockGenerations(dir)
+	cur, unlock, err := lockedCurrent(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	cur, err := Current(dir)
-	if err != nil {
-		return nil, err
-	}
 	if cur == 0 {
 		if _, err := os.Stat(filepath.Join(dir, "rootimg")); err == nil {
 			g, err := commitFrom(dir, dir, 0, CommitOptions{Message: "before " + o.How + ": " + o.Message, How: o.How, Who: o.Who})
@@ -491,11 +502,8 @@ func Replace(dir string, build func(work string) error, o CommitOptions) (*GenIn
 			cur = g.Number
 		}
 	}
-	if err := os.MkdirAll(GenerationsDir(dir), 0o755); err != nil {
-		return nil, err
-	}
-	work := filepath.Join(GenerationsDir(dir), ".work-"+randomSuffix())
-	if err := os.Mkdir(work, 0o700); err != nil {
+	work, err := newWork(dir)
+	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(work)
