@@ -305,27 +305,37 @@ func (c *layers) lstatOwned(root, rel string) (fi iofs.FileInfo, ok bool, err er
 		// layer.
 		return nil, true, &iofs.PathError{Op: "lstat", Path: path.Join(root, rel), Err: syscall.ENOENT}
 	}
-	name := root[len(c.owned):] + "/" + rn
-	p, perr := syscall.BytePtrFromString(name)
-	if perr != nil {
-		return nil, true, &iofs.PathError{Op: "lstat", Path: path.Join(root, rel), Err: perr}
-	}
-	fd, e := sys.Openat2(dfd, p, oPath|syscall.O_NOFOLLOW, resolveBeneath|resolveNoMagic|resolveNoSymlinks, raw)
-	if e == syscall.ENOSYS {
+	si, op, err := statBeneath(dfd, root[len(c.owned):]+"/"+rn, resolveBeneath|resolveNoMagic|resolveNoSymlinks, raw)
+	if err == syscall.ENOSYS {
 		return nil, false, nil
 	}
-	if e == syscall.ELOOP {
-		e = syscall.ENOTDIR
+	if err == syscall.ELOOP {
+		err = syscall.ENOTDIR
 	}
-	if e != 0 {
-		return nil, true, &iofs.PathError{Op: "open", Path: path.Join(root, rel), Err: e}
-	}
-	defer sys.Close(fd, raw)
-	si := &statInfo{name: path.Base(name)}
-	if e := sys.Fstat(fd, &si.st, raw); e != 0 {
-		return nil, true, &iofs.PathError{Op: "lstat", Path: path.Join(root, rel), Err: e}
+	if err != nil {
+		return nil, true, &iofs.PathError{Op: op, Path: path.Join(root, rel), Err: err}
 	}
 	return si, true, nil
+}
+
+// statBeneath describes name beneath dirfd: an O_PATH openat2 with resolve (never
+// following a final symlink), fstat and close, by raw system calls when raw (openRO says
+// why). On failure op names the step that failed and err is its errno.
+func statBeneath(dirfd int, name string, resolve uint64, raw bool) (si *statInfo, op string, err error) {
+	p, err := syscall.BytePtrFromString(name)
+	if err != nil {
+		return nil, "lstat", err
+	}
+	fd, e := sys.Openat2(dirfd, p, oPath|syscall.O_NOFOLLOW, resolve, raw)
+	if e != 0 {
+		return nil, "open", e
+	}
+	defer sys.Close(fd, raw)
+	si = &statInfo{name: path.Base(name)}
+	if e := sys.Fstat(fd, &si.st, raw); e != 0 {
+		return nil, "lstat", e
+	}
+	return si, "", nil
 }
 
 // lstat describes rel inside root (not following a final symlink).
@@ -347,18 +357,12 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := syscall.BytePtrFromString(name)
-	if err != nil {
-		d.release()
-		return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: err}
-	}
 	// On a local layer, raw system calls, as in openRO: an O_PATH open, fstat and close
 	// of a looked-up name are CPU work (a name whose inode is not cached holds the
 	// thread's processor while it is read).
-	raw := d.local
-	fd, e := sys.Openat2(int(d.f.Fd()), p, oPath|syscall.O_NOFOLLOW, resolveBeneath|resolveNoMagic, raw)
+	si, op, err := statBeneath(int(d.f.Fd()), name, resolveBeneath|resolveNoMagic, d.local)
 	d.release()
-	if e == syscall.ENOSYS {
+	if err == syscall.ENOSYS {
 		f, err := c.open(root, rel, oPath) // falls back to os.Root
 		if err != nil {
 			return nil, err
@@ -370,13 +374,8 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 		}
 		return si, nil
 	}
-	if e != 0 {
-		return nil, &iofs.PathError{Op: "open", Path: path.Join(root, name), Err: e}
-	}
-	defer sys.Close(fd, raw)
-	si := &statInfo{name: path.Base(name)}
-	if e := sys.Fstat(fd, &si.st, raw); e != 0 {
-		return nil, &iofs.PathError{Op: "lstat", Path: path.Join(root, name), Err: e}
+	if err != nil {
+		return nil, &iofs.PathError{Op: op, Path: path.Join(root, name), Err: err}
 	}
 	return si, nil
 }

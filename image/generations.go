@@ -546,16 +546,12 @@ func GC(dir string, keep int, inUse func() (map[int]bool, error)) (*GCResult, er
 	if keep < 0 {
 		return nil, fmt.Errorf("gc: keep %d: must be 0 or more", keep)
 	}
-	unlock, err := lockGenerations(dir)
+	cur, unlock, err := lockedCurrent(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
 	gens, err := Generations(dir)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := Current(dir)
 	if err != nil {
 		return nil, err
 	}
