@@ -1,18 +1,11 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -118,9 +111,9 @@ func TestQemuGenerations(t *testing.T) {
 
 	// Stage 1: n1 boots into generation 1; the working copy changes, then generation 2 is
 	// committed and n2 boots, while n1 reads on.
-	n1 := genBoot(ctx, t, boot, srv.port, "n1", "T1")
+	n1 := qemuStream(ctx, t, boot, srv.port, "n1", "T1", genParams...)
 	var (
-		n2                  *genGuest
+		n2                  *qemuGuest
 		editAt, commitAt    time.Time
 		n1Before, n1Edited  int // n1's SEEN lines before the working copy's edit, between it and the commit
 		n1After             int // n1's SEEN lines after the commit
@@ -140,7 +133,7 @@ func TestQemuGenerations(t *testing.T) {
 		}
 	}
 	stage1 := time.After(150 * time.Second)
-	n1Lines, n2Lines := n1.lines, (<-chan genLine)(nil)
+	n1Lines, n2Lines := n1.lines, (<-chan qemuLine)(nil)
 stage1:
 	for {
 		select {
@@ -184,7 +177,7 @@ stage1:
 				commit("gen2: a.txt and b.txt changed", 2)
 				commitAt = time.Now()
 				t.Logf("+%.1f s: generation 2 committed; n2 boots", commitAt.Sub(n1.start).Seconds())
-				n2 = genBoot(ctx, t, boot, srv.port, "n2", "B1")
+				n2 = qemuStream(ctx, t, boot, srv.port, "n2", "B1", genParams...)
 				n2Lines = n2.lines
 			}
 		case l, ok := <-n2Lines:
@@ -230,7 +223,7 @@ stage1:
 	bootRecord("n2", "B1", 2)
 
 	// Stage 2: n1 reboots, into generation 2.
-	n1 = genBoot(ctx, t, boot, srv.port, "n1", "T2")
+	n1 = qemuStream(ctx, t, boot, srv.port, "n1", "T2", genParams...)
 	var n1Again int
 	n1FirstAt = time.Time{}
 	stage2 := time.After(100 * time.Second)
@@ -267,6 +260,10 @@ stage2:
 	t.Logf("done in %.1f s", time.Since(testStart).Seconds())
 }
 
+// genParams are the kernel parameters of the generations test's guests: its init, and
+// how long it reads at most.
+var genParams = []string{"statelite.init=/sbin/statelite-generations", "statelite.genlimit=100"}
+
 // genSeen is what a node read of the two files on one SEEN line.
 type genSeen struct{ a, b string }
 
@@ -280,111 +277,4 @@ func parseSeen(text string) (genSeen, bool) {
 		return genSeen{}, false
 	}
 	return genSeen{m[1], m[2]}, true
-}
-
-// genLine is a line of a guest's serial console, cleaned, with the time it arrived.
-type genLine struct {
-	at   time.Time
-	text string
-}
-
-// genGuest is a node booted under qemu (direct kernel boot, root over NFS) whose console
-// the test follows line by line.
-type genGuest struct {
-	node, token string
-	start       time.Time
-	lines       <-chan genLine // closed when qemu's output ends
-	cmd         *exec.Cmd
-	quit        chan struct{} // closed by finish: lines no longer read
-	exited      chan struct{}
-	err         error // qemu's, once exited is closed
-	mu          sync.Mutex
-	console     bytes.Buffer
-	stopOnce    sync.Once
-}
-
-// genBoot boots node with token under qemu, running testdata/qemu/generations.sh (copied
-// into the image as /sbin/statelite-generations) as its init. qemu runs under timeout
-// (150 s) and ctx; the test stops it (finish, else at its cleanup).
-func genBoot(ctx context.Context, t *testing.T, f qemuFiles, port, node, token string) *genGuest {
-	t.Helper()
-	appendLine := strings.Join([]string{
-		"console=ttyS0", "panic=-1", "quiet",
-		"statelite.node=" + node, "statelite.port=" + port, "statelite.token=" + token,
-		"statelite.init=/sbin/statelite-generations", "statelite.genlimit=100",
-	}, " ")
-	cmd := exec.CommandContext(ctx, "timeout", "-k", "5", "150",
-		"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1",
-		"-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
-		"-kernel", f.kernel, "-initrd", f.initrd, "-append", appendLine,
-		"-netdev", "user,id=n0,net=10.0.2.0/24", "-device", "virtio-net-pci,netdev=n0,romfile=")
-	// timeout passes SIGTERM on to qemu (SIGKILL would leave qemu running).
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	lines := make(chan genLine, 1024)
-	g := &genGuest{node: node, token: token, lines: lines, cmd: cmd, quit: make(chan struct{}), exited: make(chan struct{})}
-	g.start = time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		g.err = cmd.Wait()
-		pw.Close()
-		close(g.exited)
-	}()
-	go func() {
-		defer close(lines)
-		r := bufio.NewReader(pr)
-		for {
-			s, err := r.ReadString('\n')
-			if s != "" {
-				g.mu.Lock()
-				g.console.WriteString(s)
-				g.mu.Unlock()
-				select {
-				case lines <- genLine{time.Now(), qemuClean([]byte(s))}:
-				case <-g.quit:
-				}
-			}
-			if err != nil {
-				io.Copy(io.Discard, pr)
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { g.stop(); <-g.exited })
-	return g
-}
-
-// stop asks qemu to end (SIGTERM to timeout, which passes it on).
-func (g *genGuest) stop() {
-	g.stopOnce.Do(func() {
-		close(g.quit)
-		if g.cmd.Process != nil {
-			g.cmd.Process.Signal(syscall.SIGTERM)
-		}
-	})
-}
-
-// wait waits for qemu to end and returns its error.
-func (g *genGuest) wait() error {
-	<-g.exited
-	return g.err
-}
-
-// finish stops the guest, waits for qemu to end and keeps its console in
-// dir/<name>.console.log (logged when the test failed).
-func (g *genGuest) finish(t *testing.T, dir, name string) {
-	t.Helper()
-	g.stop()
-	g.wait()
-	g.mu.Lock()
-	out := qemuClean(g.console.Bytes())
-	g.mu.Unlock()
-	os.WriteFile(filepath.Join(dir, name+".console.log"), []byte(out), 0o644)
-	if t.Failed() {
-		t.Logf("console of %s (boot %s):\n%s", g.node, g.token, out)
-	}
 }

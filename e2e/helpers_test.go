@@ -5,15 +5,19 @@ package e2e
 // binary that TestMain builds for the tests whose server is a separate process.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"go/build"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,4 +189,111 @@ func qemuCluster(ctx context.Context, t *testing.T) (dir string, cl *demo.Cluste
 		qemuSkip(t, "the demo image has no busybox userland (install busybox-static)")
 	}
 	return dir, cl
+}
+
+// qemuLine is a line of a guest's serial console, cleaned, with the time it arrived.
+type qemuLine struct {
+	at   time.Time
+	text string
+}
+
+// qemuGuest is a node booted under qemu (direct kernel boot, root over NFS) whose console
+// the test follows line by line.
+type qemuGuest struct {
+	node, token string
+	start       time.Time
+	lines       <-chan qemuLine // closed when qemu's output ends
+	cmd         *exec.Cmd
+	quit        chan struct{} // closed by finish: lines no longer read
+	exited      chan struct{}
+	err         error // qemu's, once exited is closed
+	mu          sync.Mutex
+	console     bytes.Buffer
+	stopOnce    sync.Once
+}
+
+// qemuStream boots node with token under qemu (direct kernel boot, root over NFS from
+// port), params (its init, …) added to the kernel command line, and streams its console
+// line by line. qemu runs under timeout (150 s) and ctx; the test stops it (finish,
+// else at its cleanup) or lets it power off.
+func qemuStream(ctx context.Context, t *testing.T, f qemuFiles, port, node, token string, params ...string) *qemuGuest {
+	t.Helper()
+	appendLine := strings.Join(append([]string{
+		"console=ttyS0", "panic=-1", "quiet",
+		"statelite.node=" + node, "statelite.port=" + port, "statelite.token=" + token,
+	}, params...), " ")
+	cmd := exec.CommandContext(ctx, "timeout", "-k", "5", "150",
+		"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1",
+		"-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
+		"-kernel", f.kernel, "-initrd", f.initrd, "-append", appendLine,
+		"-netdev", "user,id=n0,net=10.0.2.0/24", "-device", "virtio-net-pci,netdev=n0,romfile=")
+	// timeout passes SIGTERM on to qemu (SIGKILL would leave qemu running).
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	lines := make(chan qemuLine, 1024)
+	g := &qemuGuest{node: node, token: token, lines: lines, cmd: cmd, quit: make(chan struct{}), exited: make(chan struct{})}
+	g.start = time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		g.err = cmd.Wait()
+		pw.Close()
+		close(g.exited)
+	}()
+	go func() {
+		defer close(lines)
+		r := bufio.NewReader(pr)
+		for {
+			s, err := r.ReadString('\n')
+			if s != "" {
+				g.mu.Lock()
+				g.console.WriteString(s)
+				g.mu.Unlock()
+				select {
+				case lines <- qemuLine{time.Now(), qemuClean([]byte(s))}:
+				case <-g.quit:
+				}
+			}
+			if err != nil {
+				io.Copy(io.Discard, pr)
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { g.stop(); <-g.exited })
+	return g
+}
+
+// stop asks qemu to end (SIGTERM to timeout, which passes it on).
+func (g *qemuGuest) stop() {
+	g.stopOnce.Do(func() {
+		close(g.quit)
+		if g.cmd.Process != nil {
+			g.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	})
+}
+
+// wait waits for qemu to end and returns its error.
+func (g *qemuGuest) wait() error {
+	<-g.exited
+	return g.err
+}
+
+// finish stops the guest, waits for qemu to end and keeps its console in
+// dir/<name>.console.log (logged when the test failed).
+func (g *qemuGuest) finish(t *testing.T, dir, name string) {
+	t.Helper()
+	g.stop()
+	g.wait()
+	g.mu.Lock()
+	out := qemuClean(g.console.Bytes())
+	g.mu.Unlock()
+	os.WriteFile(filepath.Join(dir, name+".console.log"), []byte(out), 0o644)
+	if t.Failed() {
+		t.Logf("console of %s (boot %s):\n%s", g.node, g.token, out)
+	}
 }

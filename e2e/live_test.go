@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -123,50 +120,10 @@ func TestQemuLive(t *testing.T) {
 	}
 
 	// Boot, and follow the console line by line.
-	appendLine := strings.Join([]string{
-		"console=ttyS0", "panic=-1", "quiet",
-		"statelite.node=n1", "statelite.port=" + srv.port, "statelite.token=live",
-		"statelite.init=/sbin/statelite-live", "statelite.mntopts=actimeo=1", "statelite.livetimeout=40",
-	}, " ")
-	cmd := exec.CommandContext(ctx, "timeout", "-k", "5", "150",
-		"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1",
-		"-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
-		"-kernel", boot.kernel, "-initrd", boot.initrd, "-append", appendLine,
-		"-netdev", "user,id=n0,net=10.0.2.0/24", "-device", "virtio-net-pci,netdev=n0,romfile=")
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
 	bootStart := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	qemuErr := make(chan error, 1)
-	go func() {
-		err := cmd.Wait()
-		pw.Close()
-		qemuErr <- err
-	}()
-	type line struct {
-		at   time.Time
-		text string
-	}
-	lines := make(chan line, 64)
-	go func() {
-		defer close(lines)
-		r := bufio.NewReader(pr)
-		for {
-			s, err := r.ReadString('\n')
-			if s != "" {
-				select {
-				case lines <- line{time.Now(), s}:
-				case <-ctx.Done():
-				}
-			}
-			if err != nil {
-				io.Copy(io.Discard, pr)
-				return
-			}
-		}
-	}()
+	g := qemuStream(ctx, t, boot, srv.port, "n1", "live",
+		"statelite.init=/sbin/statelite-live", "statelite.mntopts=actimeo=1", "statelite.livetimeout=40")
+	type line = qemuLine
 
 	var (
 		console              strings.Builder
@@ -219,7 +176,7 @@ func TestQemuLive(t *testing.T) {
 follow:
 	for {
 		select {
-		case l, ok := <-lines:
+		case l, ok := <-g.lines:
 			if !ok {
 				break follow
 			}
@@ -232,7 +189,7 @@ follow:
 			}
 		}
 	}
-	runErr := <-qemuErr
+	runErr := g.wait()
 	out := []byte(console.String())
 	os.WriteFile(filepath.Join(dir, "live.console.log"), out, 0o644)
 	res := qemuParse(out)
