@@ -78,14 +78,11 @@ type Params struct {
 	State     string // "statelite" or "boot"
 	Image     string // osimage (State statelite)
 	ImageDir  string // <rootimgdir> on this server, where kernel and initrd are read
-	// Generation is the image generation the boot serves (0: the working copy), named by
-	// the boot token.
-	Generation int
-	Kernel     string // path relative to the TFTP root: xcat/osimage/<image>[@<N>]/kernel
-	Initrd     string // xcat/osimage/<image>/initrd-statelite.gz
-	Kcmdline   string // the kernel command line, xCAT's anaconda.pm order adapted (package doc of kcmdline)
-	ServerIP   string // the server address used for TFTP/HTTP in grub2 configs
-	GrubProto  string // "tftp" or "http" (noderes.netboot grub2-http)
+	Kernel    string // path relative to the TFTP root: xcat/osimage/<image>[@<N>]/kernel, N the boot token's image generation
+	Initrd    string // xcat/osimage/<image>[@<N>]/initrd-statelite.gz
+	Kcmdline  string // the kernel command line, xCAT's anaconda.pm order adapted (package doc of kcmdline)
+	ServerIP  string // the server address used for TFTP/HTTP in grub2 configs
+	GrubProto string // "tftp" or "http" (noderes.netboot grub2-http)
 
 	// src are the table values rendered into the configuration's directives, with the
 	// column each came from, for Render's checks of the loader's syntax.
@@ -307,7 +304,6 @@ func NodeParams(r *resolver.Resolver, node string, set Settings) (*Params, error
 	if g, ok := sfs.TokenGeneration(set.Token); ok {
 		// The boot's image generation (docs/images.md#generations): its own kernel and
 		// initrd, xcat/osimage/<image>@<N>/….
-		p.Generation = g
 		at := p.Image + "@" + strconv.Itoa(g)
 		p.Kernel, p.Initrd = ImageFile(at, KernelName), ImageFile(at, InitrdName)
 	}

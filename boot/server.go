@@ -135,7 +135,7 @@ func (s *Server) open(name string, remote, local netip.Addr) (*content, error) {
 		name, at, pinned := strings.Cut(req.image, "@")
 		if dir, ok := r.Index().ImageDir(name); ok {
 			if pinned {
-				// A boot's image generation (Params.Generation): its own copy, else (a
+				// A boot's image generation (its token's): its own copy, else (a
 				// generation made before the image had the file) the working copy's.
 				if g, err := strconv.Atoi(at); err == nil && g > 0 {
 					c, err := openIn(resolver.GenerationDir(dir, g), req.file)
