@@ -21,11 +21,12 @@ import (
 // lookups through openat2 with RESOLVE_BENEATH — one syscall per path, where os.Root
 // walks every component. Without openat2 it falls back to os.Root.
 type layers struct {
-	mu    sync.Mutex
-	dirs  map[string]*layerDir
-	lru   list.List // of *layerDir, most recently used first
-	max   int       // open layer directories at most (see maxLayerDirs)
-	noOA2 bool
+	// The open layer roots, in shards by root (layerShard): a boot storm of 10,000 nodes
+	// looks up their 20,000 roots from every request at once, and one lock for them all
+	// was 4 % of the server's CPU.
+	shards []layerShard
+	max    int // open layer directories at most (see maxLayerDirs), over all shards
+	noOA2  atomic.Bool
 	// owned is the directory of the roots this server makes and removes itself (the
 	// volatile epochs, "<state>/volatile/"): nobody else replaces them, so they are not
 	// re-checked every second (a node's reset forgets its old one).
@@ -43,6 +44,18 @@ type layers struct {
 	roDirs    map[string]roDir // root + "\x00" + directory
 	roRetired []roDir
 }
+
+// layerShard holds the open roots whose name hashes to it, with its share of the bound.
+type layerShard struct {
+	mu   sync.Mutex
+	dirs map[string]*layerDir
+	lru  list.List // of *layerDir, most recently used first
+	max  int
+	_    [64]byte // its own cache line: shards are taken by different processors at once
+}
+
+// layerShards is the number of shards at most (fewer when the bound is smaller).
+const layerShards = 32
 
 type roDir struct {
 	fd       int
@@ -92,8 +105,30 @@ func maxLayerDirs() int {
 	return int(min(max(cur/4, 256), 1<<16))
 }
 
-func newLayers() *layers {
-	return &layers{dirs: map[string]*layerDir{}, roDirs: map[string]roDir{}, max: maxLayerDirs()}
+func newLayers() *layers { return newLayersMax(maxLayerDirs()) }
+
+// newLayersMax is newLayers with at most bound open layer directories (tests).
+func newLayersMax(bound int) *layers {
+	bound = max(bound, 1)
+	n := min(layerShards, bound)
+	c := &layers{shards: make([]layerShard, n), max: bound, roDirs: map[string]roDir{}}
+	for i := range c.shards {
+		c.shards[i].dirs = map[string]*layerDir{}
+		c.shards[i].max = bound / n
+		if i < bound%n {
+			c.shards[i].max++
+		}
+	}
+	return c
+}
+
+// shard is the shard of root (FNV-1a of its name).
+func (c *layers) shard(root string) *layerShard {
+	h := uint32(2166136261)
+	for i := 0; i < len(root); i++ {
+		h = (h ^ uint32(root[i])) * 16777619
+	}
+	return &c.shards[h%uint32(len(c.shards))]
 }
 
 const (
@@ -129,49 +164,68 @@ func rawOK(dirfd int) bool { return !remoteFS(dirfd) }
 
 // layerDir returns the open directory of a layer root, checked at most once a second,
 // with a reference the caller gives back with release. The least recently used
-// directories beyond c.max are closed once their users are done.
+// directories beyond the bound are closed once their users are done. The check and the
+// open are made outside the shard's lock.
 func (c *layers) layerDir(root string) (*layerDir, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	s := c.shard(root)
 	now := time.Now()
-	d := c.dirs[root]
-	if d != nil && (now.Sub(d.checked) < layerRecheckAfter || c.owned != "" && strings.HasPrefix(root, c.owned)) {
-		c.lru.MoveToFront(d.elem)
-		d.refs.Add(1)
+	s.mu.Lock()
+	if d := s.dirs[root]; d != nil && (now.Sub(d.checked) < layerRecheckAfter || c.owned != "" && strings.HasPrefix(root, c.owned)) {
+		s.use(d)
+		s.mu.Unlock()
 		return d, nil
 	}
+	s.mu.Unlock()
 	var st syscall.Stat_t
 	if err := syscall.Stat(root, &st); err != nil {
 		return nil, &iofs.PathError{Op: "open", Path: root, Err: err}
 	}
-	if d != nil && d.dev == st.Dev && d.ino == st.Ino {
-		d.checked = now
-		c.lru.MoveToFront(d.elem)
-		d.refs.Add(1)
+	s.mu.Lock()
+	if d := s.dirs[root]; d != nil && d.dev == st.Dev && d.ino == st.Ino {
+		if now.After(d.checked) {
+			d.checked = now
+		}
+		s.use(d)
+		s.mu.Unlock()
 		return d, nil
 	}
+	s.mu.Unlock()
 	f, err := os.Open(root)
 	if err != nil {
 		return nil, err
 	}
-	if d != nil {
-		c.retire(d) // replaced: its users finish with the old directory
-	}
 	nd := &layerDir{f: f, root: root, local: rawOK(int(f.Fd())), dev: st.Dev, ino: st.Ino, checked: now}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.dirs[root]; d != nil {
+		if d.dev == st.Dev && d.ino == st.Ino {
+			// Another request opened the same directory meanwhile.
+			s.use(d)
+			f.Close()
+			return d, nil
+		}
+		s.retire(d) // replaced: its users finish with the old directory
+	}
 	nd.refs.Add(1)
-	nd.elem = c.lru.PushFront(nd)
-	c.dirs[root] = nd
-	for len(c.dirs) > max(c.max, 1) {
-		c.retire(c.lru.Back().Value.(*layerDir))
+	nd.elem = s.lru.PushFront(nd)
+	s.dirs[root] = nd
+	for len(s.dirs) > max(s.max, 1) {
+		s.retire(s.lru.Back().Value.(*layerDir))
 	}
 	return nd, nil
 }
 
+// use marks d used and takes a reference; the caller holds s.mu.
+func (s *layerShard) use(d *layerDir) {
+	s.lru.MoveToFront(d.elem)
+	d.refs.Add(1)
+}
+
 // retire takes d out of the cache and closes it once no request uses it; the caller
-// holds c.mu.
-func (c *layers) retire(d *layerDir) {
-	c.lru.Remove(d.elem)
-	delete(c.dirs, d.root)
+// holds s.mu.
+func (s *layerShard) retire(d *layerDir) {
+	s.lru.Remove(d.elem)
+	delete(s.dirs, d.root)
 	d.gone.Store(true)
 	if d.refs.Load() == 0 {
 		d.close()
@@ -180,25 +234,43 @@ func (c *layers) retire(d *layerDir) {
 
 // openDirs is the number of layer directories the cache holds open (tests).
 func (c *layers) openDirs() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.dirs)
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += len(s.dirs)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// cached calls f for every cached layer directory (tests).
+func (c *layers) cached(f func(*layerDir)) {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for _, d := range s.dirs {
+			f(d)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // forget retires the cached directory of a root that is gone (a node's old volatile
 // epoch after a reset), so it does not stay open for good.
 func (c *layers) forget(root string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if d := c.dirs[root]; d != nil {
-		c.retire(d)
+	s := c.shard(root)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.dirs[root]; d != nil {
+		s.retire(d)
 	}
 }
 
 // open opens rel inside root without leaving it and without following a final symlink.
 func (c *layers) open(root, rel string, flags int) (*os.File, error) {
 	name := relName(rel)
-	if !c.noOA2 {
+	if !c.noOA2.Load() {
 		d, err := c.layerDir(root)
 		if err != nil {
 			return nil, err
@@ -211,9 +283,7 @@ func (c *layers) open(root, rel string, flags int) (*os.File, error) {
 		if !errors.Is(err, syscall.ENOSYS) {
 			return nil, &iofs.PathError{Op: "open", Path: path.Join(root, name), Err: err}
 		}
-		c.mu.Lock()
-		c.noOA2 = true
-		c.mu.Unlock()
+		c.noOA2.Store(true)
 	}
 	r, err := os.OpenRoot(root)
 	if err != nil {
@@ -236,7 +306,7 @@ func (c *layers) open(root, rel string, flags int) (*os.File, error) {
 // up does not block the open. ok is false when this cannot be done; the caller then
 // opens the usual way (and reports that way's error).
 func (c *layers) openRO(root, rel string, dev uint64) (fd int, ok bool) {
-	if c.noOA2 {
+	if c.noOA2.Load() {
 		return -1, false
 	}
 	d, err := c.layerDir(root)
@@ -292,7 +362,7 @@ func (c *layers) ownedFD() (fd int, local, ok bool) {
 // the view walks the layer (walkUpper) and as lstatNoLinks does. ok is false when this
 // cannot be done (no openat2, the parent not open): the caller uses lstat's usual way.
 func (c *layers) lstatOwned(root, rel string) (fi iofs.FileInfo, ok bool, err error) {
-	if c.noOA2 || c.owned == "" || !strings.HasPrefix(root, c.owned) {
+	if c.noOA2.Load() || c.owned == "" || !strings.HasPrefix(root, c.owned) {
 		return nil, false, nil
 	}
 	dfd, raw, ok := c.ownedFD()
@@ -344,7 +414,7 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 		return fi, err
 	}
 	name := relName(rel)
-	if c.noOA2 {
+	if c.noOA2.Load() {
 		r, err := os.OpenRoot(root)
 		if err != nil {
 			return nil, err
@@ -385,7 +455,7 @@ func (c *layers) lstat(root, rel string) (iofs.FileInfo, error) {
 // seen within a second; the file itself is described afresh every time.
 func (c *layers) lstatRO(root, rel string) (iofs.FileInfo, error) {
 	name := relName(rel)
-	if c.noOA2 {
+	if c.noOA2.Load() {
 		return c.lstat(root, rel)
 	}
 	dir, base := ".", name
@@ -492,7 +562,7 @@ func (c *layers) roDir(root, dir string) (fd int, local bool, err error) {
 // gives ENOTDIR.
 func (c *layers) lstatNoLinks(root, rel string) (iofs.FileInfo, error) {
 	name := relName(rel)
-	if !c.noOA2 {
+	if !c.noOA2.Load() {
 		d, err := c.layerDir(root)
 		if err != nil {
 			return nil, err

@@ -34,11 +34,10 @@ func TestLayerDirsBounded(t *testing.T) {
 		}
 		dirs = append(dirs, d)
 	}
-	c := newLayers()
-	if c.max < 256 {
+	if c := newLayers(); c.max < 256 {
 		t.Fatalf("bound %d below 256", c.max)
 	}
-	c.max = 8
+	c := newLayersMax(8)
 	before := openFDs(t)
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
@@ -82,11 +81,11 @@ func TestLayerDirsBounded(t *testing.T) {
 	c.forget(dirs[0])
 	c.lstat(dirs[1], "/etc")
 	c.forget(dirs[1])
-	for _, d := range c.dirs {
+	c.cached(func(d *layerDir) {
 		if d.root == dirs[1] {
 			t.Error("a forgotten root is still cached")
 		}
-	}
+	})
 }
 
 // A read-only layer's directory is re-checked every second, and reopened only when it

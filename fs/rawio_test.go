@@ -42,9 +42,7 @@ func TestRawOnlyOnLocalLayers(t *testing.T) {
 	c := newLayers()
 	defer func() {
 		// The layers keep directories open; the mount is busy until they are closed.
-		for _, d := range c.dirs {
-			d.f.Close()
-		}
+		c.cached(func(d *layerDir) { d.f.Close() })
 		for _, d := range c.roDirs {
 			syscall.Close(d.fd)
 		}
