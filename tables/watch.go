@@ -186,6 +186,10 @@ type watchRun struct {
 	events   chan watchEvent
 	closer   io.Closer
 	warned   bool // said that inotify is unavailable
+	// committed: the last event was the end of a store edit (its journal removed, every
+	// file renamed into place whole), so the tables are read at once, without the quiet
+	// period that hand edits get. Load's shared lock waits for the edit's last steps.
+	committed bool
 }
 
 func (r *watchRun) startNotify(done <-chan struct{}) {
@@ -246,6 +250,10 @@ func (r *watchRun) run(ctx context.Context) {
 				continue
 			}
 			r.note(ev, time.Now())
+			if r.committed = storeEditDone(ev); r.committed {
+				arm(0)
+				continue
+			}
 			arm(w.Quiet)
 		case <-tick.C:
 			if r.closer == nil && !w.Poll && polled {
@@ -267,6 +275,8 @@ func (r *watchRun) run(ctx context.Context) {
 			}
 		case <-settle.C:
 			armed = false
+			fast := r.committed
+			r.committed = false
 			// Events already read but not yet handled: a writer that opened a table a
 			// moment ago must be seen as writing before the table is read (its file may
 			// be truncated and not yet written).
@@ -275,6 +285,7 @@ func (r *watchRun) run(ctx context.Context) {
 				case ev, ok := <-r.events:
 					if ok && (ev.name == "" || relevantName(ev.name)) {
 						r.note(ev, time.Now())
+						fast = storeEditDone(ev) // or something else moved since
 					}
 					drained = !ok
 				default:
@@ -298,7 +309,7 @@ func (r *watchRun) run(ctx context.Context) {
 			// A file changed less than Quiet ago is not read yet, whatever the events
 			// said: its writer's events may not have been read when this timer fired
 			// (a table truncated by open(O_TRUNC) and not yet written reads as empty).
-			if age, ok := cur.youngest(now); ok && age < w.Quiet {
+			if age, ok := cur.youngest(now); ok && age < w.Quiet && !fast {
 				arm(w.Quiet - age)
 				continue
 			}
@@ -476,6 +487,11 @@ func loadProblems(err error) []Problem {
 		out = append(out, Problem{Table: table, Row: -1, Msg: e.Error()})
 	}
 	return out
+}
+
+// storeEditDone says whether ev is the last step of a store edit: its journal removed.
+func storeEditDone(ev watchEvent) bool {
+	return ev.name == pendingName && ev.mask&(inDelete|inMovedFrom) != 0
 }
 
 // note takes an inotify event of a table file into account: a file modified or created
