@@ -1,9 +1,15 @@
 package nfsd
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // A rename intent logged before a rename whose own record never made it (the server
@@ -103,6 +109,77 @@ func TestConcurrentPutsOfOneID(t *testing.T) {
 			if p, ok := pt.path(n, id); !ok || p != "/opt" {
 				t.Fatalf("id %d in node %s: path %q %v after concurrent puts", id, n, p, ok)
 			}
+		}
+	}
+}
+
+// Group commit: requests waiting for their records while a commit runs share the next
+// one and are all woken when it ends; every record a waiter was told is durable is in
+// the log after a restart. With a failing disk every waiter gets the error, the records
+// stay buffered, and the next commit writes them.
+func TestGroupCommit(t *testing.T) {
+	dir := t.TempDir()
+	pt, err := openPathTable(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var syncs atomic.Int64
+	var fail atomic.Bool
+	pt.syncFile = func(f *os.File) error {
+		syncs.Add(1)
+		time.Sleep(20 * time.Millisecond) // a slow disk: waiters pile up behind a commit
+		if fail.Load() {
+			return syscall.EIO
+		}
+		return fdatasync(f)
+	}
+	if err := pt.wait(pt.setRoot("n1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	run := func(from, n int) []error {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := uint64(from + i)
+				errs[i] = pt.wait(pt.put("n1", id, 1, fmt.Sprintf("f%d", id)))
+			}()
+		}
+		wg.Wait()
+		return errs
+	}
+	const n = 500
+	before := syncs.Load()
+	for i, err := range run(10, n) {
+		if err != nil {
+			t.Fatalf("waiter %d: %v", i, err)
+		}
+	}
+	if c := syncs.Load() - before; c > n/10 {
+		t.Errorf("%d waiters took %d commits: no group commit", n, c)
+	}
+
+	fail.Store(true)
+	for i, err := range run(10+n, 50) {
+		if !errors.Is(err, syscall.EIO) {
+			t.Fatalf("waiter %d on a failing disk: %v", i, err)
+		}
+	}
+	fail.Store(false)
+	if err := pt.flush(); err != nil {
+		t.Fatal(err)
+	}
+	pt.close()
+	pt, err = openPathTable(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pt.close()
+	for id := uint64(10); id < 10+n+50; id++ {
+		if p, ok := pt.path("n1", id); !ok || p != fmt.Sprintf("/f%d", id) {
+			t.Fatalf("record %d after a restart: %q %v", id, p, ok)
 		}
 	}
 }

@@ -323,11 +323,7 @@ func (s *Server) serverMetrics() []prometheus.Collector {
 			func() float64 { return float64(s.paths.commitNanos.Load()) / 1e9 }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "statelite_handle_records_total",
 			Help: "Handle records made durable in the handle log since the start."},
-			func() float64 {
-				s.paths.mu.RLock()
-				defer s.paths.mu.RUnlock()
-				return float64(s.paths.durable)
-			}),
+			func() float64 { return float64(s.paths.durable.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "statelite_intake_bytes",
 			Help: "Memory held by call records being received or waiting to be served."},
 			func() float64 { total, _ := s.rpc.budget.usage(netip.Addr{}); return float64(total) }),
