@@ -149,9 +149,11 @@ func (l *liveTables) apply(c tables.Change) {
 	r := resolver.New(s, l.cfg)
 	// The new snapshot's cluster index is built before the switch: requests keep the
 	// old tables for those milliseconds instead of all waiting for the build.
+	t := time.Now()
 	r.Index()
 	l.switchTo(r)
-	l.log.Info("tables switched", "generation", s.Gen, "who", c.Who, "after", time.Since(c.Since).Round(time.Millisecond).String(), "edits", len(edits)+1)
+	l.log.Info("tables switched", "generation", s.Gen, "who", c.Who, "after", time.Since(c.Since).Round(time.Millisecond).String(),
+		"read", c.Read.Round(time.Millisecond).String(), "index", time.Since(t).Round(time.Millisecond).String(), "edits", len(edits)+1)
 	l.storeGen = c.Snap.Gen
 	if len(edits) > 0 {
 		l.recordEdits(edits, gens, c.Snap, s.Gen, c.Who, time.Now(), true)
@@ -173,6 +175,7 @@ func (l *liveTables) watcher(cur *tables.Snapshot) (*tables.Watcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.KeepParsed = true // its snapshots are only served, never edited
 	return &tables.Watcher{
 		Store: st, Current: cur, Log: l.log,
 		OnApply:  l.apply,

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -54,6 +55,29 @@ type DirStore struct {
 	// Author, when set, is recorded with every edit in <dir>/.history (who made it and
 	// with which command), so the server's history can say who made a generation.
 	Author string
+	// KeepParsed makes Load reuse the tables it parsed before from files that have not
+	// changed since (same inode, size, mtime and ctime): a server following the store
+	// re-reads a 10,000-node nodelist and hosts for an edit of litetree otherwise. Only
+	// for a store whose snapshots nobody modifies (tables are cloned to be edited).
+	KeepParsed bool
+
+	parsedMu sync.Mutex
+	parsed   map[string]parsedTable
+}
+
+// parsedTable is a table as parsed from a file with stamp st.
+type parsedTable struct {
+	st fileStamp
+	t  *Table
+}
+
+// stampOf is the stamp of an open file (ok false: none to trust).
+func stampOf(f *os.File) (fileStamp, bool) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return fileStamp{}, false
+	}
+	return fileStamp{size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano(), ino: st.Ino}, true
 }
 
 // OpenDir returns a DirStore over dir, creating the directory when missing.
@@ -164,7 +188,7 @@ func (d *DirStore) load() (*Snapshot, error) {
 			errs = append(errs, err)
 			continue
 		}
-		t, err := Parse(name, f)
+		t, err := d.parse(name, f)
 		f.Close()
 		if err != nil {
 			errs = append(errs, err)
@@ -176,6 +200,34 @@ func (d *DirStore) load() (*Snapshot, error) {
 		return nil, errors.Join(errs...)
 	}
 	return NewSnapshot(d.generation(), tabs), nil
+}
+
+// parse parses table name from f, or returns the table parsed from it before when the
+// file has not changed since (KeepParsed).
+func (d *DirStore) parse(name string, f *os.File) (*Table, error) {
+	if !d.KeepParsed {
+		return Parse(name, f)
+	}
+	st, ok := stampOf(f)
+	d.parsedMu.Lock()
+	p, hit := d.parsed[name]
+	d.parsedMu.Unlock()
+	if ok && hit && p.st == st {
+		return p.t, nil
+	}
+	t, err := Parse(name, f)
+	if err != nil || !ok {
+		return t, err
+	}
+	if after, ok := stampOf(f); ok && after == st { // not written while it was read
+		d.parsedMu.Lock()
+		if d.parsed == nil {
+			d.parsed = map[string]parsedTable{}
+		}
+		d.parsed[name] = parsedTable{st: st, t: t}
+		d.parsedMu.Unlock()
+	}
+	return t, nil
 }
 
 func (d *DirStore) generation() uint64 {

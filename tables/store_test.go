@@ -349,3 +349,53 @@ func TestDirStoreConcurrentEdits(t *testing.T) {
 	}
 	stNoTemp(t, dir)
 }
+
+// KeepParsed: a table whose file did not change is not parsed again (the same table is
+// returned), and any change to a file, by the store or by hand in place with the same
+// size, is read.
+func TestDirStoreKeepParsed(t *testing.T) {
+	st, dir := stOpen(t)
+	nl := "#node,groups,status,appstatus,primarysn,comments,disable\n\"n1\",\"compute\",,,,,\n"
+	if err := os.WriteFile(filepath.Join(dir, "nodelist.csv"), []byte(nl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st.KeepParsed = true
+	a, err := st.Load(stCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := st.Load(stCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Table("nodelist") != b.Table("nodelist") {
+		t.Error("an unchanged table was parsed again")
+	}
+	if _, err := st.Edit(stCtx, stAppend("/etc/x")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.Load(stCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Table("nodelist") != a.Table("nodelist") || len(c.Table("litefile").Rows) != len(a.Table("litefile").Rows)+1 {
+		t.Errorf("after a litefile edit: nodelist reused %v, litefile rows %d (before %d)",
+			c.Table("nodelist") == a.Table("nodelist"), len(c.Table("litefile").Rows), len(a.Table("litefile").Rows))
+	}
+	// In place, the same size.
+	f, err := os.OpenFile(filepath.Join(dir, "nodelist.csv"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(strings.Replace(nl, "n1", "n2", 1)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	d, err := st.Load(stCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Table("nodelist").Get(0, "node"); got != "n2" {
+		t.Errorf("a table rewritten in place reads node %q, want n2", got)
+	}
+}

@@ -19,9 +19,10 @@ import (
 // Change is a new set of tables the watcher found valid: the caller switches to it.
 type Change struct {
 	Snap     *Snapshot
-	Who      string    // the CLI's note for the store generation, or which files were edited by hand and their owners
-	Warnings []Problem // accepted, worth saying
-	Since    time.Time // when the watcher first noticed the edit
+	Who      string        // the CLI's note for the store generation, or which files were edited by hand and their owners
+	Warnings []Problem     // accepted, worth saying
+	Since    time.Time     // when the watcher first noticed the edit
+	Read     time.Duration // how long reading and validating the tables took
 }
 
 // Rejection is an edit the watcher refused: the last good tables stay in force.
@@ -64,6 +65,7 @@ type Watcher struct {
 // fileStamp is what the watcher compares of a table file between checks.
 type fileStamp struct {
 	size, mtime int64
+	ctime       int64 // DirStore.KeepParsed only
 	ino         uint64
 	uid         uint32
 }
@@ -363,6 +365,7 @@ func (r *watchRun) held(cur dirState, now time.Time) bool {
 func (r *watchRun) check(ctx context.Context, cur dirState) bool {
 	w := r.w
 	moved := func() bool { return scanDir(w.Store.Dir).key() != cur.key() }
+	start := time.Now()
 	snap, err := w.Store.Load(ctx)
 	if err != nil {
 		if moved() {
@@ -413,7 +416,7 @@ func (r *watchRun) check(ctx context.Context, cur dirState) bool {
 		since = time.Now()
 	}
 	if w.OnApply != nil {
-		w.OnApply(Change{Snap: snap, Who: who, Warnings: warns, Since: since})
+		w.OnApply(Change{Snap: snap, Who: who, Warnings: warns, Since: since, Read: time.Since(start)})
 	}
 	return true
 }
