@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"statelite/resolver"
+	"statelite/tables"
 )
 
 // clusterTabs: n nodes c00001… in group compute (hosts.ip 10.1.x.y from a group regex row
@@ -247,4 +248,64 @@ func BenchmarkIndex(b *testing.B) {
 			}
 		})
 	}
+}
+
+// A table switch that changes only the views' rules (litefile, litetree, statelite)
+// takes over the index of the tables in force, serving the new snapshot; the same rows
+// parsed anew count as unchanged; any other table changed, or another configuration,
+// builds a new index that shows the change.
+func TestReuseIndex(t *testing.T) {
+	tt := clusterTabs(300, "", "")
+	a := mkSnap(t, tt)
+	c := cfg(t.TempDir())
+	ra := resolver.New(a, c)
+	ixa := ra.Index()
+
+	rules := a.With(2, map[string]*tables.Table{"litetree": mustParse(t, "litetree", "#priority,image,directory,mntopts,comments,disable\n\"1\",,\"/srv/other\",,,\n")})
+	rb := resolver.New(rules, c)
+	if !rb.ReuseIndex(ra) {
+		t.Fatal("a litetree change did not reuse the index")
+	}
+	if ix, _ := rb.Builds(); ix != 0 || rb.Index().Snap() != rules {
+		t.Fatalf("reused index: %d builds, serves generation %d", ix, rb.Index().Snap().Gen)
+	}
+	if n, _, _ := rb.Index().NodeAt(netip.MustParseAddr("10.1.0.5")); n != "c00004" {
+		t.Errorf("the reused index finds %q at 10.1.0.5", n)
+	}
+	if n, ok := rb.Index().NodeByID(resolver.NodeID("c00007")); !ok || n != "c00007" || ixa.Snap() != a {
+		t.Errorf("the reused index finds %q by id; the old one serves generation %d", n, ixa.Snap().Gen)
+	}
+
+	reparsed := mkSnap(t, tt) // the same rows in new tables (a restart's first load)
+	if !resolver.New(reparsed, c).ReuseIndex(ra) {
+		t.Error("the same rows parsed anew did not reuse the index")
+	}
+
+	const row = `"c00250","10.1.1.1"`
+	if !strings.Contains(tt["hosts"], row) {
+		t.Fatalf("fixture: no hosts row %s", row)
+	}
+	moved := mkSnap(t, tt.with(tabs{"hosts": strings.Replace(tt["hosts"], row, `"c00250","10.1.9.9"`, 1)}))
+	rm := resolver.New(moved, c)
+	if rm.ReuseIndex(ra) {
+		t.Fatal("a hosts change reused the index")
+	}
+	if n, _, _ := rm.Index().NodeAt(netip.MustParseAddr("10.1.9.9")); n != "c00250" {
+		t.Errorf("after a hosts change 10.1.9.9 is %q", n)
+	}
+	if resolver.New(rules, cfg(t.TempDir())).ReuseIndex(ra) {
+		t.Error("another configuration reused the index")
+	}
+	if rb.ReuseIndex(ra) {
+		t.Error("a resolver whose index was set took another")
+	}
+}
+
+func mustParse(t *testing.T, name, text string) *tables.Table {
+	t.Helper()
+	tab, err := tables.Parse(name, strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab
 }

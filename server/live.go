@@ -25,8 +25,10 @@ type liveTables struct {
 	cfg    resolver.Config
 	hist   *tables.History // nil: no history (mount)
 	status *statusWriter   // nil: no status file (mount)
-	// switchTo makes the views follow a new resolver.
+	// switchTo makes the views follow a new resolver; current, when set, returns the one
+	// they follow.
 	switchTo func(*resolver.Resolver)
+	current  func() *resolver.Resolver
 	// interval is the PostgreSQL watcher's periodic check (default 1 s).
 	interval time.Duration
 	// volatile is the site.volatiledir the server started with (a change needs a restart).
@@ -147,10 +149,13 @@ func (l *liveTables) apply(c tables.Change) {
 		}
 	}
 	r := resolver.New(s, l.cfg)
-	// The new snapshot's cluster index is built before the switch: requests keep the
-	// old tables for those milliseconds instead of all waiting for the build.
+	// The new snapshot's cluster index is built before the switch (requests keep the
+	// old tables for those milliseconds instead of all waiting for the build), or taken
+	// over from the tables in force when the edit changed only the views' rules.
 	t := time.Now()
-	r.Index()
+	if l.current == nil || !r.ReuseIndex(l.current()) {
+		r.Index()
+	}
 	l.switchTo(r)
 	l.log.Info("tables switched", "generation", s.Gen, "who", c.Who, "after", time.Since(c.Since).Round(time.Millisecond).String(),
 		"read", c.Read.Round(time.Millisecond).String(), "index", time.Since(t).Round(time.Millisecond).String(), "edits", len(edits)+1)

@@ -221,7 +221,7 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 		}
 		s.live.status.leases = s.leases.Held
 	}
-	s.live.switchTo = s.fs.SetResolver
+	s.live.switchTo, s.live.current = s.fs.SetResolver, s.fs.Resolver
 	s.fs.Resolver().Index() // the cluster index, before the first request
 	warnNofile(log, len(s.snap.Nodes()))
 	warnMounts(log, s.nodeDirs())

@@ -5,6 +5,7 @@ package tables
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -138,4 +139,28 @@ func (t *Table) RowLine(i int) string {
 		return fmt.Sprintf("%s.csv line %d", t.Schema.Name, l)
 	}
 	return fmt.Sprintf("%s row %d", t.Schema.Name, i+1)
+}
+
+// SameRows reports whether a and b hold the same rows (cells, in order; where the rows
+// were read from does not count). A missing table holds no rows.
+func SameRows(a, b *Table) bool {
+	if a == b {
+		return true
+	}
+	var ra, rb []Row
+	if a != nil {
+		ra = a.Rows
+	}
+	if b != nil {
+		rb = b.Rows
+	}
+	if len(ra) != len(rb) || a != nil && b != nil && a.Schema != b.Schema {
+		return false
+	}
+	for i := range ra {
+		if !slices.Equal(ra[i].Cells, rb[i].Cells) {
+			return false
+		}
+	}
+	return true
 }
