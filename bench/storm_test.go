@@ -92,6 +92,22 @@ func TestStormShort(t *testing.T) {
 	if f.Mixed != 0 || f.OldAfterNew != 0 {
 		t.Errorf("%d mixed boots, %d old answers after the first new one", f.Mixed, f.OldAfterNew)
 	}
+	// Each answer knows when the call that brought it was sent: before it arrived.
+	for _, nr := range res.Nodes {
+		for _, b := range nr.Boots {
+			if len(b.GenSent) != len(b.Gens) {
+				t.Fatalf("%s: %d probe answers, %d send times", nr.Node, len(b.Gens), len(b.GenSent))
+			}
+			for i := range b.GenSent {
+				if b.GenSent[i] <= 0 || b.GenSent[i] > b.GenAt[i] {
+					t.Errorf("%s: answer %d sent at %v, seen at %v", nr.Node, i, b.GenSent[i], b.GenAt[i])
+				}
+			}
+		}
+	}
+	if f.LastOldSentAt <= 0 || f.LastOldSentAt > f.LastOldAt {
+		t.Errorf("the last old answer was sent at %.3f s and seen at %.3f s", f.LastOldSentAt, f.LastOldAt)
+	}
 	if f.Errors != 0 {
 		t.Errorf("%d errors: %q", f.Errors, f.ErrorSample)
 	}

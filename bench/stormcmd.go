@@ -357,6 +357,7 @@ func flipStorm(ctx context.Context, srv *storm.Server, cl *storm.Cluster, tr *st
 	f.ServerCPU = st1.CPU - st0.CPU
 	f.PeakRSS = st1.HWM
 	logf("live change: the edit took %.2f s", editTook.Seconds())
+	logf("live change: the last call answered from the old generation was sent %.3f s after the edit", f.OldSentLagSec)
 	logf("live change: edit at %.2f s, first new view at %.2f s (lag %.3f s); boots: %d old, %d new, %d crossed the switch, %d mixed; old answers after the first new one: %d; stale retries %d; errors %d",
 		f.FlipAt, f.FirstNewAt, f.SwitchLagSec, f.AllOld, f.AllNew, f.Crossed, f.Mixed, f.OldAfterNew, f.Stale, f.Errors)
 	for _, m := range f.ErrorSample {

@@ -103,6 +103,7 @@ type BootResult struct {
 	Start, End time.Duration   // since the storm's start
 	Gens       []string        // probe observations in order (GenA/GenB; "mixed" for a mixed answer)
 	GenAt      []time.Duration // when each was observed (since the storm's start)
+	GenSent    []time.Duration // when the call that answered it was sent
 	Mixed      bool            // one answer mixed generations, or the boot saw B then A
 }
 
@@ -480,18 +481,26 @@ func (rp *replayer) nfsOp(r *nfsd.OpRecord) (uint32, error) {
 	return st, nil
 }
 
+// observe notes a probe answer of generation g, now, to the call last made.
+func (rp *replayer) observe(g string) {
+	rp.boot.Gens = append(rp.boot.Gens, g)
+	rp.boot.GenAt = append(rp.boot.GenAt, time.Since(rp.t0))
+	var sent time.Duration
+	if n := len(rp.res.Samples); n > 0 {
+		sent = rp.res.Samples[n-1].Start
+	}
+	rp.boot.GenSent = append(rp.boot.GenSent, sent)
+}
+
 // probeRead notes the generation a probe file's content came from.
 func (rp *replayer) probeRead(data []byte) {
 	switch {
 	case strings.HasPrefix(string(data), "gen=A"):
-		rp.boot.Gens = append(rp.boot.Gens, GenA)
-		rp.boot.GenAt = append(rp.boot.GenAt, time.Since(rp.t0))
+		rp.observe(GenA)
 	case strings.HasPrefix(string(data), "gen=B"):
-		rp.boot.Gens = append(rp.boot.Gens, GenB)
-		rp.boot.GenAt = append(rp.boot.GenAt, time.Since(rp.t0))
+		rp.observe(GenB)
 	default:
-		rp.boot.Gens = append(rp.boot.Gens, "mixed")
-		rp.boot.GenAt = append(rp.boot.GenAt, time.Since(rp.t0))
+		rp.observe("mixed")
 		rp.boot.Mixed = true
 	}
 }
@@ -510,12 +519,10 @@ func (rp *replayer) probeList(ents []nfsclient.Entry) {
 	switch {
 	case len(gens) == 1:
 		for g := range gens {
-			rp.boot.Gens = append(rp.boot.Gens, g)
-			rp.boot.GenAt = append(rp.boot.GenAt, time.Since(rp.t0))
+			rp.observe(g)
 		}
 	case len(gens) > 1:
-		rp.boot.Gens = append(rp.boot.Gens, "mixed")
-		rp.boot.GenAt = append(rp.boot.GenAt, time.Since(rp.t0))
+		rp.observe("mixed")
 		rp.boot.Mixed = true
 	}
 }

@@ -114,6 +114,11 @@ type FlipSummary struct {
 	ServerCPU    float64
 	PeakRSS      int64
 	SwitchLagSec float64 // FirstNewAt - FlipAt
+	// LastOldSentAt is when the last call answered from the old generation was sent:
+	// every call sent after it saw the new one, however long it then waited to be
+	// served. OldSentLagSec is LastOldSentAt - FlipAt.
+	LastOldSentAt float64
+	OldSentLagSec float64
 }
 
 // Window is the latency of calls started within a time window around the switch.
@@ -145,6 +150,9 @@ func SummarizeFlip(r *Result, boots int, flipAt time.Duration) FlipSummary {
 				switch g {
 				case GenA:
 					hasA = true
+					if i < len(b.GenSent) && b.GenSent[i].Seconds() > f.LastOldSentAt {
+						f.LastOldSentAt = b.GenSent[i].Seconds()
+					}
 					if b.GenAt[i].Seconds() > f.LastOldAt {
 						f.LastOldAt = b.GenAt[i].Seconds()
 					}
@@ -174,6 +182,7 @@ func SummarizeFlip(r *Result, boots int, flipAt time.Duration) FlipSummary {
 		f.FirstNewAt = firstNew.Seconds()
 		f.SwitchLagSec = f.FirstNewAt - f.FlipAt
 	}
+	f.OldSentLagSec = f.LastOldSentAt - f.FlipAt
 	f.Errors, f.ErrorSample = r.Errors()
 	switchEnd := flipAt + time.Second
 	if firstNew > 0 && firstNew+time.Second > switchEnd {
