@@ -153,12 +153,15 @@ func (l *liveTables) apply(c tables.Change) {
 	// old tables for those milliseconds instead of all waiting for the build), or taken
 	// over from the tables in force when the edit changed only the views' rules.
 	t := time.Now()
-	if l.current == nil || !r.ReuseIndex(l.current()) {
+	index := "built"
+	if l.current != nil && r.ReuseIndex(l.current()) {
+		index = "taken over"
+	} else {
 		r.Index()
 	}
 	l.switchTo(r)
 	l.log.Info("tables switched", "generation", s.Gen, "who", c.Who, "after", time.Since(c.Since).Round(time.Millisecond).String(),
-		"read", c.Read.Round(time.Millisecond).String(), "index", time.Since(t).Round(time.Millisecond).String(), "edits", len(edits)+1)
+		"read", c.Read.Round(time.Millisecond).String(), "index", index+" in "+time.Since(t).Round(time.Millisecond).String(), "edits", len(edits)+1)
 	l.storeGen = c.Snap.Gen
 	if len(edits) > 0 {
 		l.recordEdits(edits, gens, c.Snap, s.Gen, c.Who, time.Now(), true)

@@ -141,3 +141,45 @@ func TestLiveRecordsEachEdit(t *testing.T) {
 		t.Errorf("without the journal:\n%s", strings.Join(got, "\n"))
 	}
 }
+
+// A switch that changes only the views' rules (a litefile edit here) takes over the
+// cluster index of the tables in force; one that changes a node's tables builds it, and
+// the switch's log line says which.
+func TestLiveSwitchReusesIndex(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tables")
+	st, err := tables.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuf{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	snap := editAs(t, st, "root", "/etc/a")
+	l, cur, err := startLive(t.TempDir(), st, dir, snap, resolver.Config{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inForce := resolver.New(cur, resolver.Config{})
+	inForce.Index()
+	l.switchTo = func(r *resolver.Resolver) { inForce = r }
+	l.current = func() *resolver.Resolver { return inForce }
+
+	l.apply(tables.Change{Snap: editAs(t, st, "alice", "/etc/b"), Since: time.Now()})
+	if ix, _ := inForce.Builds(); ix != 0 || !strings.Contains(logs.String(), `index="taken over in`) {
+		t.Fatalf("a litefile edit: %d index builds; log:\n%s", ix, logs.String())
+	}
+	nodes, err := st.Edit(context.Background(), func(cur *tables.Snapshot) (map[string]*tables.Table, error) {
+		nl := cur.Table("nodelist").Clone()
+		nl.SetRow("n9", map[string]string{"groups": "compute"})
+		return map[string]*tables.Table{"nodelist": nl}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.apply(tables.Change{Snap: nodes, Since: time.Now()})
+	if ix, _ := inForce.Builds(); ix != 1 || !strings.Contains(logs.String(), `index="built in`) {
+		t.Fatalf("a nodelist edit: %d index builds; log:\n%s", ix, logs.String())
+	}
+	if _, ok := inForce.Index().NodeByID(resolver.NodeID("n9")); !ok {
+		t.Error("the index built for the nodelist edit lacks its node")
+	}
+}
