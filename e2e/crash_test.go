@@ -104,21 +104,11 @@ func qemuCrash(t *testing.T, failover bool) {
 	}()
 
 	const rounds, heldAt, killAt, killHeld = 14, 5, 3, 4
-	appendLine := strings.Join([]string{
-		"console=ttyS0", "panic=-1", "quiet",
-		"statelite.node=n1", "statelite.port=" + port, "statelite.token=crash",
+	cmd := qemuCmd(ctx, boot, 300*time.Second,
+		"statelite.node=n1", "statelite.port="+port, "statelite.token=crash",
 		"statelite.init=/sbin/statelite-crash",
 		fmt.Sprintf("statelite.rounds=%d", rounds), fmt.Sprintf("statelite.heldat=%d", heldAt),
-		fmt.Sprintf("statelite.killat=%d", killAt),
-	}, " ")
-	cmd := exec.CommandContext(ctx, "timeout", "-k", "5", "300",
-		"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1",
-		"-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
-		"-kernel", boot.kernel, "-initrd", boot.initrd, "-append", appendLine,
-		"-netdev", "user,id=n0,net=10.0.2.0/24", "-device", "virtio-net-pci,netdev=n0,romfile=")
-	// timeout passes SIGTERM on to qemu (SIGKILL would leave qemu running).
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
+		fmt.Sprintf("statelite.killat=%d", killAt))
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	bootStart := time.Now()

@@ -121,21 +121,30 @@ func qemuServe(ctx context.Context, t *testing.T, cl *demo.Cluster, state string
 // qemuBoot boots node under qemu with its root from the server on port; it returns the
 // serial console's output.
 func qemuBoot(ctx context.Context, f qemuFiles, port, node, token, phase string) ([]byte, error) {
-	appendLine := strings.Join([]string{
-		"console=ttyS0", "panic=-1", "quiet",
-		"statelite.node=" + node, "statelite.port=" + port, "statelite.token=" + token,
-		"statelite.phase=" + phase, "statelite.init=/sbin/statelite-check",
-	}, " ")
-	cmd := exec.CommandContext(ctx, "timeout", "-k", "5", "180",
-		"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1",
-		"-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
-		"-kernel", f.kernel, "-initrd", f.initrd, "-append", appendLine,
-		"-netdev", "user,id=n0,net=10.0.2.0/24", "-device", "virtio-net-pci,netdev=n0,romfile=")
+	cmd := qemuCmd(ctx, f, 180*time.Second,
+		"statelite.node="+node, "statelite.port="+port, "statelite.token="+token,
+		"statelite.phase="+phase, "statelite.init=/sbin/statelite-check")
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	err := cmd.Run()
 	return out.Bytes(), err
+}
+
+// qemuCmd is qemu booting f's kernel and initrd directly (TCG, one CPU, user
+// networking, the serial console on stdout) with params added to the kernel command
+// line, under timeout and ctx; cancelling ctx stops qemu.
+func qemuCmd(ctx context.Context, f qemuFiles, timeout time.Duration, params ...string) *exec.Cmd {
+	appendLine := strings.Join(append([]string{"console=ttyS0", "panic=-1", "quiet"}, params...), " ")
+	cmd := exec.CommandContext(ctx, "timeout", "-k", "5", fmt.Sprint(int(timeout.Seconds())),
+		"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1",
+		"-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
+		"-kernel", f.kernel, "-initrd", f.initrd, "-append", appendLine,
+		"-netdev", "user,id=n0,net=10.0.2.0/24", "-device", "virtio-net-pci,netdev=n0,romfile=")
+	// timeout passes SIGTERM on to qemu (SIGKILL would leave qemu running).
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
 }
 
 type qemuResult struct {
@@ -218,18 +227,9 @@ type qemuGuest struct {
 // else at its cleanup) or lets it power off.
 func qemuStream(ctx context.Context, t *testing.T, f qemuFiles, port, node, token string, params ...string) *qemuGuest {
 	t.Helper()
-	appendLine := strings.Join(append([]string{
-		"console=ttyS0", "panic=-1", "quiet",
+	cmd := qemuCmd(ctx, f, 150*time.Second, append([]string{
 		"statelite.node=" + node, "statelite.port=" + port, "statelite.token=" + token,
-	}, params...), " ")
-	cmd := exec.CommandContext(ctx, "timeout", "-k", "5", "150",
-		"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "1",
-		"-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
-		"-kernel", f.kernel, "-initrd", f.initrd, "-append", appendLine,
-		"-netdev", "user,id=n0,net=10.0.2.0/24", "-device", "virtio-net-pci,netdev=n0,romfile=")
-	// timeout passes SIGTERM on to qemu (SIGKILL would leave qemu running).
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
+	}, params...)...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	lines := make(chan qemuLine, 1024)
